@@ -1,0 +1,74 @@
+// Public types of the test registration server. Kept apart from the implementation so tests and
+// scripts can import them without pulling in node-oidc-provider.
+
+/** 'iam': the RAT stays the same on use (INDIGO IAM default); 'rotating': every GET/PUT answers with a new RAT (Keycloak-like). */
+export type RatMode = 'iam' | 'rotating';
+
+export interface RegistrationServerOptions {
+  /** 'iam' (default): RAT unchanged on use; 'rotating': new RAT on every management call (Keycloak-like). */
+  mode?: RatMode;
+  /** When set, POST to the registration endpoint requires `Authorization: Bearer <it>`. */
+  initialAccessToken?: string;
+  /** Serve HTTPS with a certificate from a private CA generated on the fly; its PEM is exposed as caPem. */
+  tls?: boolean;
+  /** Default 0 = a free loopback port. The server binds 127.0.0.1 only. */
+  port?: number;
+  /** Default true; false = discovery omits registration_endpoint (some servers do this). */
+  advertiseRegistrationEndpoint?: boolean;
+}
+
+export interface FaultRule {
+  /** Match on the HTTP method (case-insensitive); default any. */
+  method?: string;
+  /** Match on the path without the query string; default any. */
+  pathPattern?: RegExp;
+  /** Respond with this status (and body/headers) instead of the real handler. */
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Add latency; then pass through to the real handler unless status or drop is set. */
+  delayMs?: number;
+  /** Destroy the socket without answering. */
+  drop?: boolean;
+  /** How many matching requests the rule applies to (default 1; Infinity allowed). */
+  times?: number;
+}
+
+/** One served request. Tokens and bodies are never recorded. status is 0 while pending and stays 0 when the socket was dropped. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  status: number;
+  at: number;
+}
+
+/** A client as the server stores it (metadata includes client_secret). */
+export interface StoredClient {
+  clientId: string;
+  metadata: Record<string, unknown>;
+}
+
+export interface RegistrationServer {
+  /** e.g. http://127.0.0.1:PORT (or https://). */
+  issuer: string;
+  /** issuer + '/iam/api/client-registration'. */
+  registrationEndpoint: string;
+  tokenEndpoint: string;
+  /** PEM of the private CA when tls is on. */
+  caPem?: string;
+  mode: RatMode;
+  /** Every HTTP request served, in arrival order. */
+  requests: RecordedRequest[];
+  faults: { add(rule: FaultRule): void; clear(): void };
+  store: {
+    list(): Promise<StoredClient[]>;
+    get(clientId: string): Promise<StoredClient | undefined>;
+    /** Out-of-band change (drift tests): shallow merge; a key set to undefined is removed. Throws for an unknown client. */
+    update(clientId: string, patch: Record<string, unknown>): Promise<void>;
+    /** Out-of-band deletion; also removes the client's RATs. No-op for an unknown client. */
+    delete(clientId: string): Promise<void>;
+    /** Removes the client's RATs while the client stays (management calls then answer 401). */
+    revokeRegistrationAccessToken(clientId: string): Promise<void>;
+  };
+  close(): Promise<void>;
+}
