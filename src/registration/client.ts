@@ -1,0 +1,205 @@
+// RFC 7591 registration and RFC 7592 management against one provider. Owns one keep-alive Agent
+// and one semaphore; turns every answer into a RegisteredClient or a typed RegistrationError.
+import type { Dispatcher } from 'undici';
+import { createProviderAgent } from './agent.js';
+import { ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
+import { parseRegistrationResponse } from './metadata.js';
+import { type CallKind, errorForResponse, probeOutcome } from './policy.js';
+import { describeCall, type HttpRequest, type HttpResponse, Transport } from './transport.js';
+import type {
+  ClientMetadata,
+  CredentialProbeResult,
+  ProviderEndpoints,
+  RegisteredClient,
+  RequestObserver,
+} from './types.js';
+
+export interface RegistrationClientOptions {
+  endpoints: ProviderEndpoints;
+  /** When set, trust ONLY these CAs. */
+  caPem?: string;
+  /** Sent as Bearer on registration (POST). */
+  initialAccessToken?: string;
+  /** Default 4: requests in flight to this provider at once; the rest wait in FIFO order. */
+  maxConcurrentRequests?: number;
+  /** Default 3: retries of failures that are safe to retry (see policy.ts). */
+  retries?: number;
+  /** Default 10000: per attempt, from sending to the end of the body. */
+  requestTimeoutMs?: number;
+  /** Default 200: first backoff delay (doubles per retry, randomised ×1–2). */
+  retryMinTimeoutMs?: number;
+  /** Metrics hook, called once per HTTP attempt. */
+  observe?: RequestObserver;
+}
+
+/** Keys a server issues itself; node-oidc-provider rejects a PUT that carries any of them. */
+const READ_ONLY_KEYS = [
+  'registration_access_token',
+  'registration_client_uri',
+  'client_secret_expires_at',
+  'client_id_issued_at',
+];
+
+/** Auth methods whose credentials a client_credentials request can test with what we hold. */
+const PROBEABLE_AUTH_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
+
+export class RegistrationClient {
+  readonly #endpoints: ProviderEndpoints;
+  readonly #initialAccessToken: string | undefined;
+  readonly #agent: Dispatcher;
+  readonly #transport: Transport;
+
+  constructor(opts: RegistrationClientOptions) {
+    this.#endpoints = opts.endpoints;
+    this.#initialAccessToken = opts.initialAccessToken;
+    this.#agent = createProviderAgent(opts.caPem);
+    this.#transport = new Transport({
+      dispatcher: this.#agent,
+      maxConcurrentRequests: opts.maxConcurrentRequests ?? 4,
+      retries: opts.retries ?? 3,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
+      retryMinTimeoutMs: opts.retryMinTimeoutMs ?? 200,
+      observe: opts.observe,
+    });
+  }
+
+  get endpoints(): ProviderEndpoints {
+    return this.#endpoints;
+  }
+
+  /** RFC 7591 §3: POST the metadata; 201 (or 200) with the issued credentials. */
+  async register(metadata: ClientMetadata): Promise<RegisteredClient> {
+    const url = httpUrl(this.#endpoints.registrationEndpoint, 'registration endpoint');
+    const res = await this.#transport.send({
+      method: 'POST',
+      url,
+      retryClass: 'create',
+      bearer: this.#initialAccessToken,
+      json: metadata,
+    });
+    return this.#expectClient('register', res, url, 'POST', [200, 201]);
+  }
+
+  /** RFC 7592 §2.1: read the registration. Rotating servers return a new RAT here. */
+  async read(registrationClientUri: string, rat: string): Promise<RegisteredClient> {
+    const url = httpUrl(registrationClientUri, 'registration_client_uri');
+    const res = await this.#transport.send({ method: 'GET', url, retryClass: 'idempotent', bearer: rat });
+    return this.#expectClient('manage', res, url, 'GET', [200]);
+  }
+
+  /**
+   * RFC 7592 §2.2: replace the registration with `metadata` (see metadataForUpdate for a body a
+   * replacing server accepts). Server-issued keys are removed and client_id is set here.
+   */
+  async update(
+    registrationClientUri: string,
+    rat: string,
+    clientId: string,
+    metadata: ClientMetadata,
+    clientSecret?: string,
+  ): Promise<RegisteredClient> {
+    const url = httpUrl(registrationClientUri, 'registration_client_uri');
+    const body: ClientMetadata = { ...metadata, client_id: clientId };
+    for (const key of READ_ONLY_KEYS) delete body[key];
+    if (clientSecret !== undefined) body.client_secret = clientSecret;
+    const res = await this.#transport.send({
+      method: 'PUT',
+      url,
+      retryClass: 'idempotent',
+      bearer: rat,
+      json: body,
+    });
+    const client = this.#expectClient('manage', res, url, 'PUT', [200]);
+    if (client.clientId !== clientId) {
+      throw new UnexpectedResponseError(
+        `${describeCall('PUT', url)}: answer names another client_id`,
+        res.status,
+      );
+    }
+    return client;
+  }
+
+  /** RFC 7592 §2.3: deregister. 204 (or 200). */
+  async delete(registrationClientUri: string, rat: string): Promise<void> {
+    const url = httpUrl(registrationClientUri, 'registration_client_uri');
+    const res = await this.#transport.send({ method: 'DELETE', url, retryClass: 'idempotent', bearer: rat });
+    if (res.status === 204 || res.status === 200) return;
+    throw errorForResponse('manage', res.status, res.body, describeCall('DELETE', url));
+  }
+
+  /**
+   * Do these credentials still authenticate at the token endpoint? Disambiguates a 401 on a
+   * management call (RFC 7592): 'invalid' = the client is gone or its secret changed; 'valid' = the
+   * client exists and only the RAT was rejected; 'unknown' = cannot tell (public or JWT-auth client,
+   * no token endpoint, provider unreachable).
+   */
+  async probeCredentials(
+    clientId: string,
+    clientSecret: string | undefined,
+    authMethod: string | undefined,
+  ): Promise<CredentialProbeResult> {
+    const method = authMethod ?? 'client_secret_basic';
+    const tokenEndpoint = this.#endpoints.tokenEndpoint;
+    if (!clientSecret || !tokenEndpoint || !PROBEABLE_AUTH_METHODS.has(method)) return 'unknown';
+    let url: URL;
+    try {
+      url = httpUrl(tokenEndpoint, 'token endpoint');
+    } catch {
+      return 'unknown';
+    }
+    const req: HttpRequest = {
+      method: 'POST',
+      url,
+      // A client_credentials request creates nothing that outlives the access token.
+      retryClass: 'idempotent',
+      form: { grant_type: 'client_credentials' },
+    };
+    if (method === 'client_secret_post') {
+      req.form = { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret };
+    } else {
+      req.basic = { username: clientId, password: clientSecret };
+    }
+    try {
+      const res = await this.#transport.send(req);
+      // The body may hold an access token: only the status and the OAuth error code are read.
+      return probeOutcome(res.status, res.body);
+    } catch (error) {
+      if (error instanceof ProviderUnavailableError) return 'unknown';
+      throw error;
+    }
+  }
+
+  /** Closes the keep-alive connections. */
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  #expectClient(kind: CallKind, res: HttpResponse, url: URL, method: string, ok: number[]): RegisteredClient {
+    const what = describeCall(method, url);
+    if (!ok.includes(res.status)) throw errorForResponse(kind, res.status, res.body, what);
+    if (res.unparsable)
+      throw new UnexpectedResponseError(`${what}: HTTP ${res.status} body is not JSON`, res.status);
+    try {
+      return parseRegistrationResponse(res.body);
+    } catch (error) {
+      if (error instanceof UnexpectedResponseError) {
+        error.message = `${what}: ${error.message}`;
+        error.status = res.status;
+      }
+      throw error;
+    }
+  }
+}
+
+function httpUrl(value: string, what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UnexpectedResponseError(`${what} is not a valid URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new UnexpectedResponseError(`${what} must be an http(s) URL, got ${url.protocol}`);
+  }
+  return url;
+}

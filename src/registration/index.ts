@@ -1,0 +1,14 @@
+// The provider side of the operator: RFC 7591 registration and RFC 7592 management.
+export { createProviderAgent } from './agent.js';
+export { RegistrationClient, type RegistrationClientOptions } from './client.js';
+export { type DiscoverOptions, discoverEndpoints, IAM_REGISTRATION_PATH } from './discovery.js';
+export * from './errors.js';
+export {
+  diffSpecified,
+  extraMetadataConflicts,
+  type FieldDifference,
+  metadataForUpdate,
+  parseRegistrationResponse,
+  specToMetadata,
+} from './metadata.js';
+export type * from './types.js';

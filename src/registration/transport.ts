@@ -1,0 +1,215 @@
+// The HTTP layer of the registration client: one attempt = one undici request under the
+// per-provider semaphore, with a timeout; p-retry repeats attempts only where repeating is safe
+// (see policy.ts) and waits at least as long as Retry-After asks.
+import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry, { AbortError } from 'p-retry';
+import { type Dispatcher, request } from 'undici';
+import { ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
+import {
+  isRetryableNetworkCode,
+  isRetryableStatus,
+  isTlsVerificationCode,
+  MAX_RETRY_AFTER_MS,
+  networkErrorCode,
+  parseRetryAfter,
+  type RetryClass,
+} from './policy.js';
+import { Semaphore } from './semaphore.js';
+import type { RequestObserver } from './types.js';
+
+/** Registration answers are a few KiB; anything far larger is not one and is not buffered. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface TransportOptions {
+  dispatcher: Dispatcher;
+  maxConcurrentRequests: number;
+  retries: number;
+  requestTimeoutMs: number;
+  /** First backoff delay; doubles per retry and is randomised (×1–2). */
+  retryMinTimeoutMs: number;
+  observe?: RequestObserver | undefined;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: URL;
+  retryClass: RetryClass;
+  /** Sent as `Authorization: Bearer …`. */
+  bearer?: string | undefined;
+  /** Sent as `Authorization: Basic …` (RFC 6749 §2.3.1 encoding). */
+  basic?: { username: string; password: string } | undefined;
+  json?: unknown;
+  form?: Record<string, string>;
+  /** Cancels the call (attempts and backoff); the call then rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Parsed JSON, or undefined for an empty or non-JSON body. */
+  body: unknown;
+  /** True when the body was not empty but did not parse as JSON. */
+  unparsable: boolean;
+}
+
+/** "METHOD host/path": names a call in messages without query strings or credentials. */
+export function describeCall(method: string, url: URL): string {
+  return `${method} ${url.host}${url.pathname}`;
+}
+
+/** RFC 6749 §2.3.1: client id and secret are form-urlencoded before they are joined and base64'd. */
+function formEncode(value: string): string {
+  return encodeURIComponent(value).replace(/%20/g, '+');
+}
+
+export class Transport {
+  readonly #opts: TransportOptions;
+  readonly #semaphore: Semaphore;
+
+  constructor(opts: TransportOptions) {
+    this.#opts = opts;
+    this.#semaphore = new Semaphore(opts.maxConcurrentRequests);
+  }
+
+  /**
+   * Sends the request, retrying where policy.ts allows. Resolves with any answer that is not 5xx or
+   * 429; those (after retries) and network failures reject with ProviderUnavailableError.
+   */
+  send(req: HttpRequest): Promise<HttpResponse> {
+    return pRetry(() => this.#attempt(req), {
+      retries: this.#opts.retries,
+      minTimeout: this.#opts.retryMinTimeoutMs,
+      factor: 2,
+      randomize: true,
+      maxTimeout: MAX_RETRY_AFTER_MS,
+      ...(req.signal ? { signal: req.signal } : {}),
+      onFailedAttempt: async ({ error, retriesLeft, retryDelay }) => {
+        // p-retry's own backoff is the floor; Retry-After can only make the wait longer.
+        const wanted = error instanceof ProviderUnavailableError ? error.retryAfterMs : undefined;
+        if (retriesLeft > 0 && wanted !== undefined && wanted > retryDelay) {
+          await sleep(wanted - retryDelay, undefined, req.signal ? { signal: req.signal } : {});
+        }
+      },
+    });
+  }
+
+  async #attempt(req: HttpRequest): Promise<HttpResponse> {
+    const what = describeCall(req.method, req.url);
+    const release = await this.#semaphore.acquire();
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.#opts.requestTimeoutMs);
+    const started = performance.now();
+    let response: HttpResponse;
+    try {
+      const signal = req.signal ? AbortSignal.any([timeout.signal, req.signal]) : timeout.signal;
+      response = await this.#exchange(req, signal);
+    } catch (error) {
+      this.#observe(req, 'error', started);
+      if (req.signal?.aborted) throw new AbortError(toError(req.signal.reason));
+      if (error instanceof UnexpectedResponseError) throw new AbortError(error);
+      throw this.#networkFailure(req, what, error, timeout.signal.aborted);
+    } finally {
+      clearTimeout(timer);
+      release();
+    }
+    this.#observe(req, response.status, started);
+
+    if (response.status === 429 || response.status >= 500) {
+      const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+      const error = new ProviderUnavailableError(`${what}: provider unavailable (HTTP ${response.status})`, {
+        status: response.status,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
+      // A Retry-After beyond the cap is left to the caller's requeue instead of blocking a worker.
+      const retryable =
+        isRetryableStatus(req.retryClass, response.status) && (retryAfterMs ?? 0) <= MAX_RETRY_AFTER_MS;
+      throw retryable ? error : new AbortError(error);
+    }
+    return response;
+  }
+
+  async #exchange(req: HttpRequest, signal: AbortSignal): Promise<HttpResponse> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    let body: string | undefined;
+    if (req.bearer !== undefined) headers.authorization = `Bearer ${req.bearer}`;
+    if (req.basic) {
+      const pair = `${formEncode(req.basic.username)}:${formEncode(req.basic.password)}`;
+      headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+    }
+    if (req.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(req.json);
+    } else if (req.form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(req.form).toString();
+    }
+
+    const res = await request(req.url, {
+      dispatcher: this.#opts.dispatcher,
+      method: req.method,
+      headers,
+      body,
+      signal,
+    });
+    const text = await readCapped(res.body, describeCall(req.method, req.url), res.statusCode);
+    let parsed: unknown;
+    let unparsable = false;
+    if (text.trim() !== '') {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        unparsable = true;
+      }
+    }
+    return { status: res.statusCode, headers: res.headers, body: parsed, unparsable };
+  }
+
+  #networkFailure(req: HttpRequest, what: string, error: unknown, timedOut: boolean): Error {
+    const code = timedOut ? 'TIMEOUT' : networkErrorCode(error);
+    let reason: string;
+    if (timedOut) reason = `no answer within ${this.#opts.requestTimeoutMs} ms`;
+    else if (isTlsVerificationCode(code))
+      reason = `TLS certificate verification failed (${code}); check the CA`;
+    else reason = `network error (${code ?? (error instanceof Error ? error.name : 'unknown')})`;
+    const retryable = isRetryableNetworkCode(req.retryClass, code);
+    // A create POST that failed after it was sent may have registered a client all the same.
+    if (req.retryClass === 'create' && code !== 'ECONNREFUSED' && !isTlsVerificationCode(code)) {
+      reason += '; not retried because the provider may have registered the client';
+    }
+    const failure = new ProviderUnavailableError(`${what}: ${reason}`, code !== undefined ? { code } : {});
+    return retryable ? failure : new AbortError(failure);
+  }
+
+  #observe(req: HttpRequest, status: number | 'error', started: number): void {
+    const observe = this.#opts.observe;
+    if (!observe) return;
+    try {
+      observe({ method: req.method, host: req.url.host, status, durationMs: performance.now() - started });
+    } catch {
+      // A broken metrics hook must not turn a successful call into a failure.
+    }
+  }
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+async function readCapped(
+  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  what: string,
+  status: number,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      body.destroy();
+      throw new UnexpectedResponseError(`${what}: response body larger than ${MAX_BODY_BYTES} bytes`, status);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
