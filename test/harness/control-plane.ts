@@ -35,6 +35,12 @@ export interface StartOptions {
   /** kube-controller-manager for namespace deletion and ownerReference GC; default true. */
   controllerManager?: boolean;
   log?: (line: string) => void;
+  /**
+   * Runs once the apiserver is ready and before kube-controller-manager starts: CRDs installed here
+   * are known to the garbage collector from its first discovery, so ownerReference GC of custom
+   * resources does not wait for its periodic rediscovery.
+   */
+  beforeControllerManager?: (kubeconfigPath: string, binDir: string) => Promise<void>;
 }
 
 const BINARIES = ['kube-apiserver', 'kube-controller-manager', 'kubectl', 'etcd', 'helm'] as const;
@@ -246,6 +252,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       { description: 'namespace default', timeoutMs: 30_000, intervalMs: 200, fatal: diedError(apiserver) },
     );
 
+    await opts.beforeControllerManager?.(kubeconfigPath, binDir);
     let controllerManagerReady: number | undefined;
     if (opts.controllerManager ?? true) {
       const kcm = launch('kube-controller-manager', [

@@ -1,5 +1,23 @@
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from './control-plane.js';
+import { kubectl } from './tools.js';
+
+const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
+
+/** The operator's CRDs, installed the way users do and established before any test runs. */
+async function installProjectCrds(kubeconfigPath: string, binDir: string): Promise<void> {
+  const apply = await kubectl(binDir, kubeconfigPath, ['apply', '--server-side', '-f', CRDS]);
+  if (apply.code !== 0) throw new Error(`kubectl apply -f crds/ failed: ${apply.stderr}`);
+  const wait = await kubectl(binDir, kubeconfigPath, [
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    '-f',
+    CRDS,
+  ]);
+  if (wait.code !== 0) throw new Error(`CRDs not established: ${wait.stderr}`);
+}
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,7 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
   };
-  const cp = await startControlPlane({ log });
+  const cp = await startControlPlane({ log, beforeControllerManager: installProjectCrds });
   project.provide('kubeconfigPath', cp.kubeconfigPath);
   project.provide('binDir', cp.binDir);
   project.provide('apiServer', cp.server);

@@ -1,0 +1,58 @@
+// Conditions in kstatus shape: Ready for people and `kubectl wait`, Reconciling/Stalled so that
+// Flux and Argo CD (kstatus) tell "in progress" from "failed, needs a human".
+import type { Condition } from '../api/types.generated.js';
+
+export type ConditionStatus = Condition['status'];
+
+export function findCondition(list: Condition[] | undefined, type: string): Condition | undefined {
+  return list?.find((c) => c.type === type);
+}
+
+/** Sets a condition, keeping lastTransitionTime when the status did not change. */
+export function setCondition(
+  list: Condition[],
+  next: { type: string; status: ConditionStatus; reason: string; message: string },
+  generation: number | undefined,
+  now: string,
+): Condition[] {
+  const prev = findCondition(list, next.type);
+  const cond: Condition = {
+    type: next.type,
+    status: next.status,
+    reason: next.reason,
+    message: next.message,
+    lastTransitionTime: prev && prev.status === next.status ? prev.lastTransitionTime : now,
+    observedGeneration: generation,
+  };
+  return [...list.filter((c) => c.type !== next.type), cond].sort(byType);
+}
+
+export function removeCondition(list: Condition[], type: string): Condition[] {
+  return list.filter((c) => c.type !== type);
+}
+
+const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced'];
+function byType(a: Condition, b: Condition): number {
+  return ORDER.indexOf(a.type) - ORDER.indexOf(b.type) || a.type.localeCompare(b.type);
+}
+
+/** Reasons on the Ready condition. Stable API: documented in the README. */
+export const Reason = {
+  Registered: 'Registered',
+  Adopted: 'Adopted',
+  InvalidSpec: 'InvalidSpec',
+  InvalidMetadata: 'InvalidMetadata',
+  ProviderNotFound: 'ProviderNotFound',
+  ProviderUnavailable: 'ProviderUnavailable',
+  RegistrationUnauthorized: 'RegistrationUnauthorized',
+  RegistrationTokenRejected: 'RegistrationTokenRejected',
+  SecretConflict: 'SecretConflict',
+  SecretWriteFailed: 'SecretWriteFailed',
+  AdoptionFailed: 'AdoptionFailed',
+  AdoptionSecretNotFound: 'AdoptionSecretNotFound',
+  Deleting: 'Deleting',
+  Progressing: 'Progressing',
+  ValueNotAccepted: 'ValueNotAccepted',
+  InSync: 'InSync',
+} as const;
+export type ReasonName = (typeof Reason)[keyof typeof Reason];

@@ -1,0 +1,271 @@
+// Wires informers to the work queue and the OidcClient reconciler: which events wake which keys,
+// how many workers run, and how the loop reports to metrics and health checks.
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { API_GROUP_VERSION } from '../api/schema.js';
+import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
+import { EventRecorder } from '../kube/events.js';
+import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
+import type { KubeRest } from '../kube/rest.js';
+import { runWorkers, WorkQueue } from '../kube/workqueue.js';
+import type { OperatorMetrics } from '../observability/metrics.js';
+import { findCondition } from './conditions.js';
+import { LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
+import { OidcClientReconciler, ReconcileError } from './oidcclient-reconciler.js';
+import { ProviderRegistry, providerKeyOf } from './providers.js';
+
+export interface ControllerOptions {
+  rest: KubeRest;
+  log: Logger;
+  metrics?: OperatorMetrics;
+  /** Namespaces to watch; empty means all. */
+  namespaces: string[];
+  workers: number;
+  resyncIntervalMs: number;
+  deletionTimeoutMs: number;
+  /** Provider HTTP tuning (tests shorten these). */
+  providerRequestTimeoutMs?: number;
+  providerRetries?: number;
+  watchTimeoutSeconds?: [number, number];
+}
+
+const CONTROLLER = 'oidcclient';
+
+export class OidcClientController {
+  readonly queue: WorkQueue;
+  private readonly clientInformers: Informer<OidcClient>[] = [];
+  private readonly secretInformers: Informer<V1Secret>[] = [];
+  private readonly providerInformers: Informer<OidcProvider>[] = [];
+  private readonly clusterProviders: Informer<ClusterOidcProvider>;
+  private readonly registry: ProviderRegistry;
+  private readonly reconciler: OidcClientReconciler;
+  private workers?: Promise<void>;
+
+  constructor(private readonly o: ControllerOptions) {
+    const m = o.metrics;
+    this.queue = new WorkQueue({
+      metrics: m && {
+        depth: (n) => m.queueDepth.set({ controller: CONTROLLER }, n),
+        waited: (s) => m.queueWait.observe({ controller: CONTROLLER }, s),
+        retried: () => m.queueRetries.inc({ controller: CONTROLLER }),
+      },
+    });
+    const scopes = o.namespaces.length > 0 ? o.namespaces : [undefined];
+    const group = `/apis/${API_GROUP_VERSION}`;
+    const mk = <T extends KubernetesObject>(name: string, path: string, labelSelector?: string) =>
+      new Informer<T>({
+        rest: o.rest,
+        path,
+        labelSelector,
+        log: o.log,
+        name,
+        watchTimeoutSeconds: o.watchTimeoutSeconds,
+        onWatchRestart: () => m?.watchRestarts.inc({ resource: name }),
+      });
+    for (const ns of scopes) {
+      const prefix = ns ? `/namespaces/${ns}` : '';
+      this.clientInformers.push(mk<OidcClient>('oidcclients', `${group}${prefix}/oidcclients`));
+      this.providerInformers.push(mk<OidcProvider>('oidcproviders', `${group}${prefix}/oidcproviders`));
+      this.secretInformers.push(
+        mk<V1Secret>('secrets', `/api/v1${prefix}/secrets`, `${LABEL_MANAGED_BY}=${MANAGED_BY}`),
+      );
+    }
+    this.clusterProviders = mk<ClusterOidcProvider>('clusteroidcproviders', `${group}/clusteroidcproviders`);
+
+    const clients = multiInformer(this.clientInformers);
+    const secrets = multiInformer(this.secretInformers);
+    const providers = multiInformer(this.providerInformers);
+    this.registry = new ProviderRegistry({
+      rest: o.rest,
+      providers,
+      clusterProviders: this.clusterProviders,
+      log: o.log,
+      observe: m ? (e) => m.observeProviderRequest(e) : undefined,
+      requestTimeoutMs: o.providerRequestTimeoutMs,
+      retries: o.providerRetries,
+    });
+    this.reconciler = new OidcClientReconciler({
+      rest: o.rest,
+      clients,
+      secrets,
+      providers: this.registry,
+      events: new EventRecorder(o.rest, 'oidc-client-operator', o.log),
+      log: o.log,
+      resyncIntervalMs: o.resyncIntervalMs,
+      deletionTimeoutMs: o.deletionTimeoutMs,
+    });
+    this.wireEvents();
+  }
+
+  /** Starts informers, waits for their caches, then the workers. */
+  async start(): Promise<void> {
+    const all = [
+      ...this.clientInformers,
+      ...this.secretInformers,
+      ...this.providerInformers,
+      this.clusterProviders,
+    ];
+    await Promise.all(all.map((i) => i.start()));
+    this.o.log.info(
+      { namespaces: this.o.namespaces.length ? this.o.namespaces : 'all' },
+      'caches synced; starting workers',
+    );
+    this.workers = runWorkers(
+      this.queue,
+      this.o.workers,
+      (key) => this.reconcileTimed(key),
+      (key, error) => {
+        const delay = error instanceof ReconcileError ? error.retryAfterMs : undefined;
+        if (!(error instanceof ReconcileError))
+          this.o.log.warn({ oidcclient: key, err: errorMessage(error) }, 'reconcile error');
+        return delay;
+      },
+    );
+  }
+
+  /** Graceful stop: no new keys, in-flight reconciles finish. */
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    for (const i of [
+      ...this.clientInformers,
+      ...this.secretInformers,
+      ...this.providerInformers,
+      this.clusterProviders,
+    ])
+      i.stop();
+    await this.workers;
+    await this.registry.close();
+  }
+
+  /** For /readyz: every watch is up, or was within maxStaleMs. */
+  health(maxStaleMs: number): { ok: boolean; message?: string } {
+    const all = [
+      ...this.clientInformers,
+      ...this.secretInformers,
+      ...this.providerInformers,
+      this.clusterProviders,
+    ];
+    const bad = all.map((i) => i.healthy(maxStaleMs)).filter((h) => !h.ok);
+    return bad.length === 0 ? { ok: true } : { ok: false, message: bad.map((b) => b.message).join('; ') };
+  }
+
+  private async reconcileTimed(key: string) {
+    const m = this.o.metrics;
+    const end = m?.reconcileDuration.startTimer({ controller: CONTROLLER });
+    try {
+      const outcome = await this.reconciler.reconcile(key);
+      m?.reconcileTotal.inc({
+        controller: CONTROLLER,
+        result: outcome?.requeueAfterMs !== undefined ? 'success' : 'success',
+      });
+      return outcome;
+    } catch (error) {
+      m?.reconcileTotal.inc({
+        controller: CONTROLLER,
+        result: error instanceof ReconcileError ? 'requeue' : 'error',
+      });
+      throw error;
+    } finally {
+      end?.();
+      this.updateReadyGauge();
+    }
+  }
+
+  private lastGaugeUpdate = 0;
+  private updateReadyGauge(): void {
+    const m = this.o.metrics;
+    const now = Date.now();
+    if (!m || now - this.lastGaugeUpdate < 1000) return;
+    this.lastGaugeUpdate = now;
+    const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
+    for (const inf of this.clientInformers) {
+      for (const c of inf.list()) {
+        const s = findCondition(c.status?.conditions, 'Ready')?.status ?? 'Unknown';
+        counts[s] = (counts[s] ?? 0) + 1;
+      }
+    }
+    for (const [ready, n] of Object.entries(counts)) m.clients.set({ ready }, n);
+  }
+
+  private wireEvents(): void {
+    const enqueue = (c: OidcClient) => this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    for (const inf of this.clientInformers) {
+      inf.on({
+        onAdd: enqueue,
+        onUpdate: (c, old) => {
+          // Our own status writes come back as updates; they need no reconcile.
+          if (!specOrMetaChanged(c, old)) return;
+          enqueue(c);
+        },
+        onDelete: (c) => this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`),
+      });
+    }
+    const fromSecret = (s: V1Secret) => {
+      const owner = s.metadata?.labels?.[LABEL_CLIENT];
+      if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
+    };
+    for (const inf of this.secretInformers) {
+      inf.on({
+        onAdd: fromSecret,
+        onUpdate: fromSecret,
+        onDelete: (s) => {
+          const owner = s.metadata?.labels?.[LABEL_CLIENT];
+          if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {
+            this.reconciler.rememberRegistration(`${s.metadata?.namespace}/${owner}`, s);
+          }
+          fromSecret(s);
+        },
+      });
+    }
+    const wakeReferencing = (kind: 'OidcProvider' | 'ClusterOidcProvider', key: string) => {
+      for (const inf of this.clientInformers) {
+        for (const c of inf.list()) {
+          const ref = providerKeyOf(c);
+          if (ref.kind === kind && ref.key === key) enqueue(c);
+        }
+      }
+    };
+    for (const inf of this.providerInformers) {
+      const wake = (p: OidcProvider, old?: OidcProvider) => {
+        if (old && old.metadata.generation === p.metadata.generation) return;
+        wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+      };
+      inf.on({ onAdd: (p) => wake(p), onUpdate: wake, onDelete: (p) => wake(p) });
+    }
+    const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
+      if (old && old.metadata.generation === p.metadata.generation) return;
+      wakeReferencing('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+    };
+    this.clusterProviders.on({
+      onAdd: (p) => wakeCluster(p),
+      onUpdate: wakeCluster,
+      onDelete: (p) => wakeCluster(p),
+    });
+  }
+}
+
+function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {
+  const a = c.metadata;
+  const b = old.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})
+  );
+}
+
+/** One read-only view over per-namespace informers. */
+function multiInformer<T>(informers: CacheReader<T>[]): CacheReader<T> {
+  return {
+    get: (key) => {
+      for (const i of informers) {
+        const v = i.get(key);
+        if (v) return v;
+      }
+      return undefined;
+    },
+    list: () => informers.flatMap((i) => i.list()),
+  };
+}

@@ -1,0 +1,40 @@
+// Names the operator stamps on the objects it manages. Users grep for these; keep them stable.
+import { API_GROUP } from '../api/schema.js';
+import type { OidcClient } from '../api/types.generated.js';
+
+export const FINALIZER = `${API_GROUP}/finalizer`;
+/** Keeps the management Secret (and its RAT) alive until the provider-side delete is done. */
+export const REGISTRATION_FINALIZER = `${API_GROUP}/registration`;
+
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'oidc-client-operator';
+export const LABEL_CLIENT = `${API_GROUP}/client`;
+export const LABEL_ROLE = `${API_GROUP}/secret-role`;
+export type SecretRole = 'credentials' | 'registration';
+
+/** On the management Secret: 'pending' between "about to POST" and "credentials stored". */
+export const ANNOTATION_STATE = `${API_GROUP}/state`;
+/** When a registration POST was last attempted without its result being stored yet. */
+export const ANNOTATION_ATTEMPT = `${API_GROUP}/registration-attempt`;
+/** Fingerprint of a registration access token the provider rejected (not the token itself). */
+export const ANNOTATION_REJECTED_TOKEN = `${API_GROUP}/rejected-token-sha256`;
+
+export const MGMT_KEYS = {
+  clientId: 'client_id',
+  clientSecret: 'client_secret',
+  registrationAccessToken: 'registration_access_token',
+  registrationClientUri: 'registration_client_uri',
+  issuer: 'issuer',
+} as const;
+
+export function appSecretName(cr: OidcClient): string {
+  return cr.spec.secretName ?? `${cr.metadata.name}-oidc-client`;
+}
+
+export function managementSecretName(cr: OidcClient): string {
+  return cr.spec.managementSecretName ?? `${cr.metadata.name}-oidc-registration`;
+}
+
+export function clientKey(cr: OidcClient): string {
+  return `${cr.metadata.namespace}/${cr.metadata.name}`;
+}

@@ -1,0 +1,236 @@
+// Resolves an OidcClient's providerRef to a ready RegistrationClient: reads the OidcProvider or
+// ClusterOidcProvider from the informer cache, discovers endpoints, loads the CA and initial
+// access token Secrets, and keeps one client (one connection pool, one concurrency limit) per
+// provider generation.
+import { createHash } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { Agent } from 'undici';
+import { API_GROUP_VERSION } from '../api/schema.js';
+import type {
+  ClusterOidcProvider,
+  NamespacedSecretKeySelector,
+  OidcClient,
+  OidcProvider,
+  OidcProviderStatus,
+} from '../api/types.generated.js';
+import { type CacheReader, errorMessage } from '../kube/informer.js';
+import { isKubeStatus, type KubeRest } from '../kube/rest.js';
+import { RegistrationClient } from '../registration/client.js';
+import { discoverEndpoints } from '../registration/discovery.js';
+import type { ProviderEndpoints, RequestObserver } from '../registration/types.js';
+import { findCondition, setCondition } from './conditions.js';
+import { decode } from './secrets.js';
+
+type AnyProvider = OidcProvider | ClusterOidcProvider;
+
+/** The provider cannot be used yet; `reason` goes on the OidcClient's Ready condition. */
+export class ProviderNotReadyError extends Error {
+  constructor(
+    readonly reason: 'ProviderNotFound' | 'ProviderUnavailable' | 'ProviderInvalid',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProviderNotReadyError';
+  }
+}
+
+export interface ResolvedProvider {
+  key: string;
+  provider: AnyProvider;
+  endpoints: ProviderEndpoints;
+  client: RegistrationClient;
+}
+
+interface Entry {
+  version: string;
+  resolved: Promise<ResolvedProvider>;
+}
+
+export function providerKeyOf(cr: OidcClient): { kind: 'OidcProvider' | 'ClusterOidcProvider'; key: string } {
+  const kind = cr.spec.providerRef.kind ?? 'OidcProvider';
+  return kind === 'ClusterOidcProvider'
+    ? { kind, key: `cluster/${cr.spec.providerRef.name}` }
+    : { kind, key: `${cr.metadata.namespace}/${cr.spec.providerRef.name}` };
+}
+
+export class ProviderRegistry {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly deps: {
+      rest: KubeRest;
+      providers: CacheReader<OidcProvider>;
+      clusterProviders: CacheReader<ClusterOidcProvider>;
+      log: Logger;
+      observe?: RequestObserver;
+      /** Timeout and retries for provider calls; tests shorten them. */
+      requestTimeoutMs?: number;
+      retries?: number;
+    },
+  ) {}
+
+  async resolve(cr: OidcClient): Promise<ResolvedProvider> {
+    const { kind, key } = providerKeyOf(cr);
+    const provider =
+      kind === 'ClusterOidcProvider'
+        ? this.deps.clusterProviders.get(cr.spec.providerRef.name)
+        : this.deps.providers.get(`${cr.metadata.namespace}/${cr.spec.providerRef.name}`);
+    if (!provider) {
+      throw new ProviderNotReadyError(
+        'ProviderNotFound',
+        `${kind} ${cr.spec.providerRef.name} not found${kind === 'OidcProvider' ? ` in namespace ${cr.metadata.namespace}` : ''}`,
+      );
+    }
+    const version = `${provider.metadata.uid}/${provider.metadata.generation}`;
+    const existing = this.entries.get(key);
+    if (existing && existing.version === version) return existing.resolved;
+    if (existing) void existing.resolved.then((r) => r.client.close()).catch(() => undefined);
+    const resolved = this.build(key, provider);
+    this.entries.set(key, { version, resolved });
+    // A failed discovery must not stick: the next reconcile tries again (the queue backs off).
+    resolved.catch(() => {
+      if (this.entries.get(key)?.resolved === resolved) this.entries.delete(key);
+    });
+    return resolved;
+  }
+
+  /** Drops the cached client (e.g. after the initial access token was rejected, to re-read it). */
+  invalidate(key: string): void {
+    const e = this.entries.get(key);
+    this.entries.delete(key);
+    if (e) void e.resolved.then((r) => r.client.close()).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.allSettled(all.map(async (e) => (await e.resolved).client.close()));
+  }
+
+  private async build(key: string, provider: AnyProvider): Promise<ResolvedProvider> {
+    const spec = provider.spec;
+    const ns = provider.metadata.namespace;
+    try {
+      const caPem = spec.caSecretRef ? await this.readSecretKey(spec.caSecretRef, ns, 'ca.crt') : undefined;
+      const initialAccessToken = spec.initialAccessTokenSecretRef
+        ? await this.readSecretKey(spec.initialAccessTokenSecretRef, ns, 'token')
+        : undefined;
+      const dispatcher = caPem ? new Agent({ connect: { ca: caPem } }) : undefined;
+      let endpoints: ProviderEndpoints;
+      try {
+        endpoints = await discoverEndpoints({
+          issuerUrl: spec.issuerUrl,
+          registrationEndpoint: spec.registrationEndpoint,
+          dispatcher,
+        });
+      } finally {
+        await dispatcher?.close();
+      }
+      const client = new RegistrationClient({
+        endpoints,
+        caPem,
+        initialAccessToken,
+        maxConcurrentRequests: spec.maxConcurrentRequests ?? 4,
+        observe: this.deps.observe,
+        requestTimeoutMs: this.deps.requestTimeoutMs,
+        retries: this.deps.retries,
+      });
+      await this.writeStatus(
+        provider,
+        true,
+        'Discovered',
+        `registration endpoint ${endpoints.registrationEndpoint} (${endpoints.source})`,
+        endpoints,
+      );
+      return { key, provider, endpoints, client };
+    } catch (error) {
+      const notReady =
+        error instanceof ProviderNotReadyError
+          ? error
+          : new ProviderNotReadyError('ProviderUnavailable', `provider ${key}: ${errorMessage(error)}`);
+      await this.writeStatus(provider, false, notReady.reason, notReady.message);
+      throw notReady;
+    }
+  }
+
+  private async readSecretKey(
+    ref: NamespacedSecretKeySelector,
+    providerNamespace: string | undefined,
+    defaultKey: string,
+  ): Promise<string> {
+    const ns = providerNamespace ?? ref.namespace;
+    if (providerNamespace && ref.namespace && ref.namespace !== providerNamespace) {
+      throw new ProviderNotReadyError(
+        'ProviderInvalid',
+        `Secret ${ref.name} must be in namespace ${providerNamespace}`,
+      );
+    }
+    if (!ns) throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ref.name}: namespace is required`);
+    const key = ref.key ?? defaultKey;
+    let secret: V1Secret;
+    try {
+      secret = await this.deps.rest.get<V1Secret>(`/api/v1/namespaces/${ns}/secrets/${ref.name}`);
+    } catch (error) {
+      if (isKubeStatus(error, 404)) {
+        throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} not found`);
+      }
+      throw error;
+    }
+    const value = decode(secret, key);
+    if (!value)
+      throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} has no key ${key}`);
+    return value;
+  }
+
+  /** Writes the provider's status only when it changes (idle means idle). */
+  private async writeStatus(
+    provider: AnyProvider,
+    ready: boolean,
+    reason: string,
+    message: string,
+    endpoints?: ProviderEndpoints,
+  ): Promise<void> {
+    const old = provider.status ?? {};
+    const now = new Date().toISOString();
+    const next: OidcProviderStatus = {
+      observedGeneration: provider.metadata.generation,
+      registrationEndpoint: endpoints?.registrationEndpoint ?? old.registrationEndpoint,
+      tokenEndpoint: endpoints?.tokenEndpoint ?? old.tokenEndpoint,
+      conditions: setCondition(
+        old.conditions ?? [],
+        { type: 'Ready', status: ready ? 'True' : 'False', reason, message },
+        provider.metadata.generation,
+        now,
+      ),
+    };
+    const prevReady = findCondition(old.conditions, 'Ready');
+    if (
+      old.observedGeneration === next.observedGeneration &&
+      old.registrationEndpoint === next.registrationEndpoint &&
+      old.tokenEndpoint === next.tokenEndpoint &&
+      prevReady?.status === (ready ? 'True' : 'False') &&
+      prevReady.reason === reason &&
+      prevReady.message === message
+    ) {
+      return;
+    }
+    const plural = provider.kind === 'ClusterOidcProvider' ? 'clusteroidcproviders' : 'oidcproviders';
+    const base = `/apis/${API_GROUP_VERSION}`;
+    const path = provider.metadata.namespace
+      ? `${base}/namespaces/${provider.metadata.namespace}/${plural}/${provider.metadata.name}/status`
+      : `${base}/${plural}/${provider.metadata.name}/status`;
+    try {
+      await this.deps.rest.patch(path, 'merge', { status: next });
+    } catch (error) {
+      this.deps.log.warn(
+        { provider: provider.metadata.name, err: errorMessage(error) },
+        'provider status not written',
+      );
+    }
+  }
+}
+
+export function tokenFingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+}

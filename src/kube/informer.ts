@@ -1,0 +1,233 @@
+// List+watch cache for one resource path. Written here rather than taken from client-node's
+// makeInformer because long-lived watches there can stall silently (client-node #596, #958):
+// this one renews each watch with a server-side timeout, resumes from the last resourceVersion,
+// relists on 410 Gone, restarts with backoff after errors, and reports its health for /readyz.
+import { type KubernetesObject, Watch } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { KubeRest } from './rest.js';
+import { isKubeStatus } from './rest.js';
+
+export interface InformerHandlers<T> {
+  onAdd?(obj: T): void;
+  onUpdate?(obj: T, old: T): void;
+  onDelete?(obj: T): void;
+}
+
+/** Read side of an informer cache (also implemented by views over several informers). */
+export interface CacheReader<T> {
+  get(key: string): T | undefined;
+  list(): T[];
+}
+
+export interface InformerOptions {
+  rest: KubeRest;
+  /** Collection path, e.g. /api/v1/secrets or /apis/g/v1/namespaces/ns/things. */
+  path: string;
+  labelSelector?: string;
+  log: Logger;
+  /** Name used in logs and metrics. */
+  name: string;
+  /** Server-side watch timeout range; each watch ends after a random time in it and is renewed. */
+  watchTimeoutSeconds?: [number, number];
+  onWatchRestart?(): void;
+}
+
+interface ListResponse<T> {
+  metadata: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${obj.metadata?.name}` : (obj.metadata?.name ?? '');
+}
+
+export class Informer<T extends KubernetesObject> implements CacheReader<T> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private resourceVersion = '';
+  private stopped = false;
+  private abort?: AbortController;
+  private synced = false;
+  private syncWaiters: (() => void)[] = [];
+  /** Last time the watch delivered anything or was (re)established. */
+  private lastHealthyAt = 0;
+  private watching = false;
+
+  constructor(private readonly opts: InformerOptions) {}
+
+  on(handlers: InformerHandlers<T>): void {
+    this.handlers.push(handlers);
+  }
+
+  get(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** For readiness: the watch is established, or was within maxStaleMs. */
+  healthy(maxStaleMs: number): { ok: boolean; message?: string } {
+    if (!this.synced) return { ok: false, message: `${this.opts.name}: initial list not done` };
+    if (this.watching) return { ok: true };
+    const age = Date.now() - this.lastHealthyAt;
+    return age <= maxStaleMs
+      ? { ok: true }
+      : { ok: false, message: `${this.opts.name}: watch down for ${Math.round(age / 1000)} s` };
+  }
+
+  /** Starts the loop; resolves once the first list has filled the cache. */
+  async start(): Promise<void> {
+    void this.run();
+    if (this.synced) return;
+    await new Promise<void>((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+    for (const w of this.syncWaiters) w();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        failures = 0;
+        const outcome = await this.watchOnce();
+        if (outcome === 'gone') this.resourceVersion = '';
+      } catch (error) {
+        if (this.stopped) return;
+        failures++;
+        this.opts.onWatchRestart?.();
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+        this.opts.log.warn(
+          { informer: this.opts.name, err: errorMessage(error), retryInMs: Math.round(delay) },
+          'list/watch failed; retrying',
+        );
+        if (isKubeStatus(error, 410) || (error as { statusCode?: number }).statusCode === 410) {
+          this.resourceVersion = '';
+        }
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, T>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.opts.rest.get<ListResponse<T>>(this.opts.path, {
+        labelSelector: this.opts.labelSelector,
+        limit: 500,
+        continue: cont,
+      });
+      for (const item of page.items) fresh.set(objectKey(item), item);
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion ?? '';
+    } while (cont);
+    const old = new Map(this.cache);
+    this.cache.clear();
+    for (const [k, v] of fresh) this.cache.set(k, v);
+    this.resourceVersion = rv;
+    this.lastHealthyAt = Date.now();
+    for (const [k, v] of fresh) {
+      const prev = old.get(k);
+      if (!prev) this.emit('add', v);
+      else if (prev.metadata?.resourceVersion !== v.metadata?.resourceVersion) this.emit('update', v, prev);
+    }
+    for (const [k, v] of old) if (!fresh.has(k)) this.emit('delete', v);
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  /** One watch request; resolves when it ends normally, 'gone' when the resourceVersion expired. */
+  private watchOnce(): Promise<'ended' | 'gone'> {
+    const [lo, hi] = this.opts.watchTimeoutSeconds ?? [240, 300];
+    const timeoutSeconds = Math.round(lo + Math.random() * (hi - lo));
+    return new Promise((resolve, reject) => {
+      let gone = false;
+      const watch = new Watch(this.opts.rest.kubeConfig);
+      watch
+        .watch(
+          this.opts.path,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds,
+            labelSelector: this.opts.labelSelector,
+          },
+          (phase: string, obj: T) => {
+            this.lastHealthyAt = Date.now();
+            this.watching = true;
+            if (phase === 'ERROR') {
+              const status = obj as unknown as { code?: number };
+              if (status.code === 410) gone = true;
+              return;
+            }
+            const rv = obj.metadata?.resourceVersion;
+            if (rv) this.resourceVersion = rv;
+            if (phase === 'BOOKMARK') return;
+            const key = objectKey(obj);
+            const prev = this.cache.get(key);
+            if (phase === 'DELETED') {
+              this.cache.delete(key);
+              this.emit('delete', obj);
+            } else {
+              this.cache.set(key, obj);
+              if (prev) this.emit('update', obj, prev);
+              else this.emit('add', obj);
+            }
+          },
+          (err: unknown) => {
+            this.watching = false;
+            this.abort = undefined;
+            if (gone) resolve('gone');
+            else if (!err || this.stopped || isTimeout(err)) resolve('ended');
+            else reject(err);
+          },
+        )
+        .then((controller) => {
+          this.abort = controller;
+          this.watching = true;
+          this.lastHealthyAt = Date.now();
+          if (this.stopped) controller.abort();
+        }, reject);
+    });
+  }
+
+  private emit(type: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        if (type === 'add') h.onAdd?.(obj);
+        else if (type === 'update') h.onUpdate?.(obj, old as T);
+        else h.onDelete?.(obj);
+      } catch (error) {
+        this.opts.log.error({ informer: this.opts.name, err: errorMessage(error) }, 'event handler failed');
+      }
+    }
+  }
+}
+
+/** client-node's Watch aborts after 30 s without data; bookmarks normally prevent that, and a renewal is cheap. */
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

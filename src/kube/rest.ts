@@ -1,0 +1,126 @@
+// A thin JSON client for the Kubernetes REST API on top of client-node's authentication and
+// connection pool. The generated client-node APIs cover core kinds, but custom resources,
+// status subresources and patches with precise content types are simpler (and typed errors
+// more uniform) through one small request function.
+import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+
+/** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+    readonly method: string,
+    readonly path: string,
+  ) {
+    super(`${method} ${path}: ${status} ${reason}: ${message}`);
+    this.name = 'KubeApiError';
+  }
+}
+
+export function isKubeStatus(error: unknown, status: number): error is KubeApiError {
+  return error instanceof KubeApiError && error.status === status;
+}
+
+export type PatchType = 'merge' | 'json' | 'apply';
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  apply: 'application/apply-patch+yaml',
+};
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+/** Request observer for metrics and write counting (tests count writes over quiet periods). */
+export type KubeRequestObserver = (e: { method: string; path: string; status: number | 'error' }) => void;
+
+export class KubeRest {
+  private readonly observers: KubeRequestObserver[] = [];
+
+  constructor(readonly kubeConfig: KubeConfig) {}
+
+  onRequest(observer: KubeRequestObserver): void {
+    this.observers.push(observer);
+  }
+
+  get<T>(path: string, query?: Query): Promise<T> {
+    return this.request<T>(HttpMethod.GET, path, { query });
+  }
+
+  create<T>(path: string, body: unknown, query?: Query): Promise<T> {
+    return this.request<T>(HttpMethod.POST, path, { body, query });
+  }
+
+  replace<T>(path: string, body: unknown, query?: Query): Promise<T> {
+    return this.request<T>(HttpMethod.PUT, path, { body, query });
+  }
+
+  patch<T>(path: string, type: PatchType, body: unknown, query?: Query): Promise<T> {
+    return this.request<T>(HttpMethod.PATCH, path, { body, query, contentType: PATCH_CONTENT_TYPE[type] });
+  }
+
+  delete<T>(path: string, body?: unknown, query?: Query): Promise<T> {
+    return this.request<T>(HttpMethod.DELETE, path, { body, query });
+  }
+
+  async request<T>(
+    method: HttpMethod,
+    path: string,
+    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    const ctx = new RequestContext(url.toString(), method);
+    await this.kubeConfig.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      headers['content-type'] = opts.contentType ?? 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    let response: Awaited<ReturnType<typeof fetch>>;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body,
+        dispatcher: ctx.getDispatcher(),
+        signal: opts.signal ?? AbortSignal.timeout(30_000),
+      });
+    } catch (error) {
+      this.notify(method, path, 'error');
+      throw error;
+    }
+    this.notify(method, path, response.status);
+    const text = await response.text();
+    const parsed: unknown = text ? safeJson(text) : undefined;
+    if (!response.ok) {
+      const status = (parsed ?? {}) as { reason?: string; message?: string };
+      throw new KubeApiError(
+        response.status,
+        status.reason ?? response.statusText,
+        status.message ?? text.slice(0, 200),
+        method,
+        path,
+      );
+    }
+    return parsed as T;
+  }
+
+  private notify(method: string, path: string, status: number | 'error'): void {
+    for (const o of this.observers) o({ method, path, status });
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

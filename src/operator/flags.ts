@@ -1,0 +1,131 @@
+// Command-line flags of `oidc-client-operator run`, with environment fallbacks for the
+// Deployment (downward API). Pure: parsed here, validated with clear messages, used by run.ts.
+import { parseArgs } from 'node:util';
+
+export interface OperatorFlags {
+  kubeconfig?: string;
+  namespaces: string[];
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  identity: string;
+  healthPort: number;
+  healthHost?: string;
+  logLevel: string;
+  resyncIntervalMs: number;
+  maxConcurrentReconciles: number;
+  deletionTimeoutMs: number;
+  leaseDurationSeconds: number;
+  providerTimeoutMs: number;
+}
+
+export class FlagError extends Error {}
+
+export const USAGE = `Usage: oidc-client-operator run [flags]
+
+  --kubeconfig PATH                 kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
+  --namespaces a,b                  watch only these namespaces (default: all; env WATCH_NAMESPACES)
+  --leader-elect[=true|false]       use a coordination.k8s.io Lease so only one replica reconciles (default false)
+  --leader-election-namespace NS    namespace of the Lease (default: $POD_NAMESPACE, else "default")
+  --leader-election-id NAME         name of the Lease (default oidc-client-operator)
+  --lease-duration 15s              how long a dead leader blocks a successor
+  --health-port 8081                port for /healthz, /readyz and /metrics (0 = random, -1 = off)
+  --health-host HOST                interface for the health port (default all)
+  --log-level info                  trace|debug|info|warn|error (env LOG_LEVEL)
+  --resync-interval 10m             drift check (RFC 7592 GET) per client, spread over this interval
+  --max-concurrent-reconciles 8     OidcClients reconciled at once (provider calls are further
+                                    bounded per provider by spec.maxConcurrentRequests)
+  --deletion-timeout 5m             how long a finalizer retries an unreachable provider before
+                                    letting the OidcClient go (with a Warning Event)
+  --provider-timeout 10s            timeout of one provider HTTP request
+`;
+
+export function parseDuration(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new FlagError(`${flag}: "${value}" is not a duration (examples: 500ms, 30s, 10m, 1h)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h']);
+}
+
+function parseBool(value: string | boolean | undefined, flag: string, dflt: boolean): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value === 'boolean') return value;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new FlagError(`${flag}: expected true or false, got "${value}"`);
+}
+
+function parseInteger(value: string, flag: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new FlagError(`${flag}: expected an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
+export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorFlags {
+  let values: Record<string, string | boolean | undefined>;
+  // `--leader-elect` alone means true; parseArgs wants a value for string options.
+  const args = argv.map((a) => (a === '--leader-elect' ? '--leader-elect=true' : a));
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        kubeconfig: { type: 'string' },
+        namespaces: { type: 'string' },
+        'leader-elect': { type: 'string' },
+        'leader-election-namespace': { type: 'string' },
+        'leader-election-id': { type: 'string' },
+        'lease-duration': { type: 'string' },
+        'health-port': { type: 'string' },
+        'health-host': { type: 'string' },
+        'log-level': { type: 'string' },
+        'resync-interval': { type: 'string' },
+        'max-concurrent-reconciles': { type: 'string' },
+        'deletion-timeout': { type: 'string' },
+        'provider-timeout': { type: 'string' },
+      },
+    }));
+  } catch (error) {
+    throw new FlagError(error instanceof Error ? error.message : String(error));
+  }
+  const leaderRaw = values['leader-elect'] as string | undefined;
+  const str = (k: string) => values[k] as string | undefined;
+  const namespaces = (str('namespaces') ?? env.WATCH_NAMESPACES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const level = str('log-level') ?? env.LOG_LEVEL ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) {
+    throw new FlagError(`--log-level: unknown level "${level}"`);
+  }
+  const healthPort = Number(str('health-port') ?? '8081');
+  if (!Number.isInteger(healthPort) || healthPort < -1 || healthPort > 65535) {
+    throw new FlagError(`--health-port: expected a port number, 0 (random) or -1 (off)`);
+  }
+  return {
+    kubeconfig: str('kubeconfig'),
+    namespaces,
+    leaderElect: parseBool(leaderRaw, '--leader-elect', false),
+    leaderElectionNamespace: str('leader-election-namespace') ?? env.POD_NAMESPACE ?? 'default',
+    leaderElectionId: str('leader-election-id') ?? 'oidc-client-operator',
+    identity: env.POD_NAME ?? `${env.HOSTNAME ?? 'local'}-${process.pid}`,
+    healthPort,
+    healthHost: str('health-host'),
+    logLevel: level,
+    resyncIntervalMs: parseDuration(str('resync-interval') ?? '10m', '--resync-interval'),
+    maxConcurrentReconciles: parseInteger(
+      str('max-concurrent-reconciles') ?? '8',
+      '--max-concurrent-reconciles',
+      1,
+    ),
+    deletionTimeoutMs: parseDuration(str('deletion-timeout') ?? '5m', '--deletion-timeout'),
+    leaseDurationSeconds: Math.max(
+      2,
+      Math.round(parseDuration(str('lease-duration') ?? '15s', '--lease-duration') / 1000),
+    ),
+    providerTimeoutMs: parseDuration(str('provider-timeout') ?? '10s', '--provider-timeout'),
+  };
+}

@@ -1,0 +1,121 @@
+// `oidc-client-operator run`: builds the controller from flags, serves health and metrics, takes
+// part in leader election, and shuts down cleanly on SIGTERM (drain the queue, release the lease).
+import { KubeConfig } from '@kubernetes/client-node';
+import { OidcClientController } from '../controller/controller.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import { KubeRest } from '../kube/rest.js';
+import { type HealthServer, startHealthServer } from '../observability/health-server.js';
+import { createLogger } from '../observability/logger.js';
+import { OperatorMetrics } from '../observability/metrics.js';
+import { FlagError, parseOperatorFlags, USAGE } from './flags.js';
+
+/** How long a dead watch may go unnoticed before /readyz fails. */
+const WATCH_STALE_MS = 90_000;
+
+export async function runOperator(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  let flags: ReturnType<typeof parseOperatorFlags>;
+  try {
+    flags = parseOperatorFlags(argv);
+  } catch (error) {
+    if (error instanceof FlagError) {
+      process.stderr.write(`error: ${error.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  const log = createLogger({ level: flags.logLevel, name: 'oidc-client-operator' });
+  const kc = new KubeConfig();
+  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+  else kc.loadFromDefault();
+
+  const metrics = new OperatorMetrics();
+  const rest = new KubeRest(kc);
+  const controller = new OidcClientController({
+    rest,
+    log,
+    metrics,
+    namespaces: flags.namespaces,
+    workers: flags.maxConcurrentReconciles,
+    resyncIntervalMs: flags.resyncIntervalMs,
+    deletionTimeoutMs: flags.deletionTimeoutMs,
+    providerRequestTimeoutMs: flags.providerTimeoutMs,
+  });
+
+  let started = false;
+  let health: HealthServer | undefined;
+  if (flags.healthPort >= 0) {
+    health = await startHealthServer({
+      host: flags.healthHost,
+      port: flags.healthPort,
+      metrics,
+      liveness: [{ name: 'process', check: () => ({ ok: true }) }],
+      readiness: [
+        {
+          name: 'watches',
+          // A standby replica has no watches running; it is ready to take over.
+          check: () => (started ? controller.health(WATCH_STALE_MS) : { ok: true, message: 'standby' }),
+        },
+      ],
+    });
+    log.info({ port: health.port }, 'serving /healthz, /readyz and /metrics');
+  }
+
+  const startController = async () => {
+    started = true;
+    await controller.start();
+  };
+
+  let elector: LeaderElector | undefined;
+  let shuttingDown = false;
+  const shutdown = async (signal: string, code = 0) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down: draining in-flight reconciles');
+    const hardStop = setTimeout(() => process.exit(code || 1), 25_000);
+    hardStop.unref();
+    await controller.stop().catch(() => undefined);
+    await elector?.stop({ release: true }).catch(() => undefined);
+    await health?.close().catch(() => undefined);
+    log.info('stopped');
+    process.exitCode = code;
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  if (flags.leaderElect) {
+    elector = new LeaderElector({
+      kubeConfig: kc,
+      namespace: flags.leaderElectionNamespace,
+      name: flags.leaderElectionId,
+      identity: flags.identity,
+      leaseDurationSeconds: flags.leaseDurationSeconds,
+      renewDeadlineSeconds: Math.max(1, Math.round((flags.leaseDurationSeconds * 2) / 3)),
+      retryPeriodSeconds: Math.max(1, Math.round(flags.leaseDurationSeconds / 7)),
+      log,
+      onStartedLeading: () => {
+        metrics.leader.set(1);
+        log.info({ identity: flags.identity }, 'became leader');
+        void startController();
+      },
+      onStoppedLeading: () => {
+        metrics.leader.set(0);
+        if (shuttingDown) return;
+        // Like client-go: a replica that lost the lease exits and is restarted clean.
+        log.error('lost leadership; exiting');
+        void shutdown('leadership-lost', 1);
+      },
+    });
+    log.info(
+      { lease: `${flags.leaderElectionNamespace}/${flags.leaderElectionId}`, identity: flags.identity },
+      'waiting for leadership',
+    );
+    elector.start();
+  } else {
+    await startController();
+  }
+}

@@ -1,0 +1,60 @@
+// Runs the operator's controller in the test process, scoped to the test's namespace, with a
+// counter of every write it sends to the apiserver (the "idle means idle" tests read it).
+import { KubeConfig } from '@kubernetes/client-node';
+import { OidcClientController } from '../../src/controller/controller.js';
+import { KubeRest } from '../../src/kube/rest.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { OperatorMetrics } from '../../src/observability/metrics.js';
+
+export interface InProcessOperator {
+  controller: OidcClientController;
+  metrics: OperatorMetrics;
+  /** Writes (non-GET requests) sent to the apiserver so far, by "METHOD path". */
+  writes: string[];
+  /** Log lines (JSON) the operator wrote: tests search them for leaked secrets. */
+  logLines: string[];
+  stop(): Promise<void>;
+}
+
+export interface InProcessOperatorOptions {
+  kubeconfigPath: string;
+  namespace: string;
+  resyncIntervalMs?: number;
+  deletionTimeoutMs?: number;
+  workers?: number;
+}
+
+export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(opts.kubeconfigPath);
+  const rest = new KubeRest(kc);
+  const writes: string[] = [];
+  rest.onRequest((e) => {
+    if (e.method !== 'GET') writes.push(`${e.method} ${e.path}`);
+  });
+  const logLines: string[] = [];
+  const log = createLogger({
+    level: process.env.OPERATOR_LOG_LEVEL ?? 'info',
+    destination: {
+      write(chunk: string) {
+        logLines.push(chunk);
+        if (process.env.OPERATOR_LOG === '1') process.stderr.write(chunk);
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
+  });
+  const metrics = new OperatorMetrics();
+  const controller = new OidcClientController({
+    rest,
+    log,
+    metrics,
+    namespaces: [opts.namespace],
+    workers: opts.workers ?? 4,
+    resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
+    deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
+    providerRequestTimeoutMs: 5_000,
+    providerRetries: 2,
+  });
+  await controller.start();
+  return { controller, metrics, writes, logLines, stop: () => controller.stop() };
+}
