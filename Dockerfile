@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Operator image: `docker build -t oidc-client-operator:0.1.0 .`
+# Runs as `node dist/cli/main.js run [flags]`; the Helm chart passes the flags as container args.
+
+# ---- build: compile TypeScript to dist/ --------------------------------------------------------
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Full install: the compiler is a devDependency.
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies and dist/ only -------------------------------------------
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install scripts: no runtime dependency needs one, and none then runs at image build time.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# Non-root, numeric so runAsNonRoot can verify it; matches the chart's runAsUser 65532.
+USER 65532:65532
+# Node runs as PID 1 without an init (tini): PID 1 gets no default signal handling, which is fine
+# because the operator installs its own SIGTERM handler (graceful stop, Lease release, exit).
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["run"]
