@@ -1,0 +1,406 @@
+// Offline validation of our resources, compiled with ajv from the same schema objects that generate
+// the CRDs (src/api/schema.ts), plus semantic checks the structural schema cannot express. Used by
+// the `validate` CLI (Git workflow) and by the reconciler for InvalidSpec conditions.
+//
+// What the apiserver does that is emulated here: unknown fields are rejected (kubectl's default
+// strict field validation), null values of declared fields are pruned before validation, set lists
+// must not repeat items and map lists must not repeat their keys.
+// What is NOT emulated: defaulting, and the CEL rules (x-kubernetes-validations). The only rule today
+// is the transition rule `self == oldSelf` (providerRef immutable), which needs the stored object and
+// therefore runs only on the server; SERVER_ONLY_CEL_RULES lists the rules that were considered, and
+// a unit test fails when the schema gains a rule nobody has decided about.
+import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
+import ajvFormats from 'ajv-formats';
+import { API_GROUP, API_VERSION, objectSchema, type ResourceDefinition, resources } from './schema.js';
+import type { Schema } from './schema-builder.js';
+import type { OidcClientSpec } from './types.generated.js';
+
+export interface ValidationIssue {
+  /** JSON pointer into the validated object, e.g. /spec/redirectUris/0; '/' for the object itself. */
+  path: string;
+  message: string;
+}
+
+export interface ResourceValidation {
+  kind?: string;
+  /** False when the object is not of our API group (nothing was checked; callers usually skip it). */
+  checked: boolean;
+  issues: ValidationIssue[];
+}
+
+/** CEL rules of the schema that cannot run offline; they are enforced by the apiserver only. */
+export const SERVER_ONLY_CEL_RULES: ReadonlySet<string> = new Set(['self == oldSelf']);
+
+/** Spec field → RFC 7591 client metadata name, for the metadata the OidcClient spec models explicitly. */
+export const STANDARD_CLIENT_METADATA = {
+  clientName: 'client_name',
+  redirectUris: 'redirect_uris',
+  postLogoutRedirectUris: 'post_logout_redirect_uris',
+  grantTypes: 'grant_types',
+  responseTypes: 'response_types',
+  scopes: 'scope',
+  tokenEndpointAuthMethod: 'token_endpoint_auth_method',
+  contacts: 'contacts',
+  clientUri: 'client_uri',
+  logoUri: 'logo_uri',
+  policyUri: 'policy_uri',
+  tosUri: 'tos_uri',
+  jwksUri: 'jwks_uri',
+  applicationType: 'application_type',
+} as const satisfies Partial<Record<keyof OidcClientSpec, string>>;
+
+/** Metadata the provider issues (RFC 7591 §3.2.1, RFC 7592 §3): a client may never send it as its own. */
+export const SERVER_MANAGED_CLIENT_METADATA: readonly string[] = [
+  'client_id',
+  'client_secret',
+  'registration_access_token',
+  'registration_client_uri',
+  'client_id_issued_at',
+  'client_secret_expires_at',
+];
+
+const STANDARD_BY_WIRE_NAME = new Map<string, string>(
+  Object.entries(STANDARD_CLIENT_METADATA).map(([field, wire]) => [wire, field]),
+);
+
+// ---- structural validation with ajv ----------------------------------------------------------------
+
+/**
+ * Derives the ajv schema from the API schema: objects with declared properties reject unknown fields
+ * (as `kubectl apply` does with its default strict field validation) and set lists reject repeats.
+ */
+export function toAjvSchema(schema: Schema): Record<string, unknown> {
+  const { properties, items, additionalProperties, ...rest } = schema;
+  const out: Record<string, unknown> = { ...rest };
+  if (properties) {
+    out.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, toAjvSchema(v)]));
+    if (additionalProperties === undefined && !schema['x-kubernetes-preserve-unknown-fields']) {
+      out.additionalProperties = false;
+    }
+  }
+  if (items) out.items = toAjvSchema(items);
+  if (additionalProperties !== undefined) {
+    out.additionalProperties =
+      typeof additionalProperties === 'boolean' ? additionalProperties : toAjvSchema(additionalProperties);
+  }
+  if (schema['x-kubernetes-list-type'] === 'set') out.uniqueItems = true;
+  return out;
+}
+
+/** Map lists (x-kubernetes-list-type: map) must not hold two items with the same key values. */
+const uniqueMapKeys: SchemaValidateFunction = (keys: string[], data: unknown, _parent, cxt) => {
+  if (!Array.isArray(data)) return true;
+  const seen = new Map<string, number>();
+  const errors: Partial<ErrorObject>[] = [];
+  data.forEach((item: unknown, i) => {
+    if (!isRecord(item)) return;
+    const id = JSON.stringify(keys.map((k) => item[k]));
+    const first = seen.get(id);
+    if (first === undefined) seen.set(id, i);
+    else {
+      errors.push({
+        keyword: 'x-kubernetes-list-map-keys',
+        instancePath: `${cxt?.instancePath ?? ''}/${i}`,
+        message: `duplicate of item ${first}: ${keys.join(', ')} must be unique`,
+        params: {},
+      });
+    }
+  });
+  uniqueMapKeys.errors = errors;
+  return errors.length === 0;
+};
+
+function makeAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false });
+  // ajv-formats is CommonJS: under nodenext its default import types as the module namespace.
+  const addFormats = ajvFormats as unknown as typeof ajvFormats.default;
+  addFormats(ajv);
+  // Kubernetes extensions and generator hints: annotations for ajv, except list-map-keys.
+  for (const keyword of [
+    'x-kubernetes-preserve-unknown-fields',
+    'x-kubernetes-validations',
+    'x-kubernetes-list-type',
+    'x-kubernetes-map-type',
+    'x-ts-type',
+  ]) {
+    ajv.addKeyword({ keyword });
+  }
+  ajv.addKeyword({
+    keyword: 'x-kubernetes-list-map-keys',
+    type: 'array',
+    schemaType: 'array',
+    errors: true,
+    validate: uniqueMapKeys,
+  });
+  return ajv;
+}
+
+interface Compiled {
+  byKind: Map<string, { def: ResourceDefinition; validate: ValidateFunction }>;
+  clientSpec: { schema: Schema; validate: ValidateFunction };
+}
+
+let compiled: Compiled | undefined;
+
+/** Compiled on first use: the CLI's --help and version should not pay for it. */
+function validators(): Compiled {
+  if (compiled) return compiled;
+  const ajv = makeAjv();
+  const byKind = new Map<string, { def: ResourceDefinition; validate: ValidateFunction }>();
+  for (const def of resources) {
+    byKind.set(def.kind, { def, validate: ajv.compile(toAjvSchema(objectSchema(def))) });
+  }
+  const client = byKind.get('OidcClient');
+  if (!client) throw new Error('schema.ts defines no OidcClient');
+  compiled = {
+    byKind,
+    clientSpec: { schema: client.def.spec, validate: ajv.compile(toAjvSchema(client.def.spec)) },
+  };
+  return compiled;
+}
+
+const escapePointer = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+function issueFromAjv(e: ErrorObject, prefix: string): ValidationIssue {
+  const at = (suffix = ''): string => `${prefix}${e.instancePath}${suffix}` || '/';
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return { path: at(`/${escapePointer(String(params.missingProperty))}`), message: 'is required' };
+    case 'additionalProperties':
+      return { path: at(`/${escapePointer(String(params.additionalProperty))}`), message: 'unknown field' };
+    case 'enum':
+      return {
+        path: at(),
+        message: `must be one of: ${(params.allowedValues as unknown[]).map(String).join(', ')}`,
+      };
+    case 'uniqueItems': {
+      const [first, second] = [Number(params.j), Number(params.i)].sort((a, b) => a - b);
+      return { path: at(`/${second}`), message: `duplicate of item ${first} (the list is a set)` };
+    }
+    default:
+      return { path: at(), message: e.message ?? `fails ${e.keyword}` };
+  }
+}
+
+function runAjv(validate: ValidateFunction, data: unknown, prefix: string): ValidationIssue[] {
+  if (validate(data)) return [];
+  return (validate.errors ?? []).map((e) => issueFromAjv(e, prefix));
+}
+
+/**
+ * The apiserver drops null values of declared (non-nullable) fields before validating, so
+ * `clientName:` with nothing after it is accepted; mirror that instead of reporting "must be string".
+ */
+export function pruneNulls(value: unknown, schema: Schema): unknown {
+  if (Array.isArray(value)) {
+    const items = schema.items;
+    return items ? value.map((v) => pruneNulls(v, items)) : value;
+  }
+  if (!isRecord(value) || !schema.properties) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const prop = schema.properties[key];
+    if (prop && v === null) continue;
+    out[key] = prop ? pruneNulls(v, prop) : v;
+  }
+  return out;
+}
+
+// ---- semantic checks -----------------------------------------------------------------------------
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export const isDns1123Subdomain = (s: string): boolean => s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
+export const isDns1123Label = (s: string): boolean => s.length <= 63 && DNS1123_LABEL.test(s);
+
+const SUBDOMAIN_MESSAGE =
+  'must be a DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters';
+const LABEL_MESSAGE =
+  'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters';
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function checkName(issues: ValidationIssue[], path: string, value: unknown, label = false): void {
+  if (typeof value !== 'string') return; // wrong types are reported by the structural check
+  if (label ? !isDns1123Label(value) : !isDns1123Subdomain(value)) {
+    issues.push({ path, message: label ? LABEL_MESSAGE : SUBDOMAIN_MESSAGE });
+  }
+}
+
+/** Absolute URI (RFC 3986 scheme required); redirect URIs also must not carry a fragment (RFC 6749 §3.1.2). */
+function checkUri(issues: ValidationIssue[], path: string, value: unknown, noFragment = false): void {
+  if (typeof value !== 'string') return;
+  if (!URL.canParse(value)) issues.push({ path, message: 'must be an absolute URI' });
+  else if (noFragment && value.includes('#'))
+    issues.push({ path, message: 'must not contain a fragment (#)' });
+}
+
+function checkUriList(issues: ValidationIssue[], path: string, value: unknown, noFragment = false): void {
+  if (!Array.isArray(value)) return;
+  value.forEach((v, i) => {
+    checkUri(issues, `${path}/${i}`, v, noFragment);
+  });
+}
+
+export interface ClientContext {
+  /** metadata.name of the OidcClient: lets the check resolve the default Secret names. */
+  name?: string;
+}
+
+function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const extra = spec.extraMetadata;
+  if (isRecord(extra)) {
+    for (const key of Object.keys(extra)) {
+      const path = `/spec/extraMetadata/${escapePointer(key)}`;
+      const field = STANDARD_BY_WIRE_NAME.get(key);
+      if (field) issues.push({ path, message: `repeats a standard field: set spec.${field} instead` });
+      else if (SERVER_MANAGED_CLIENT_METADATA.includes(key)) {
+        issues.push({ path, message: 'is issued by the provider and cannot be set by the client' });
+      }
+    }
+  }
+  if (isRecord(spec.providerRef)) checkName(issues, '/spec/providerRef/name', spec.providerRef.name);
+  checkUriList(issues, '/spec/redirectUris', spec.redirectUris, true);
+  checkUriList(issues, '/spec/postLogoutRedirectUris', spec.postLogoutRedirectUris);
+  for (const field of ['clientUri', 'logoUri', 'policyUri', 'tosUri', 'jwksUri'] as const) {
+    checkUri(issues, `/spec/${field}`, spec[field]);
+  }
+  checkName(issues, '/spec/secretName', spec.secretName);
+  checkName(issues, '/spec/managementSecretName', spec.managementSecretName);
+  if (isRecord(spec.adoptFrom) && isRecord(spec.adoptFrom.secretRef)) {
+    checkName(issues, '/spec/adoptFrom/secretRef/name', spec.adoptFrom.secretRef.name);
+  }
+  // Both Secrets are written by the operator with different keys and readers: one name would clobber.
+  const secretName = asString(spec.secretName) ?? (ctx.name && `${ctx.name}-oidc-client`);
+  const managementName = asString(spec.managementSecretName) ?? (ctx.name && `${ctx.name}-oidc-registration`);
+  if (secretName && secretName === managementName) {
+    const path = spec.managementSecretName === undefined ? '/spec/secretName' : '/spec/managementSecretName';
+    issues.push({
+      path,
+      message: 'the application Secret and the management Secret must have different names',
+    });
+  }
+  return issues;
+}
+
+function providerSemantics(
+  spec: Record<string, unknown>,
+  clusterScoped: boolean,
+  namespace?: string,
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const field of ['issuerUrl', 'registrationEndpoint'] as const) {
+    checkUri(issues, `/spec/${field}`, spec[field]);
+  }
+  for (const field of ['initialAccessTokenSecretRef', 'caSecretRef'] as const) {
+    const ref = spec[field];
+    if (!isRecord(ref)) continue;
+    const path = `/spec/${field}`;
+    checkName(issues, `${path}/name`, ref.name);
+    if (ref.namespace !== '') checkName(issues, `${path}/namespace`, ref.namespace, true);
+    if (clusterScoped && (ref.namespace === undefined || ref.namespace === '')) {
+      issues.push({ path: `${path}/namespace`, message: 'is required for a ClusterOidcProvider' });
+    } else if (!clusterScoped && namespace && ref.namespace && ref.namespace !== namespace) {
+      issues.push({
+        path: `${path}/namespace`,
+        message: "must be empty or the OidcProvider's own namespace",
+      });
+    }
+  }
+  return issues;
+}
+
+function metadataSemantics(metadata: unknown, clusterScoped: boolean): ValidationIssue[] {
+  if (!isRecord(metadata)) return [];
+  const issues: ValidationIssue[] = [];
+  checkName(issues, '/metadata/name', metadata.name);
+  if (typeof metadata.name !== 'string' && metadata.name !== undefined) {
+    issues.push({ path: '/metadata/name', message: 'must be string' });
+  }
+  if (!clusterScoped) checkName(issues, '/metadata/namespace', metadata.namespace, true);
+  return issues;
+}
+
+// ---- public API ----------------------------------------------------------------------------------
+
+/**
+ * Structural and semantic checks of an OidcClient spec. Paths start with /spec so runtime conditions
+ * and the CLI name fields the same way.
+ */
+export function validateOidcClientSpec(spec: unknown, ctx: ClientContext = {}): ValidationIssue[] {
+  const { schema, validate } = validators().clientSpec;
+  const pruned = pruneNulls(spec, schema);
+  const issues = runAjv(validate, pruned, '/spec');
+  if (isRecord(pruned)) issues.push(...clientSemantics(pruned, ctx));
+  return issues;
+}
+
+/** Semantic checks of an OidcProvider/ClusterOidcProvider spec (structure is the apiserver's job at runtime). */
+export function validateProviderSpec(
+  spec: unknown,
+  opts: { clusterScoped: boolean; namespace?: string },
+): ValidationIssue[] {
+  return isRecord(spec) ? providerSemantics(spec, opts.clusterScoped, opts.namespace) : [];
+}
+
+/** True when apiVersion names our API group (any version). */
+export function isOwnApiVersion(apiVersion: unknown): boolean {
+  return typeof apiVersion === 'string' && apiVersion.split('/')[0] === API_GROUP && apiVersion.includes('/');
+}
+
+/**
+ * Validates a whole object of our API group. Objects of other groups come back with checked=false and
+ * no issues; an unknown version or kind of our group is an issue.
+ */
+export function validateResource(obj: unknown): ResourceValidation {
+  if (!isRecord(obj)) return { checked: true, issues: [{ path: '/', message: 'must be an object' }] };
+  const kind = asString(obj.kind);
+  const entry = kind === undefined ? undefined : validators().byKind.get(kind);
+  if (!isOwnApiVersion(obj.apiVersion)) {
+    // A kind of ours without apiVersion is a mistake in the manifest, not someone else's object.
+    if (obj.apiVersion === undefined && entry) {
+      return {
+        kind,
+        checked: true,
+        issues: [{ path: '/apiVersion', message: `is required (${API_GROUP}/${API_VERSION})` }],
+      };
+    }
+    return { kind, checked: false, issues: [] };
+  }
+  if (obj.apiVersion !== `${API_GROUP}/${API_VERSION}`) {
+    return {
+      kind,
+      checked: true,
+      issues: [{ path: '/apiVersion', message: `unsupported version: this release serves ${API_VERSION}` }],
+    };
+  }
+  if (!entry) {
+    const known = [...validators().byKind.keys()].join(', ');
+    return {
+      kind,
+      checked: true,
+      issues: [
+        { path: '/kind', message: kind === undefined ? 'is required' : `unknown kind: one of ${known}` },
+      ],
+    };
+  }
+  const { def, validate } = entry;
+  const pruned = pruneNulls(obj, objectSchema(def)) as Record<string, unknown>;
+  const issues = runAjv(validate, pruned, '');
+  const clusterScoped = def.scope === 'Cluster';
+  issues.push(...metadataSemantics(pruned.metadata, clusterScoped));
+  const spec = pruned.spec;
+  if (isRecord(spec)) {
+    const meta = isRecord(pruned.metadata) ? pruned.metadata : {};
+    if (def.kind === 'OidcClient') issues.push(...clientSemantics(spec, { name: asString(meta.name) }));
+    else issues.push(...providerSemantics(spec, clusterScoped, asString(meta.namespace)));
+  }
+  return { kind, checked: true, issues };
+}

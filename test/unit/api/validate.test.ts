@@ -1,0 +1,358 @@
+import { describe, expect, it } from 'vitest';
+import { API_GROUP_VERSION, resources } from '../../../src/api/schema.js';
+import type { Schema } from '../../../src/api/schema-builder.js';
+import {
+  SERVER_ONLY_CEL_RULES,
+  STANDARD_CLIENT_METADATA,
+  type ValidationIssue,
+  validateOidcClientSpec,
+  validateProviderSpec,
+  validateResource,
+} from '../../../src/api/validate.js';
+
+const client = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'web' }) => ({
+  apiVersion: API_GROUP_VERSION,
+  kind: 'OidcClient',
+  metadata,
+  spec,
+});
+const provider = (kind: string, spec: Record<string, unknown>, metadata: Record<string, unknown> = {}) => ({
+  apiVersion: API_GROUP_VERSION,
+  kind,
+  metadata: { name: 'iam', ...metadata },
+  spec,
+});
+const minimalSpec = { providerRef: { name: 'iam' } };
+
+/** path → message, to assert both without depending on issue order. */
+const byPath = (issues: ValidationIssue[]): Record<string, string> =>
+  Object.fromEntries(issues.map((i) => [i.path, i.message]));
+
+describe('validateResource: valid objects', () => {
+  it('accepts a minimal and a complete OidcClient', () => {
+    expect(validateResource(client(minimalSpec))).toEqual({ kind: 'OidcClient', checked: true, issues: [] });
+    const full = client({
+      providerRef: { name: 'iam', kind: 'ClusterOidcProvider' },
+      clientName: 'Web',
+      redirectUris: ['https://app.example.org/cb', 'com.example.app:/oauth2redirect'],
+      postLogoutRedirectUris: ['https://app.example.org/'],
+      grantTypes: ['authorization_code', 'refresh_token'],
+      responseTypes: ['code'],
+      scopes: ['openid', 'email'],
+      tokenEndpointAuthMethod: 'client_secret_post',
+      contacts: ['ops@example.org'],
+      clientUri: 'https://app.example.org/',
+      logoUri: 'https://app.example.org/logo.png',
+      policyUri: 'https://app.example.org/policy',
+      tosUri: 'https://app.example.org/tos',
+      jwksUri: 'https://app.example.org/jwks.json',
+      applicationType: 'native',
+      extraMetadata: { reuse_refresh_token: true, nested: { any: ['thing', 1, null] } },
+      secretName: 'web-creds',
+      managementSecretName: 'web-rat',
+      secretTemplate: { labels: { a: 'b' }, annotations: { 'example.org/x': 'y' } },
+      deletionPolicy: 'Orphan',
+      adoptFrom: { secretRef: { name: 'web-adopt', key: 'client.json' } },
+    });
+    expect(validateResource(full).issues).toEqual([]);
+  });
+
+  it('accepts providers and a status with conditions', () => {
+    const spec = {
+      issuerUrl: 'https://iam.example.org/',
+      initialAccessTokenSecretRef: { name: 'iat', namespace: 'iam-system', key: 'token' },
+      maxConcurrentRequests: 8,
+    };
+    expect(validateResource(provider('OidcProvider', spec)).issues).toEqual([]);
+    expect(validateResource(provider('ClusterOidcProvider', spec)).issues).toEqual([]);
+    const withStatus = {
+      ...client(minimalSpec),
+      status: {
+        clientId: 'abc',
+        conditions: [
+          { type: 'Ready', status: 'True', lastTransitionTime: '2025-11-26T01:00:00Z' },
+          { type: 'Synced', status: 'False', reason: 'Drift' },
+        ],
+      },
+    };
+    expect(validateResource(withStatus).issues).toEqual([]);
+  });
+
+  it('prunes nulls of declared fields like the apiserver (an empty YAML value)', () => {
+    expect(validateResource(client({ ...minimalSpec, clientName: null, redirectUris: null })).issues).toEqual(
+      [],
+    );
+    expect(byPath(validateResource(client({ providerRef: null })).issues)).toEqual({
+      '/spec/providerRef': 'is required',
+    });
+  });
+});
+
+describe('validateResource: structural errors carry the field path', () => {
+  const cases: [string, Record<string, unknown>, string, RegExp][] = [
+    ['missing spec', { ...client(minimalSpec), spec: undefined }, '/spec', /is required/],
+    ['missing providerRef', client({}), '/spec/providerRef', /is required/],
+    ['missing providerRef.name', client({ providerRef: {} }), '/spec/providerRef/name', /is required/],
+    [
+      'unknown spec field',
+      client({ ...minimalSpec, redirectURIs: [] }),
+      '/spec/redirectURIs',
+      /unknown field/,
+    ],
+    ['unknown top-level field', { ...client(minimalSpec), specs: {} }, '/specs', /unknown field/],
+    ['wrong type', client({ ...minimalSpec, redirectUris: 'https://a/cb' }), '/spec/redirectUris', /array/],
+    ['wrong item type', client({ ...minimalSpec, contacts: [42] }), '/spec/contacts/0', /string/],
+    ['enum', client({ ...minimalSpec, deletionPolicy: 'Keep' }), '/spec/deletionPolicy', /Delete, Orphan/],
+    [
+      'enum in a nested object',
+      client({ providerRef: { name: 'iam', kind: 'Provider' } }),
+      '/spec/providerRef/kind',
+      /OidcProvider, ClusterOidcProvider/,
+    ],
+    ['pattern', client({ ...minimalSpec, scopes: ['openid', 'a b'] }), '/spec/scopes/1', /pattern/],
+    [
+      'duplicate in a set list',
+      client({ ...minimalSpec, grantTypes: ['refresh_token', 'authorization_code', 'refresh_token'] }),
+      '/spec/grantTypes/2',
+      /duplicate of item 0/,
+    ],
+    [
+      'non-string label value',
+      client({ ...minimalSpec, secretTemplate: { labels: { a: 1 } } }),
+      '/spec/secretTemplate/labels/a',
+      /string/,
+    ],
+    [
+      'key escaped in the pointer',
+      client({ ...minimalSpec, secretTemplate: { labels: { 'example.org/a': 1 } } }),
+      '/spec/secretTemplate/labels/example.org~1a',
+      /string/,
+    ],
+    [
+      'duplicate key in a map list',
+      {
+        ...client(minimalSpec),
+        status: {
+          conditions: [
+            { type: 'Ready', status: 'True' },
+            { type: 'Ready', status: 'False' },
+          ],
+        },
+      },
+      '/status/conditions/1',
+      /duplicate of item 0/,
+    ],
+    [
+      'date-time format',
+      { ...client(minimalSpec), status: { lastSyncTime: 'yesterday' } },
+      '/status/lastSyncTime',
+      /date-time/,
+    ],
+    [
+      'integer bounds',
+      provider('OidcProvider', { issuerUrl: 'https://iam.example.org/', maxConcurrentRequests: 0 }),
+      '/spec/maxConcurrentRequests',
+      />= 1/,
+    ],
+    [
+      'issuer pattern',
+      provider('OidcProvider', { issuerUrl: 'ftp://iam.example.org/' }),
+      '/spec/issuerUrl',
+      /pattern/,
+    ],
+  ];
+  it.each(cases)('%s', (_name, obj, path, message) => {
+    const issues = validateResource(obj).issues;
+    expect(issues.map((i) => i.path)).toContain(path);
+    expect(byPath(issues)[path]).toMatch(message);
+  });
+});
+
+describe('validateResource: semantic errors', () => {
+  it('rejects extraMetadata keys that repeat a standard field or are issued by the server', () => {
+    const issues = validateResource(
+      client({
+        ...minimalSpec,
+        extraMetadata: { scope: 'openid', client_secret: 'x', registration_access_token: 'y', ok_field: 1 },
+      }),
+    ).issues;
+    expect(byPath(issues)).toEqual({
+      '/spec/extraMetadata/scope': 'repeats a standard field: set spec.scopes instead',
+      '/spec/extraMetadata/client_secret': 'is issued by the provider and cannot be set by the client',
+      '/spec/extraMetadata/registration_access_token':
+        'is issued by the provider and cannot be set by the client',
+    });
+    // Messages never echo values: a misplaced secret must not end up in logs or conditions.
+    expect(JSON.stringify(issues)).not.toMatch(/"x"|"y"/);
+  });
+
+  it('checks every standard and forbidden extraMetadata key', () => {
+    const forbidden = [
+      ...Object.values(STANDARD_CLIENT_METADATA),
+      'client_id',
+      'client_secret',
+      'registration_access_token',
+      'registration_client_uri',
+      'client_id_issued_at',
+      'client_secret_expires_at',
+    ];
+    const extraMetadata = Object.fromEntries(forbidden.map((k) => [k, 'v']));
+    const paths = validateResource(client({ ...minimalSpec, extraMetadata })).issues.map((i) => i.path);
+    expect(paths.sort()).toEqual(forbidden.map((k) => `/spec/extraMetadata/${k}`).sort());
+  });
+
+  it('requires DNS-1123 names', () => {
+    const issues = validateResource(
+      client(
+        {
+          providerRef: { name: 'IAM' },
+          secretName: 'web_secret',
+          adoptFrom: { secretRef: { name: '-adopt' } },
+        },
+        { name: 'Web.App', namespace: 'not.a.label' },
+      ),
+    ).issues;
+    expect(Object.keys(byPath(issues)).sort()).toEqual([
+      '/metadata/name',
+      '/metadata/namespace',
+      '/spec/adoptFrom/secretRef/name',
+      '/spec/providerRef/name',
+      '/spec/secretName',
+    ]);
+    expect(byPath(issues)['/metadata/name']).toMatch(/DNS-1123 subdomain/);
+    expect(byPath(issues)['/metadata/namespace']).toMatch(/DNS-1123 label/);
+    expect(validateResource(client(minimalSpec, { name: 'a'.repeat(254) })).issues[0]?.path).toBe(
+      '/metadata/name',
+    );
+    expect(validateResource(client(minimalSpec, { name: 'web.example-1' })).issues).toEqual([]);
+  });
+
+  it('requires absolute URIs and fragment-free redirect URIs', () => {
+    const issues = validateResource(
+      client({
+        ...minimalSpec,
+        redirectUris: ['/relative/cb', 'https://app.example.org/cb#frag'],
+        postLogoutRedirectUris: ['https://app.example.org/#ok-here'],
+        logoUri: 'logo.png',
+      }),
+    ).issues;
+    expect(byPath(issues)).toEqual({
+      '/spec/redirectUris/0': 'must be an absolute URI',
+      '/spec/redirectUris/1': 'must not contain a fragment (#)',
+      '/spec/logoUri': 'must be an absolute URI',
+    });
+  });
+
+  it('rejects one name for the application and the management Secret, defaults included', () => {
+    const explicit = validateResource(client({ ...minimalSpec, secretName: 's', managementSecretName: 's' }));
+    expect(byPath(explicit.issues)).toEqual({
+      '/spec/managementSecretName':
+        'the application Secret and the management Secret must have different names',
+    });
+    const viaDefault = validateResource(client({ ...minimalSpec, secretName: 'web-oidc-registration' }));
+    expect(Object.keys(byPath(viaDefault.issues))).toEqual(['/spec/secretName']);
+  });
+
+  it('checks provider Secret namespaces by scope', () => {
+    const ref = { name: 'ca' };
+    expect(
+      byPath(
+        validateResource(provider('ClusterOidcProvider', { issuerUrl: 'https://i/', caSecretRef: ref }))
+          .issues,
+      ),
+    ).toEqual({ '/spec/caSecretRef/namespace': 'is required for a ClusterOidcProvider' });
+    const foreign = {
+      issuerUrl: 'https://i/',
+      initialAccessTokenSecretRef: { name: 't', namespace: 'other' },
+    };
+    expect(byPath(validateResource(provider('OidcProvider', foreign, { namespace: 'mine' })).issues)).toEqual(
+      {
+        '/spec/initialAccessTokenSecretRef/namespace': "must be empty or the OidcProvider's own namespace",
+      },
+    );
+    expect(validateResource(provider('OidcProvider', foreign)).issues).toEqual([]);
+    const own = { issuerUrl: 'https://i/', caSecretRef: { name: 'ca', namespace: '' } };
+    expect(validateResource(provider('OidcProvider', own, { namespace: 'mine' })).issues).toEqual([]);
+    expect(
+      validateProviderSpec({ issuerUrl: 'https://i/', caSecretRef: ref }, { clusterScoped: true }),
+    ).toHaveLength(1);
+  });
+});
+
+describe('validateResource: dispatch', () => {
+  it('skips other API groups but names their kind', () => {
+    expect(validateResource({ apiVersion: 'v1', kind: 'Secret', spec: 42 })).toEqual({
+      kind: 'Secret',
+      checked: false,
+      issues: [],
+    });
+    expect(validateResource({ apiVersion: 'example.org/v1', kind: 'OidcClient' }).checked).toBe(false);
+  });
+
+  it('reports an unknown version or kind of our group, and a missing apiVersion on our kind', () => {
+    expect(
+      validateResource({ ...client(minimalSpec), apiVersion: 'oidc.dcr-operator.dev/v1' }).issues,
+    ).toEqual([{ path: '/apiVersion', message: 'unsupported version: this release serves v1alpha1' }]);
+    const unknownKind = validateResource({ ...client(minimalSpec), kind: 'OidcClients' });
+    expect(unknownKind).toMatchObject({ kind: 'OidcClients', checked: true });
+    expect(byPath(unknownKind.issues)['/kind']).toMatch(/unknown kind: one of OidcClient, OidcProvider/);
+    expect(byPath(validateResource({ ...client(minimalSpec), apiVersion: undefined }).issues)).toEqual({
+      '/apiVersion': 'is required (oidc.dcr-operator.dev/v1alpha1)',
+    });
+    expect(validateResource('nope').issues).toEqual([{ path: '/', message: 'must be an object' }]);
+  });
+});
+
+describe('validateOidcClientSpec', () => {
+  it('runs structural and semantic checks with paths under /spec', () => {
+    expect(validateOidcClientSpec(minimalSpec)).toEqual([]);
+    expect(
+      byPath(
+        validateOidcClientSpec({
+          providerRef: { name: 'iam' },
+          applicationType: 'desktop',
+          extraMetadata: { client_id: 'x' },
+        }),
+      ),
+    ).toEqual({
+      '/spec/applicationType': 'must be one of: web, native',
+      '/spec/extraMetadata/client_id': 'is issued by the provider and cannot be set by the client',
+    });
+    expect(validateOidcClientSpec(undefined)).toEqual([{ path: '/spec', message: 'must be object' }]);
+  });
+
+  it('resolves default Secret names when given the object name', () => {
+    const spec = { ...minimalSpec, managementSecretName: 'app-oidc-client' };
+    expect(validateOidcClientSpec(spec)).toEqual([]);
+    expect(validateOidcClientSpec(spec, { name: 'app' }).map((i) => i.path)).toEqual([
+      '/spec/managementSecretName',
+    ]);
+  });
+});
+
+describe('schema coverage', () => {
+  function celRules(schema: Schema, out: string[] = []): string[] {
+    for (const v of schema['x-kubernetes-validations'] ?? []) out.push(v.rule);
+    for (const child of Object.values(schema.properties ?? {})) celRules(child, out);
+    if (schema.items) celRules(schema.items, out);
+    return out;
+  }
+
+  it('every CEL rule of the schema is known to run on the server only (else emulate it in validate.ts)', () => {
+    const rules = resources.flatMap((r) => celRules(r.spec));
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) expect(SERVER_ONLY_CEL_RULES, rule).toContain(rule);
+  });
+
+  it('STANDARD_CLIENT_METADATA matches the spec fields that name an RFC 7591 field', () => {
+    const spec = resources.find((r) => r.kind === 'OidcClient')?.spec.properties ?? {};
+    for (const field of Object.keys(STANDARD_CLIENT_METADATA)) expect(spec, field).toHaveProperty(field);
+    const described = Object.entries(spec)
+      .map(([field, s]) => [field, /\(([a-z_]+)\)/.exec(s.description ?? '')?.[1]] as const)
+      .filter(([, wire]) => wire !== undefined);
+    expect(described.length).toBeGreaterThan(10);
+    for (const [field, wire] of described) {
+      expect(STANDARD_CLIENT_METADATA, field).toHaveProperty(field, wire);
+    }
+  });
+});
