@@ -86,6 +86,14 @@ export class OidcClientReconciler {
   private readonly nextResync = new Map<string, number>();
   /** The management Secret we last wrote per key, for when the cache still shows the older one. */
   private readonly written = new Map<string, { supersededRv: string | undefined; secret: V1Secret }>();
+  /**
+   * Stalls decided for a generation (provider 400, failed adoption). The cache can still show the
+   * status from before our write when the next event arrives; this keeps us from retrying then.
+   */
+  private readonly stalled = new Map<
+    string,
+    { generation: number | undefined; reason: ReasonName; message: string }
+  >();
   /** Last registration seen per key: survives a deleted management Secret while we run. */
   private readonly lastKnown = new Map<string, StoredRegistration>();
 
@@ -101,6 +109,7 @@ export class OidcClientReconciler {
     this.nextResync.delete(key);
     this.written.delete(key);
     this.lastKnown.delete(key);
+    this.stalled.delete(key);
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
@@ -120,6 +129,13 @@ export class OidcClientReconciler {
     } catch (error) {
       outcome = this.classify(cr, error, log);
     }
+    if (outcome.kind === 'stalled' && STALLED_FOR_GENERATION.has(outcome.reason)) {
+      this.stalled.set(key, {
+        generation: cr.metadata.generation,
+        reason: outcome.reason,
+        message: outcome.message,
+      });
+    }
     await this.writeStatus(cr, status, outcome);
     if (outcome.kind === 'retry') throw new ReconcileError(outcome.message, outcome.retryAfterMs);
     if (outcome.kind === 'stalled') return undefined;
@@ -131,7 +147,7 @@ export class OidcClientReconciler {
   private async sync(cr: OidcClient, status: OidcClientStatus, log: Logger): Promise<Outcome> {
     const key = clientKey(cr);
     const generation = cr.metadata.generation;
-    const issues = validateOidcClientSpec(cr.spec);
+    const issues = validateOidcClientSpec(cr.spec, { name: cr.metadata.name });
     if (issues.length > 0) {
       const message = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
       this.o.events.record(cr, 'Warning', Reason.InvalidSpec, message);
@@ -148,6 +164,11 @@ export class OidcClientReconciler {
     ) {
       return { kind: 'stalled', reason: ready.reason as ReasonName, message: ready.message ?? '' };
     }
+    const remembered = this.stalled.get(key);
+    if (remembered && remembered.generation === generation) {
+      return { kind: 'stalled', reason: remembered.reason, message: remembered.message };
+    }
+    this.stalled.delete(key);
 
     const provider = await this.o.providers.resolve(cr);
     const mgmtName = managementSecretName(cr);
