@@ -40,12 +40,24 @@ export const USAGE = `Usage: oidc-client-operator run [flags]
   --provider-timeout 10s            timeout of one provider HTTP request
 `;
 
+/** Go-style durations as in Helm values and client-go flags: 500ms, 30s, 10m, 1h30m. A bare number is seconds. */
 export function parseDuration(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!m) throw new FlagError(`${flag}: "${value}" is not a duration (examples: 500ms, 30s, 10m, 1h)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h']);
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let total = 0;
+  let matched = 0;
+  while (part.lastIndex < text.length) {
+    const m = part.exec(text);
+    if (!m) break;
+    total += Number(m[1]) * unitMs[m[2] as keyof typeof unitMs];
+    matched = part.lastIndex;
+  }
+  if (text === '' || matched !== text.length) {
+    throw new FlagError(`${flag}: "${value}" is not a duration (examples: 500ms, 30s, 10m, 1h30m)`);
+  }
+  return Math.round(total);
 }
 
 function parseBool(value: string | boolean | undefined, flag: string, dflt: boolean): boolean {

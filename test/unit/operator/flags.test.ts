@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { FlagError, parseDuration, parseOperatorFlags } from '../../../src/operator/flags.js';
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['10m', 600_000],
+    ['1h30m', 5_400_000],
+    ['2', 2_000],
+    ['1.5s', 1_500],
+  ])('%s = %d ms', (text, ms) => {
+    expect(parseDuration(text, '--x')).toBe(ms);
+  });
+
+  it.each(['', 'm', '10x', '1h 30m', '-5s'])('rejects %j with the flag name', (text) => {
+    expect(() => parseDuration(text, '--resync-interval')).toThrow(/--resync-interval/);
+  });
+});
+
+describe('parseOperatorFlags', () => {
+  it('applies defaults and environment fallbacks', () => {
+    const f = parseOperatorFlags([], { WATCH_NAMESPACES: 'a, b', POD_NAMESPACE: 'ops', POD_NAME: 'op-1' });
+    expect(f).toMatchObject({
+      namespaces: ['a', 'b'],
+      leaderElect: false,
+      leaderElectionNamespace: 'ops',
+      identity: 'op-1',
+      healthPort: 8081,
+      resyncIntervalMs: 600_000,
+      maxConcurrentReconciles: 8,
+    });
+  });
+
+  it('accepts the flags the Helm chart passes', () => {
+    const f = parseOperatorFlags(
+      [
+        '--leader-elect=true',
+        '--leader-election-id=rel',
+        '--namespaces=x',
+        '--health-port=9000',
+        '--log-level=debug',
+        '--resync-interval=1h',
+        '--max-concurrent-reconciles=16',
+      ],
+      {},
+    );
+    expect(f).toMatchObject({
+      leaderElect: true,
+      leaderElectionId: 'rel',
+      namespaces: ['x'],
+      healthPort: 9000,
+      logLevel: 'debug',
+      resyncIntervalMs: 3_600_000,
+      maxConcurrentReconciles: 16,
+    });
+    expect(parseOperatorFlags(['--leader-elect'], {}).leaderElect).toBe(true);
+  });
+
+  it('rejects bad values with clear messages', () => {
+    expect(() => parseOperatorFlags(['--max-concurrent-reconciles=0'], {})).toThrow(FlagError);
+    expect(() => parseOperatorFlags(['--log-level=loud'], {})).toThrow(/--log-level/);
+    expect(() => parseOperatorFlags(['--leader-elect=maybe'], {})).toThrow(/--leader-elect/);
+    expect(() => parseOperatorFlags(['--nope'], {})).toThrow(FlagError);
+  });
+});
