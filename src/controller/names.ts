@@ -16,6 +16,8 @@ export type SecretRole = 'credentials' | 'registration';
 export const ANNOTATION_STATE = `${API_GROUP}/state`;
 /** When a registration POST was last attempted without its result being stored yet. */
 export const ANNOTATION_ATTEMPT = `${API_GROUP}/registration-attempt`;
+/** client_id of a registration taken over through spec.adoptFrom (Ready reason Adopted). */
+export const ANNOTATION_ADOPTED = `${API_GROUP}/adopted-client-id`;
 /** Fingerprint of a registration access token the provider rejected (not the token itself). */
 export const ANNOTATION_REJECTED_TOKEN = `${API_GROUP}/rejected-token-sha256`;
 

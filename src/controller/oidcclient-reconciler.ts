@@ -23,6 +23,7 @@ import { diffSpecified, metadataForUpdate, specToMetadata } from '../registratio
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { findCondition, Reason, type ReasonName, removeCondition, setCondition } from './conditions.js';
 import {
+  ANNOTATION_ADOPTED,
   ANNOTATION_ATTEMPT,
   ANNOTATION_REJECTED_TOKEN,
   ANNOTATION_STATE,
@@ -257,6 +258,8 @@ export class OidcClientReconciler {
     const conflict = await this.ensureAppSecret(cr, provider, reg);
     if (conflict) return conflict;
 
+    // An adopted client keeps saying so while it is the same client.
+    if (mgmt?.metadata?.annotations?.[ANNOTATION_ADOPTED] === reg.clientId) reason = Reason.Adopted;
     status.clientId = reg.clientId;
     status.registrationClientUri = reg.registrationClientUri;
     status.secretName = appSecretName(cr);
@@ -403,9 +406,10 @@ export class OidcClientReconciler {
     }
     const reg = toStored(observed, provider, candidate);
     if (!reg) throw new ReconcileError('adoption: missing registration data');
+    const marks = { [ANNOTATION_STATE]: 'registered', [ANNOTATION_ADOPTED]: reg.clientId };
     mgmt = mgmt
-      ? await this.persistWithRetry(cr, mgmt, reg)
-      : await this.createManagementSecret(cr, mgmtName, reg, { [ANNOTATION_STATE]: 'registered' });
+      ? await this.persistWithRetry(cr, mgmt, reg, marks)
+      : await this.createManagementSecret(cr, mgmtName, reg, marks);
     this.lastKnown.set(clientKey(cr), reg);
     this.o.events.record(cr, 'Normal', 'Adopted', `adopted existing client ${reg.clientId}`);
     log.info({ clientId: reg.clientId }, 'adopted client');
@@ -802,20 +806,21 @@ export class OidcClientReconciler {
   }
 
   /** Store a registration in the management Secret; on a 409 re-read and try again. */
-  private async persistWithRetry(cr: OidcClient, mgmt: V1Secret, reg: StoredRegistration): Promise<V1Secret> {
+  private async persistWithRetry(
+    cr: OidcClient,
+    mgmt: V1Secret,
+    reg: StoredRegistration,
+    annotations: Record<string, string> = { [ANNOTATION_STATE]: 'registered' },
+  ): Promise<V1Secret> {
     let current = mgmt;
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        return await this.replaceManagementSecret(cr, current, managementSecretData(reg), {
-          [ANNOTATION_STATE]: 'registered',
-        });
+        return await this.replaceManagementSecret(cr, current, managementSecretData(reg), annotations);
       } catch (error) {
         lastError = error;
         if (isKubeStatus(error, 404)) {
-          return this.createManagementSecret(cr, current.metadata?.name as string, reg, {
-            [ANNOTATION_STATE]: 'registered',
-          });
+          return this.createManagementSecret(cr, current.metadata?.name as string, reg, annotations);
         }
         if (
           error instanceof KubeApiError &&
