@@ -335,7 +335,11 @@ export class OidcClientReconciler {
             `client ${reg.clientId} could not be stored nor deleted: ${errorMessage(e)}`,
           );
         });
-      throw new ReconcileError(`storing the registration failed: ${errorMessage(error)}`);
+      throw new OutcomeError({
+        kind: 'retry',
+        reason: Reason.SecretWriteFailed,
+        message: `storing the registration failed, so the new client was deleted at the provider again: ${errorMessage(error)}`,
+      });
     }
     this.lastKnown.set(clientKey(cr), reg);
     this.o.events.record(

@@ -315,3 +315,118 @@ spec:
     expect((await r.secretValues('app-oidc-client'))?.issuer).toBe(server.issuer);
   });
 });
+
+describe('OidcClient: storing the registration fails', () => {
+  let server: RegistrationServer;
+  let ns: TestNamespace;
+  let op: InProcessOperator | undefined;
+  let r: OidcReader;
+  let dir: string;
+
+  beforeAll(async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    dir = await mkdtemp(join(tmpdir(), 'sa-kubeconfig-'));
+    server = await startRegistrationServer({ mode: 'iam' });
+    ns = await createTestNamespace(kc, 'persist-fails');
+    r = new OidcReader(kc, ns.name);
+    // Everything the operator needs, except updating Secrets: the management Secret can be created
+    // (the "pending" marker) but the provider's answer can never be stored in it.
+    const clusterRole = `persist-fails-${ns.name}`;
+    await kubectlApply(
+      binDir,
+      kubeconfigPath,
+      `apiVersion: v1
+kind: ServiceAccount
+metadata: { name: limited, namespace: ${ns.name} }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: limited, namespace: ${ns.name} }
+rules:
+  - apiGroups: [oidc.dcr-operator.dev]
+    resources: [oidcclients, oidcproviders]
+    verbs: [get, list, watch, update, patch]
+  - apiGroups: [oidc.dcr-operator.dev]
+    resources: [oidcclients/status, oidcproviders/status]
+    verbs: [get, update, patch]
+  - apiGroups: [oidc.dcr-operator.dev]
+    resources: [oidcclients/finalizers]
+    verbs: [update]
+  - apiGroups: ['']
+    resources: [secrets]
+    verbs: [get, list, watch, create, delete]
+  - apiGroups: ['']
+    resources: [events]
+    verbs: [create, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: limited, namespace: ${ns.name} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: limited }
+subjects: [{ kind: ServiceAccount, name: limited, namespace: ${ns.name} }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: ${clusterRole} }
+rules:
+  - apiGroups: [oidc.dcr-operator.dev]
+    resources: [clusteroidcproviders]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: ${clusterRole} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${clusterRole} }
+subjects: [{ kind: ServiceAccount, name: limited, namespace: ${ns.name} }]
+`,
+    );
+    const { serviceAccountKubeconfig } = await import('../harness/service-account.js');
+    const saKubeconfig = await serviceAccountKubeconfig(kc, ns.name, 'limited', dir);
+    await kubectlApply(binDir, kubeconfigPath, providerYaml('iam', server.issuer), ns.name);
+    op = await startInProcessOperator({ kubeconfigPath: saKubeconfig, namespace: ns.name });
+  });
+
+  afterAll(async () => {
+    await op?.stop();
+    await kubectl(binDir, kubeconfigPath, [
+      'delete',
+      'clusterrole,clusterrolebinding',
+      `persist-fails-${ns?.name}`,
+      '--ignore-not-found',
+    ]);
+    await ns?.cleanup();
+    await server?.close();
+    const { rm } = await import('node:fs/promises');
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('deletes the just-registered client at the provider, so nothing is orphaned', async () => {
+    await kubectlApply(
+      binDir,
+      kubeconfigPath,
+      clientYaml('unlucky', 'iam', `  redirectUris: [https://u.example.org/cb]\n`),
+      ns.name,
+    );
+    const cr = await waitFor(
+      async () => {
+        const c = await r.client('unlucky');
+        const ready = r.condition(c, 'Ready');
+        return ready?.status === 'False' && ready.reason === 'SecretWriteFailed' ? c : undefined;
+      },
+      { description: 'Ready=False with reason SecretWriteFailed', timeoutMs: 30_000 },
+    );
+    // The message names the refused operation (later attempts fail earlier, at the marker write).
+    expect(r.condition(cr, 'Ready')?.message).toMatch(/forbidden.*cannot update resource "secrets"/i);
+    expect(r.condition(cr, 'Reconciling')?.status).toBe('True');
+    const registered = server.requests.filter(
+      (q) => q.method === 'POST' && q.path.endsWith('/client-registration') && q.status === 201,
+    );
+    const deleted = server.requests.filter((q) => q.method === 'DELETE' && q.status === 204);
+    expect(registered.length).toBeGreaterThanOrEqual(1);
+    expect(deleted.length).toBe(registered.length);
+    expect(await server.store.list()).toEqual([]);
+    expect((await r.events('unlucky')).some((e) => e.reason === 'OrphanedClient')).toBe(false);
+  });
+});
