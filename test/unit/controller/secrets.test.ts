@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import type { OidcClient } from '../../../src/api/types.generated.js';
+import { parseAdoptionSecret } from '../../../src/controller/oidcclient-reconciler.js';
+import {
+  appSecretData,
+  appSecretMatches,
+  desiredAppSecret,
+  encodeData,
+  isOwnedBy,
+  readRegistration,
+} from '../../../src/controller/secrets.js';
+
+const cr: OidcClient = {
+  apiVersion: 'oidc.dcr-operator.dev/v1alpha1',
+  kind: 'OidcClient',
+  metadata: { name: 'web', namespace: 'ns', uid: 'uid-1' },
+  spec: {
+    providerRef: { name: 'iam' },
+    secretTemplate: { labels: { team: 'a' }, annotations: { note: 'x' } },
+  },
+};
+
+describe('Secrets', () => {
+  it('builds the application Secret with template labels, owner and the four keys', () => {
+    const s = desiredAppSecret(
+      cr,
+      'web-oidc-client',
+      appSecretData({
+        clientId: 'id',
+        clientSecret: 's',
+        issuer: 'https://i',
+        tokenEndpoint: 'https://i/token',
+      }),
+    );
+    expect(Object.keys(s.data ?? {}).sort()).toEqual([
+      'client_id',
+      'client_secret',
+      'issuer',
+      'token_endpoint',
+    ]);
+    expect(s.metadata?.labels).toMatchObject({
+      team: 'a',
+      'app.kubernetes.io/managed-by': 'oidc-client-operator',
+    });
+    expect(isOwnedBy(s, cr)).toBe(true);
+    expect(isOwnedBy(s, { ...cr, metadata: { ...cr.metadata, uid: 'other' } })).toBe(false);
+  });
+
+  it('accepts labels added by others but not changed data', () => {
+    const want = desiredAppSecret(cr, 'n', appSecretData({ clientId: 'id', issuer: 'i' }));
+    const extra = {
+      ...want,
+      metadata: { ...want.metadata, labels: { ...want.metadata?.labels, other: 'y' } },
+    };
+    expect(appSecretMatches(extra, want)).toBe(true);
+    expect(appSecretMatches({ ...want, data: { ...want.data, client_id: 'eA==' } }, want)).toBe(false);
+    expect(appSecretMatches({ ...want, data: { ...want.data, extra: 'eA==' } }, want)).toBe(false);
+  });
+
+  it('reads a stored registration only when all of id, token and URI are there', () => {
+    const full = {
+      data: encodeData({ client_id: 'a', registration_access_token: 't', registration_client_uri: 'u' }),
+    };
+    expect(readRegistration(full)).toMatchObject({ clientId: 'a', registrationAccessToken: 't' });
+    expect(
+      readRegistration({ data: encodeData({ client_id: 'a', registration_client_uri: 'u' }) }),
+    ).toBeUndefined();
+  });
+});
+
+describe('parseAdoptionSecret', () => {
+  it('reads the IAM dashboard JSON', () => {
+    const json = JSON.stringify({
+      client_id: 'c',
+      client_secret: 's',
+      registration_access_token: 't',
+      registration_client_uri: 'u',
+      scope: 'openid',
+    });
+    expect(parseAdoptionSecret({ data: encodeData({ 'client.json': json }) }, 'client.json')).toEqual({
+      clientId: 'c',
+      clientSecret: 's',
+      registrationAccessToken: 't',
+      registrationClientUri: 'u',
+    });
+  });
+
+  it('reads individual keys', () => {
+    const s = {
+      data: encodeData({ client_id: 'c', registration_access_token: 't', registration_client_uri: 'u' }),
+    };
+    expect(parseAdoptionSecret(s, 'client.json')).toMatchObject({ clientId: 'c' });
+  });
+
+  it('names what is missing, without quoting values', () => {
+    const r = parseAdoptionSecret(
+      { data: encodeData({ 'client.json': '{"client_id":"c","client_secret":"hush"}' }) },
+      'client.json',
+    );
+    expect(r).toEqual({ error: 'missing registration_access_token, registration_client_uri' });
+    expect(parseAdoptionSecret({ data: encodeData({ 'client.json': '{nope' }) }, 'client.json')).toEqual({
+      error: 'key client.json is not valid JSON',
+    });
+  });
+});

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { runWorkers, WorkQueue } from '../../../src/kube/workqueue.js';
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+describe('WorkQueue', () => {
+  it('stores a waiting key once however often it is added', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    q.add('a');
+    q.add('b');
+    q.add('a');
+    expect(q.length).toBe(2);
+    expect(await q.get()).toBe('a');
+    expect(await q.get()).toBe('b');
+  });
+
+  it('never hands a key in progress to a second worker; a re-add during processing runs after', async () => {
+    const q = new WorkQueue();
+    q.add('k');
+    const first = await q.get();
+    q.add('k'); // while "k" is processed
+    expect(q.length).toBe(0);
+    q.done(first as string);
+    expect(q.length).toBe(1);
+    expect(await q.get()).toBe('k');
+  });
+
+  it('backs off exponentially per key and resets on forget', () => {
+    const q = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 1_000 });
+    const delays = [1, 2, 3, 4, 5, 6].map(() => q.addRateLimited('x'));
+    expect(delays[0]).toBeGreaterThanOrEqual(75);
+    expect(delays[0]).toBeLessThanOrEqual(125);
+    expect(delays[2]).toBeGreaterThanOrEqual(300);
+    expect(delays[5]).toBeLessThanOrEqual(1_250);
+    expect(q.failuresOf('x')).toBe(6);
+    q.forget('x');
+    expect(q.failuresOf('x')).toBe(0);
+    expect(q.addRateLimited('x', 5_000)).toBeGreaterThanOrEqual(5_000);
+    q.shutDown();
+  });
+
+  it('addAfter keeps the earliest schedule', async () => {
+    const q = new WorkQueue();
+    q.addAfter('k', 10_000);
+    q.addAfter('k', 20);
+    await tick(60);
+    expect(q.length).toBe(1);
+    q.shutDown();
+  });
+
+  it('runs keys concurrently up to the worker count and drains on shutdown', async () => {
+    const q = new WorkQueue();
+    let inFlight = 0;
+    let peak = 0;
+    const seen: string[] = [];
+    const done = runWorkers(
+      q,
+      3,
+      async (key) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await tick(20);
+        seen.push(key);
+        inFlight--;
+        return undefined;
+      },
+      () => undefined,
+    );
+    for (let i = 0; i < 9; i++) q.add(`k${i}`);
+    await tick(150);
+    q.shutDown();
+    await done;
+    expect(peak).toBe(3);
+    expect(seen.sort()).toEqual(Array.from({ length: 9 }, (_, i) => `k${i}`).sort());
+  });
+
+  it('requeues a failed key with backoff and the hinted minimum delay', async () => {
+    const q = new WorkQueue({ baseDelayMs: 10 });
+    let calls = 0;
+    const done = runWorkers(
+      q,
+      1,
+      async () => {
+        calls++;
+        if (calls < 3) throw new Error('boom');
+        return undefined;
+      },
+      () => 5,
+    );
+    q.add('k');
+    await tick(200);
+    q.shutDown();
+    await done;
+    expect(calls).toBe(3);
+  });
+});
