@@ -53,6 +53,8 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
   /** Last time the watch delivered anything or was (re)established. */
   private lastHealthyAt = 0;
   private watching = false;
+  /** Watch requests started so far (renewals included): observable proof that renewal happens. */
+  watchesStarted = 0;
 
   constructor(private readonly opts: InformerOptions) {}
 
@@ -155,6 +157,7 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
   private watchOnce(): Promise<'ended' | 'gone'> {
     const [lo, hi] = this.opts.watchTimeoutSeconds ?? [240, 300];
     const timeoutSeconds = Math.round(lo + Math.random() * (hi - lo));
+    this.watchesStarted++;
     return new Promise((resolve, reject) => {
       let gone = false;
       const watch = new Watch(this.opts.rest.kubeConfig);
