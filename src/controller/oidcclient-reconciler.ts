@@ -36,6 +36,7 @@ import {
 import {
   ProviderNotReadyError,
   type ProviderRegistry,
+  providerKeyOf,
   type ResolvedProvider,
   tokenFingerprint,
 } from './providers.js';
@@ -979,7 +980,7 @@ export class OidcClientReconciler {
       return { kind: 'stalled', reason: Reason.InvalidMetadata, message };
     }
     if (error instanceof RegistrationUnauthorizedError) {
-      this.o.providers.invalidate(providerKey(cr));
+      this.o.providers.invalidate(providerKeyOf(cr).key);
       const message = `the provider refused the registration (initial access token missing or rejected): ${error.message}`;
       this.o.events.record(cr, 'Warning', Reason.RegistrationUnauthorized, message);
       return { kind: 'retry', reason: Reason.RegistrationUnauthorized, message, retryAfterMs: 30_000 };
@@ -1035,13 +1036,6 @@ class OutcomeError extends Error {
     super(outcome.message);
     this.name = 'OutcomeError';
   }
-}
-
-function providerKey(cr: OidcClient): string {
-  const kind = cr.spec.providerRef.kind ?? 'OidcProvider';
-  return kind === 'ClusterOidcProvider'
-    ? `cluster/${cr.spec.providerRef.name}`
-    : `${cr.metadata.namespace}/${cr.spec.providerRef.name}`;
 }
 
 function readyTrue(status: OidcClientStatus): boolean {
