@@ -11,7 +11,8 @@ import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
 import { findCondition } from './conditions.js';
 import { LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
-import { OidcClientReconciler, ReconcileError } from './oidcclient-reconciler.js';
+import { OidcClientReconciler } from './oidcclient-reconciler.js';
+import { ReconcileError } from './outcome.js';
 import { ProviderRegistry, providerKeyOf } from './providers.js';
 
 export interface ControllerOptions {

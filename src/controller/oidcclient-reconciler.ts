@@ -5,7 +5,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
-import type { Condition, OidcClient, OidcClientStatus } from '../api/types.generated.js';
+import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
@@ -21,7 +21,10 @@ import {
 } from '../registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
-import { findCondition, Reason, type ReasonName, removeCondition, setCondition } from './conditions.js';
+import { parseAdoptionSecret } from './adoption.js';
+import { AppSecrets } from './app-secrets.js';
+import { findCondition, Reason, type ReasonName } from './conditions.js';
+import { ManagementSecrets } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
   ANNOTATION_ATTEMPT,
@@ -31,26 +34,22 @@ import {
   clientKey,
   FINALIZER,
   managementSecretName,
-  REGISTRATION_FINALIZER,
 } from './names.js';
+import {
+  type Outcome,
+  OutcomeError,
+  ReconcileError,
+  SecretConflictError,
+  STALLED_FOR_GENERATION,
+} from './outcome.js';
 import {
   ProviderNotReadyError,
   type ProviderRegistry,
   providerKeyOf,
   type ResolvedProvider,
-  tokenFingerprint,
 } from './providers.js';
-import {
-  appSecretData,
-  appSecretMatches,
-  decode,
-  desiredAppSecret,
-  isOwnedBy,
-  managementSecretData,
-  newManagementSecret,
-  readRegistration,
-  type StoredRegistration,
-} from './secrets.js';
+import { isOwnedBy, readRegistration, type StoredRegistration } from './secrets.js';
+import { nextStatus, statusPatch } from './status.js';
 
 export interface ReconcilerOptions {
   rest: KubeRest;
@@ -65,29 +64,9 @@ export interface ReconcilerOptions {
   deletionTimeoutMs: number;
 }
 
-/** A failure already reported on the status; `retryAfterMs` hints the queue's next attempt. */
-export class ReconcileError extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'ReconcileError';
-  }
-}
-
-type Outcome =
-  | { kind: 'ready'; reason: ReasonName; message: string }
-  | { kind: 'stalled'; reason: ReasonName; message: string }
-  | { kind: 'retry'; reason: ReasonName; message: string; retryAfterMs?: number };
-
-const STALLED_FOR_GENERATION: ReadonlySet<string> = new Set([Reason.InvalidMetadata, Reason.AdoptionFailed]);
-
 export class OidcClientReconciler {
   /** Next drift check per key; in memory, so a restart spreads checks over one interval again. */
   private readonly nextResync = new Map<string, number>();
-  /** The management Secret we last wrote per key, for when the cache still shows the older one. */
-  private readonly written = new Map<string, { supersededRv: string | undefined; secret: V1Secret }>();
   /**
    * Stalls decided for a generation (provider 400, failed adoption). The cache can still show the
    * status from before our write when the next event arrives; this keeps us from retrying then.
@@ -99,7 +78,13 @@ export class OidcClientReconciler {
   /** Last registration seen per key: survives a deleted management Secret while we run. */
   private readonly lastKnown = new Map<string, StoredRegistration>();
 
-  constructor(private readonly o: ReconcilerOptions) {}
+  private readonly mgmtSecrets: ManagementSecrets;
+  private readonly appSecrets: AppSecrets;
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets);
+    this.appSecrets = new AppSecrets(o.rest, o.secrets);
+  }
 
   /** Called by the Secret informer with the last state of a deleted management Secret. */
   rememberRegistration(key: string, secret: V1Secret): void {
@@ -109,7 +94,7 @@ export class OidcClientReconciler {
 
   forget(key: string): void {
     this.nextResync.delete(key);
-    this.written.delete(key);
+    this.mgmtSecrets.forget(key);
     this.lastKnown.delete(key);
     this.stalled.delete(key);
   }
@@ -174,7 +159,7 @@ export class OidcClientReconciler {
 
     const provider = await this.o.providers.resolve(cr);
     const mgmtName = managementSecretName(cr);
-    let mgmt = await this.currentManagementSecret(cr, mgmtName);
+    let mgmt = await this.mgmtSecrets.current(cr, mgmtName);
     if (mgmt && !isOwnedBy(mgmt, cr)) {
       return this.secretConflict(cr, mgmtName);
     }
@@ -191,9 +176,9 @@ export class OidcClientReconciler {
       }
       const kept = readRegistration(mgmt);
       if (kept) this.lastKnown.set(key, kept);
-      await this.releaseManagementSecret(mgmt);
-      this.written.delete(key);
-      mgmt = await this.waitGone(cr, mgmtName);
+      await this.mgmtSecrets.release(mgmt);
+      this.mgmtSecrets.forget(key);
+      mgmt = await this.mgmtSecrets.waitGone(cr.metadata.namespace as string, mgmtName);
       if (mgmt)
         return {
           kind: 'retry',
@@ -206,7 +191,7 @@ export class OidcClientReconciler {
     if (!reg && !mgmt) {
       const remembered = this.lastKnown.get(key);
       if (remembered) {
-        mgmt = await this.createManagementSecret(cr, mgmtName, remembered, {});
+        mgmt = await this.mgmtSecrets.create(cr, mgmtName, remembered, {});
         reg = remembered;
         this.o.events.record(cr, 'Normal', 'SecretRestored', `management Secret ${mgmtName} restored`);
       }
@@ -223,7 +208,7 @@ export class OidcClientReconciler {
       }
       status.ignoredFields = undefined;
     } else if (
-      this.rejectedTokenStillInUse(mgmt, reg) &&
+      this.mgmtSecrets.rejectedTokenInUse(mgmt, reg) &&
       status.observedGeneration === generation &&
       !this.resyncDue(key)
     ) {
@@ -256,8 +241,21 @@ export class OidcClientReconciler {
       mgmt = u.mgmt;
       this.scheduleResync(key);
     }
-    const conflict = await this.ensureAppSecret(cr, provider, reg);
-    if (conflict) return conflict;
+    const change = await this.appSecrets.ensure(cr, {
+      clientId: reg.clientId,
+      clientSecret: reg.clientSecret,
+      issuer: provider.endpoints.issuer,
+      tokenEndpoint: provider.endpoints.tokenEndpoint,
+    });
+    // A Secret that was there before and had to be rewritten or recreated was restored.
+    if (change === 'updated' || (change === 'created' && readyTrue(cr.status ?? {}))) {
+      this.o.events.record(
+        cr,
+        'Normal',
+        'SecretRestored',
+        `application Secret ${appSecretName(cr)} restored`,
+      );
+    }
 
     // An adopted client keeps saying so while it is the same client.
     if (mgmt?.metadata?.annotations?.[ANNOTATION_ADOPTED] === reg.clientId) reason = Reason.Adopted;
@@ -283,8 +281,7 @@ export class OidcClientReconciler {
     mgmtName: string,
     log: Logger,
   ): Promise<{ reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret }> {
-    const conflict = await this.appSecretConflict(cr);
-    if (conflict) throw conflict;
+    await this.appSecrets.assertNoConflict(cr);
     const previousAttempt = mgmt?.metadata?.annotations?.[ANNOTATION_ATTEMPT];
     if (previousAttempt) {
       this.o.events.record(
@@ -296,8 +293,8 @@ export class OidcClientReconciler {
     }
     const marker = { [ANNOTATION_STATE]: 'pending', [ANNOTATION_ATTEMPT]: new Date().toISOString() };
     mgmt = mgmt
-      ? await this.replaceManagementSecret(cr, mgmt, mgmt.data ?? {}, marker)
-      : await this.createManagementSecret(cr, mgmtName, undefined, marker);
+      ? await this.mgmtSecrets.replace(cr, mgmt, mgmt.data ?? {}, marker)
+      : await this.mgmtSecrets.create(cr, mgmtName, undefined, marker);
 
     const metadata = this.desiredMetadata(cr);
     let created: RegisteredClient;
@@ -306,9 +303,11 @@ export class OidcClientReconciler {
     } catch (error) {
       // The provider answered, so nothing was registered: clear the marker (best effort).
       if (error instanceof RegistrationError && !(error instanceof ProviderUnavailableError)) {
-        mgmt = await this.replaceManagementSecret(cr, mgmt, mgmt.data ?? {}, {
-          [ANNOTATION_STATE]: 'pending',
-        }).catch(() => mgmt as V1Secret);
+        mgmt = await this.mgmtSecrets
+          .replace(cr, mgmt, mgmt.data ?? {}, {
+            [ANNOTATION_STATE]: 'pending',
+          })
+          .catch(() => mgmt as V1Secret);
       }
       throw error;
     }
@@ -319,7 +318,7 @@ export class OidcClientReconciler {
       );
     }
     try {
-      mgmt = await this.persistWithRetry(cr, mgmt, reg);
+      mgmt = await this.mgmtSecrets.persist(cr, mgmt, reg);
     } catch (error) {
       // We could not store what we just created: undo it at the provider so nothing is orphaned.
       log.error(
@@ -413,8 +412,8 @@ export class OidcClientReconciler {
     if (!reg) throw new ReconcileError('adoption: missing registration data');
     const marks = { [ANNOTATION_STATE]: 'registered', [ANNOTATION_ADOPTED]: reg.clientId };
     mgmt = mgmt
-      ? await this.persistWithRetry(cr, mgmt, reg, marks)
-      : await this.createManagementSecret(cr, mgmtName, reg, marks);
+      ? await this.mgmtSecrets.persist(cr, mgmt, reg, marks)
+      : await this.mgmtSecrets.create(cr, mgmtName, reg, marks);
     this.lastKnown.set(clientKey(cr), reg);
     this.o.events.record(cr, 'Normal', 'Adopted', `adopted existing client ${reg.clientId}`);
     log.info({ clientId: reg.clientId }, 'adopted client');
@@ -437,10 +436,10 @@ export class OidcClientReconciler {
         mgmt &&
         (changedRegistration(reg, next) || mgmt.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN])
       ) {
-        mgmt = await this.persistWithRetry(cr, mgmt, next);
+        mgmt = await this.mgmtSecrets.persist(cr, mgmt, next);
       }
       if (!mgmt)
-        mgmt = await this.createManagementSecret(cr, mgmtName, next, { [ANNOTATION_STATE]: 'registered' });
+        mgmt = await this.mgmtSecrets.create(cr, mgmtName, next, { [ANNOTATION_STATE]: 'registered' });
       this.lastKnown.set(clientKey(cr), next);
       return { reg: next, observed, mgmt };
     } catch (error) {
@@ -464,7 +463,7 @@ export class OidcClientReconciler {
           log,
         );
       }
-      if (mgmt) await this.markRejected(mgmt, reg);
+      if (mgmt) await this.mgmtSecrets.markRejected(mgmt, reg);
       const message = `the provider rejected the registration access token of client ${reg.clientId} (client credentials ${probe === 'valid' ? 'still work' : 'could not be checked'}); put a valid token in Secret ${mgmtName} key registration_access_token, or delete the OidcClient with deletionPolicy: Orphan`;
       this.o.events.record(cr, 'Warning', Reason.RegistrationTokenRejected, message);
       return { outcome: { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message } };
@@ -482,7 +481,7 @@ export class OidcClientReconciler {
   ): Promise<{ reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret }> {
     log.warn({ clientId: old.clientId }, `client gone at the provider (${why}); registering again`);
     // Clear the old credentials first so a crash here leads to one new registration, not a loop.
-    if (mgmt) mgmt = await this.replaceManagementSecret(cr, mgmt, {}, { [ANNOTATION_STATE]: 'pending' });
+    if (mgmt) mgmt = await this.mgmtSecrets.replace(cr, mgmt, {}, { [ANNOTATION_STATE]: 'pending' });
     this.lastKnown.delete(clientKey(cr));
     const r = await this.register(cr, provider, mgmt, mgmtName, log);
     this.o.events.record(
@@ -521,7 +520,7 @@ export class OidcClientReconciler {
       );
     } catch (error) {
       if (error instanceof TokenRejectedError) {
-        await this.markRejected(mgmt, reg);
+        await this.mgmtSecrets.markRejected(mgmt, reg);
         throw new OutcomeError({
           kind: 'stalled',
           reason: Reason.RegistrationTokenRejected,
@@ -531,7 +530,7 @@ export class OidcClientReconciler {
       throw error;
     }
     const next = toStored(updated, provider, reg) ?? reg;
-    if (changedRegistration(reg, next)) mgmt = await this.persistWithRetry(cr, mgmt, next);
+    if (changedRegistration(reg, next)) mgmt = await this.mgmtSecrets.persist(cr, mgmt, next);
     this.lastKnown.set(clientKey(cr), next);
     // What still differs after a successful PUT is normalised or dropped by the provider: stop
     // sending it until the spec changes, instead of fighting.
@@ -564,7 +563,7 @@ export class OidcClientReconciler {
     const key = clientKey(cr);
     const log = this.o.log.child({ oidcclient: key });
     const mgmtName = managementSecretName(cr);
-    const mgmt = await this.currentManagementSecret(cr, mgmtName);
+    const mgmt = await this.mgmtSecrets.current(cr, mgmtName);
     const owned = mgmt && isOwnedBy(mgmt, cr) ? mgmt : undefined;
     const reg = readRegistration(owned) ?? this.lastKnown.get(key);
     const policy = cr.spec.deletionPolicy ?? 'Delete';
@@ -573,7 +572,7 @@ export class OidcClientReconciler {
 
     if (policy === 'Delete' && reg) {
       try {
-        const provider = await this.o.providers.resolve(cr);
+        const provider = await this.o.providers.resolveForDeletion(cr, reg.issuer);
         await this.deleteAtProvider(cr, provider, reg, log);
       } catch (error) {
         if (!overdue) {
@@ -603,8 +602,8 @@ export class OidcClientReconciler {
         `client ${reg.clientId} left registered at the provider (deletionPolicy: Orphan)`,
       );
     }
-    if (owned) await this.releaseManagementSecret(owned);
-    this.written.delete(key);
+    if (owned) await this.mgmtSecrets.release(owned);
+    this.mgmtSecrets.forget(key);
     await this.removeFinalizer(cr);
     this.forget(key);
     return undefined;
@@ -642,95 +641,10 @@ export class OidcClientReconciler {
 
   // ---------------------------------------------------------------- Secrets
 
-  private async ensureAppSecret(
-    cr: OidcClient,
-    provider: ResolvedProvider,
-    reg: StoredRegistration,
-  ): Promise<Outcome | undefined> {
-    const name = appSecretName(cr);
-    const ns = cr.metadata.namespace as string;
-    const desired = desiredAppSecret(
-      cr,
-      name,
-      appSecretData({
-        clientId: reg.clientId,
-        clientSecret: reg.clientSecret,
-        issuer: provider.endpoints.issuer,
-        tokenEndpoint: provider.endpoints.tokenEndpoint,
-      }),
-    );
-    const cached = this.o.secrets.get(`${ns}/${name}`);
-    if (cached && !isOwnedBy(cached, cr)) return this.secretConflict(cr, name);
-    if (cached && appSecretMatches(cached, desired)) return undefined;
-    if (!cached) {
-      try {
-        await this.o.rest.create(`/api/v1/namespaces/${ns}/secrets`, desired);
-        if (readyTrue(cr.status ?? {})) {
-          this.o.events.record(cr, 'Normal', 'SecretRestored', `application Secret ${name} restored`);
-        }
-        return undefined;
-      } catch (error) {
-        if (!isKubeStatus(error, 409)) throw error;
-      }
-    }
-    const current = cached ?? (await this.o.rest.get<V1Secret>(`/api/v1/namespaces/${ns}/secrets/${name}`));
-    if (!isOwnedBy(current, cr)) return this.secretConflict(cr, name);
-    const merged: V1Secret = {
-      ...current,
-      metadata: {
-        ...current.metadata,
-        labels: { ...(current.metadata?.labels ?? {}), ...(desired.metadata?.labels ?? {}) },
-        annotations: { ...(current.metadata?.annotations ?? {}), ...(desired.metadata?.annotations ?? {}) },
-      },
-      data: desired.data,
-    };
-    await this.o.rest.replace(`/api/v1/namespaces/${ns}/secrets/${name}`, merged);
-    this.o.events.record(cr, 'Normal', 'SecretRestored', `application Secret ${name} brought back in line`);
-    return undefined;
-  }
-
-  /** Before registering: an application Secret of that name we do not own blocks us. */
-  private async appSecretConflict(cr: OidcClient): Promise<OutcomeError | undefined> {
-    const name = appSecretName(cr);
-    if (this.o.secrets.get(`${cr.metadata.namespace}/${name}`)) {
-      const s = this.o.secrets.get(`${cr.metadata.namespace}/${name}`) as V1Secret;
-      return isOwnedBy(s, cr) ? undefined : new OutcomeError(this.secretConflict(cr, name));
-    }
-    try {
-      const s = await this.o.rest.get<V1Secret>(
-        `/api/v1/namespaces/${cr.metadata.namespace}/secrets/${name}`,
-      );
-      return isOwnedBy(s, cr) ? undefined : new OutcomeError(this.secretConflict(cr, name));
-    } catch (error) {
-      if (isKubeStatus(error, 404)) return undefined;
-      throw error;
-    }
-  }
-
   private secretConflict(cr: OidcClient, name: string): Outcome {
     const message = `Secret ${name} exists and is not owned by this OidcClient; it is left untouched. Choose another name (spec.secretName / spec.managementSecretName) or remove that Secret`;
     this.o.events.record(cr, 'Warning', Reason.SecretConflict, message);
     return { kind: 'stalled', reason: Reason.SecretConflict, message };
-  }
-
-  /** Cache first; the copy we wrote ourselves wins while the cache still shows the one it replaced. */
-  private async currentManagementSecret(cr: OidcClient, name: string): Promise<V1Secret | undefined> {
-    const key = clientKey(cr);
-    const cached = this.o.secrets.get(`${cr.metadata.namespace}/${name}`);
-    const mine = this.written.get(key);
-    if (mine && mine.secret.metadata?.name === name) {
-      const mineRv = mine.secret.metadata?.resourceVersion;
-      if (cached?.metadata?.resourceVersion === mineRv) {
-        this.written.delete(key);
-        return cached;
-      }
-      if (cached && cached.metadata?.resourceVersion === mine.supersededRv) return mine.secret;
-      if (!cached && mine.supersededRv === undefined) return mine.secret;
-      this.written.delete(key);
-    }
-    if (cached) return cached;
-    // Not in the cache: absent, not ours (no label), or the cache lags. Ask.
-    return this.readSecret(cr, name);
   }
 
   private async namespaceTerminating(cr: OidcClient): Promise<boolean> {
@@ -741,139 +655,6 @@ export class OidcClientReconciler {
       return ns.status?.phase === 'Terminating';
     } catch {
       return false;
-    }
-  }
-
-  /** After releasing our finalizer the Secret disappears within moments; wait a little for it. */
-  private async waitGone(cr: OidcClient, name: string): Promise<V1Secret | undefined> {
-    for (let i = 0; i < 20; i++) {
-      const s = await this.readSecret(cr, name);
-      if (!s) return undefined;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return this.readSecret(cr, name);
-  }
-
-  private async readSecret(cr: OidcClient, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await this.o.rest.get<V1Secret>(`/api/v1/namespaces/${cr.metadata.namespace}/secrets/${name}`);
-    } catch (error) {
-      if (isKubeStatus(error, 404)) return undefined;
-      throw error;
-    }
-  }
-
-  private async createManagementSecret(
-    cr: OidcClient,
-    name: string,
-    reg: StoredRegistration | undefined,
-    annotations: Record<string, string>,
-  ): Promise<V1Secret> {
-    const body = newManagementSecret(cr, name, reg ? managementSecretData(reg) : {}, annotations);
-    try {
-      const created = await this.o.rest.create<V1Secret>(
-        `/api/v1/namespaces/${cr.metadata.namespace}/secrets`,
-        body,
-      );
-      this.written.set(clientKey(cr), { supersededRv: undefined, secret: created });
-      return created;
-    } catch (error) {
-      if (isKubeStatus(error, 409)) {
-        const existing = await this.readSecret(cr, name);
-        if (existing && !isOwnedBy(existing, cr)) throw new OutcomeError(this.secretConflict(cr, name));
-        throw new ReconcileError(`management Secret ${name} appeared concurrently; retrying`, 200);
-      }
-      throw error;
-    }
-  }
-
-  private async replaceManagementSecret(
-    cr: OidcClient,
-    current: V1Secret,
-    data: Record<string, string>,
-    annotations: Record<string, string>,
-  ): Promise<V1Secret> {
-    const keep = Object.fromEntries(
-      Object.entries(current.metadata?.annotations ?? {}).filter(
-        ([k]) => k !== ANNOTATION_STATE && k !== ANNOTATION_ATTEMPT && k !== ANNOTATION_REJECTED_TOKEN,
-      ),
-    );
-    const finalizers = [...new Set([...(current.metadata?.finalizers ?? []), REGISTRATION_FINALIZER])];
-    const body: V1Secret = {
-      ...current,
-      metadata: { ...current.metadata, annotations: { ...keep, ...annotations }, finalizers },
-      data,
-    };
-    const path = `/api/v1/namespaces/${cr.metadata.namespace}/secrets/${current.metadata?.name}`;
-    const replaced = await this.o.rest.replace<V1Secret>(path, body);
-    this.written.set(clientKey(cr), { supersededRv: current.metadata?.resourceVersion, secret: replaced });
-    return replaced;
-  }
-
-  /** Store a registration in the management Secret; on a 409 re-read and try again. */
-  private async persistWithRetry(
-    cr: OidcClient,
-    mgmt: V1Secret,
-    reg: StoredRegistration,
-    annotations: Record<string, string> = { [ANNOTATION_STATE]: 'registered' },
-  ): Promise<V1Secret> {
-    let current = mgmt;
-    let lastError: unknown;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        return await this.replaceManagementSecret(cr, current, managementSecretData(reg), annotations);
-      } catch (error) {
-        lastError = error;
-        if (isKubeStatus(error, 404)) {
-          return this.createManagementSecret(cr, current.metadata?.name as string, reg, annotations);
-        }
-        if (
-          error instanceof KubeApiError &&
-          error.status < 500 &&
-          error.status !== 409 &&
-          error.status !== 429
-        )
-          throw error;
-        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-        if (isKubeStatus(error, 409))
-          current = (await this.readSecret(cr, current.metadata?.name as string)) ?? current;
-      }
-    }
-    throw lastError;
-  }
-
-  private async markRejected(mgmt: V1Secret, reg: StoredRegistration): Promise<void> {
-    const fp = tokenFingerprint(reg.registrationAccessToken);
-    if (mgmt.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN] === fp) return;
-    const path = `/api/v1/namespaces/${mgmt.metadata?.namespace}/secrets/${mgmt.metadata?.name}`;
-    await this.o.rest.patch(path, 'merge', {
-      metadata: { annotations: { [ANNOTATION_REJECTED_TOKEN]: fp } },
-    });
-  }
-
-  private rejectedTokenStillInUse(mgmt: V1Secret | undefined, reg: StoredRegistration): boolean {
-    const fp = mgmt?.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN];
-    return fp !== undefined && fp === tokenFingerprint(reg.registrationAccessToken);
-  }
-
-  private async releaseManagementSecret(secret: V1Secret): Promise<void> {
-    const finalizers = secret.metadata?.finalizers ?? [];
-    const idx = finalizers.indexOf(REGISTRATION_FINALIZER);
-    if (idx < 0) return;
-    const path = `/api/v1/namespaces/${secret.metadata?.namespace}/secrets/${secret.metadata?.name}`;
-    try {
-      await this.o.rest.patch(path, 'json', [
-        { op: 'test', path: `/metadata/finalizers/${idx}`, value: REGISTRATION_FINALIZER },
-        { op: 'remove', path: `/metadata/finalizers/${idx}` },
-      ]);
-    } catch (error) {
-      if (isKubeStatus(error, 404)) return;
-      if (isKubeStatus(error, 422) || isKubeStatus(error, 409)) {
-        const fresh = await this.o.rest.get<V1Secret>(path).catch(() => undefined);
-        if (fresh) return this.releaseManagementSecret(fresh);
-        return;
-      }
-      throw error;
     }
   }
 
@@ -908,54 +689,8 @@ export class OidcClientReconciler {
   }
 
   private async writeStatus(cr: OidcClient, status: OidcClientStatus, outcome: Outcome): Promise<void> {
-    const now = new Date().toISOString();
-    const gen = cr.metadata.generation;
-    let conditions: Condition[] = status.conditions ?? [];
-    const ready = outcome.kind === 'ready';
-    conditions = setCondition(
-      conditions,
-      { type: 'Ready', status: ready ? 'True' : 'False', reason: outcome.reason, message: outcome.message },
-      gen,
-      now,
-    );
-    conditions =
-      outcome.kind === 'retry'
-        ? setCondition(
-            conditions,
-            { type: 'Reconciling', status: 'True', reason: outcome.reason, message: outcome.message },
-            gen,
-            now,
-          )
-        : removeCondition(conditions, 'Reconciling');
-    conditions =
-      outcome.kind === 'stalled'
-        ? setCondition(
-            conditions,
-            { type: 'Stalled', status: 'True', reason: outcome.reason, message: outcome.message },
-            gen,
-            now,
-          )
-        : removeCondition(conditions, 'Stalled');
-    const ignored = status.ignoredFields ?? [];
-    conditions =
-      ready && ignored.length > 0
-        ? setCondition(
-            conditions,
-            {
-              type: 'Synced',
-              status: 'False',
-              reason: Reason.ValueNotAccepted,
-              message: `not kept by the provider: ${ignored.join(', ')}`,
-            },
-            gen,
-            now,
-          )
-        : removeCondition(conditions, 'Synced');
-    const next: OidcClientStatus = { ...status, conditions, observedGeneration: gen };
-    if (ignored.length === 0) delete next.ignoredFields;
-    if (ready && !next.lastSyncTime) next.lastSyncTime = now;
-    if (stableJson(next) === stableJson(cr.status ?? {})) return;
-    const patch = { status: withNulls(cr.status ?? {}, next) };
+    const patch = statusPatch(cr.status ?? {}, nextStatus(cr, status, outcome, new Date().toISOString()));
+    if (!patch) return;
     try {
       await this.o.rest.patch(this.crPath(cr, '/status'), 'merge', patch);
     } catch (error) {
@@ -967,6 +702,7 @@ export class OidcClientReconciler {
 
   private classify(cr: OidcClient, error: unknown, log: Logger): Outcome {
     if (error instanceof OutcomeError) return error.outcome;
+    if (error instanceof SecretConflictError) return this.secretConflict(cr, error.secretName);
     if (error instanceof ProviderNotReadyError) {
       return {
         kind: 'retry',
@@ -1030,14 +766,6 @@ export class OidcClientReconciler {
   }
 }
 
-/** Carries a decided outcome (stalled, retry with reason) out of nested steps. */
-class OutcomeError extends Error {
-  constructor(readonly outcome: Outcome) {
-    super(outcome.message);
-    this.name = 'OutcomeError';
-  }
-}
-
 function readyTrue(status: OidcClientStatus): boolean {
   return findCondition(status.conditions, 'Ready')?.status === 'True';
 }
@@ -1067,67 +795,4 @@ function changedRegistration(a: StoredRegistration, b: StoredRegistration): bool
     a.registrationClientUri !== b.registrationClientUri ||
     a.issuer !== b.issuer
   );
-}
-
-type AdoptionCandidate = {
-  clientId: string;
-  clientSecret?: string;
-  registrationAccessToken: string;
-  registrationClientUri: string;
-};
-
-/** Accepts the IAM dashboard's client JSON under `key`, or the individual keys. */
-export function parseAdoptionSecret(secret: V1Secret, key: string): AdoptionCandidate | { error: string } {
-  const json = decode(secret, key);
-  let src: Record<string, unknown> = {};
-  if (json !== undefined) {
-    try {
-      const parsed: unknown = JSON.parse(json);
-      if (!parsed || typeof parsed !== 'object') return { error: `key ${key} is not a JSON object` };
-      src = parsed as Record<string, unknown>;
-    } catch {
-      return { error: `key ${key} is not valid JSON` };
-    }
-  } else {
-    for (const k of ['client_id', 'client_secret', 'registration_access_token', 'registration_client_uri']) {
-      const v = decode(secret, k);
-      if (v !== undefined) src[k] = v;
-    }
-  }
-  const str = (k: string): string | undefined =>
-    typeof src[k] === 'string' && src[k] !== '' ? (src[k] as string) : undefined;
-  const clientId = str('client_id');
-  const rat = str('registration_access_token');
-  const uri = str('registration_client_uri');
-  const missing = [
-    !clientId && 'client_id',
-    !rat && 'registration_access_token',
-    !uri && 'registration_client_uri',
-  ].filter(Boolean);
-  if (missing.length > 0 || !clientId || !rat || !uri) return { error: `missing ${missing.join(', ')}` };
-  return {
-    clientId,
-    clientSecret: str('client_secret'),
-    registrationAccessToken: rat,
-    registrationClientUri: uri,
-  };
-}
-
-function stableJson(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === 'object' && !Array.isArray(val)
-      ? Object.fromEntries(
-          Object.entries(val as Record<string, unknown>)
-            .filter(([, x]) => x !== undefined)
-            .sort(([a], [b]) => a.localeCompare(b)),
-        )
-      : val,
-  );
-}
-
-/** Merge patch of the whole status: keys that disappeared are sent as null. */
-function withNulls(old: OidcClientStatus, next: OidcClientStatus): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...next };
-  for (const k of Object.keys(old)) if ((next as Record<string, unknown>)[k] === undefined) out[k] = null;
-  return out;
 }

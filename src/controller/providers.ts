@@ -37,7 +37,6 @@ export class ProviderNotReadyError extends Error {
 
 export interface ResolvedProvider {
   key: string;
-  provider: AnyProvider;
   endpoints: ProviderEndpoints;
   client: RegistrationClient;
 }
@@ -95,6 +94,37 @@ export class ProviderRegistry {
     return resolved;
   }
 
+  /**
+   * For deleting a client: namespace deletion removes the OidcProvider at the same time as the
+   * OidcClient, yet the RFC 7592 DELETE needs only the registration_client_uri and the token.
+   * So a provider that is gone still serves from its last resolved client, or from a bare client
+   * (default trust store) when this process never resolved it.
+   */
+  async resolveForDeletion(cr: OidcClient, issuer: string | undefined): Promise<ResolvedProvider> {
+    try {
+      return await this.resolve(cr);
+    } catch (error) {
+      if (!(error instanceof ProviderNotReadyError) || error.reason !== 'ProviderNotFound') throw error;
+      const { key } = providerKeyOf(cr);
+      const cached = this.entries.get(key);
+      if (cached) return cached.resolved;
+      const endpoints: ProviderEndpoints = {
+        issuer: issuer ?? '',
+        registrationEndpoint: '',
+        source: 'explicit',
+      };
+      const client = new RegistrationClient({
+        endpoints,
+        requestTimeoutMs: this.deps.requestTimeoutMs,
+        retries: this.deps.retries,
+        observe: this.deps.observe,
+      });
+      const resolved = Promise.resolve({ key, endpoints, client });
+      this.entries.set(key, { version: 'gone', resolved });
+      return resolved;
+    }
+  }
+
   /** Drops the cached client (e.g. after the initial access token was rejected, to re-read it). */
   invalidate(key: string): void {
     const e = this.entries.get(key);
@@ -143,7 +173,7 @@ export class ProviderRegistry {
         `registration endpoint ${endpoints.registrationEndpoint} (${endpoints.source})`,
         endpoints,
       );
-      return { key, provider, endpoints, client };
+      return { key, endpoints, client };
     } catch (error) {
       const notReady =
         error instanceof ProviderNotReadyError

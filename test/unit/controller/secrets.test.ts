@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OidcClient } from '../../../src/api/types.generated.js';
-import { parseAdoptionSecret } from '../../../src/controller/oidcclient-reconciler.js';
+import { parseAdoptionSecret } from '../../../src/controller/adoption.js';
 import {
   appSecretData,
   appSecretMatches,

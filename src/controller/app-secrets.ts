@@ -1,0 +1,71 @@
+// The application Secret: created, or brought back in line, from the stored registration. Labels
+// and annotations others add are kept; a Secret of that name owned by someone else is never touched.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { OidcClient } from '../api/types.generated.js';
+import type { CacheReader } from '../kube/informer.js';
+import { isKubeStatus, type KubeRest } from '../kube/rest.js';
+import { secretPath } from './management-secrets.js';
+import { appSecretName } from './names.js';
+import { SecretConflictError } from './outcome.js';
+import {
+  type AppSecretInput,
+  appSecretData,
+  appSecretMatches,
+  desiredAppSecret,
+  isOwnedBy,
+} from './secrets.js';
+
+export type AppSecretChange = 'unchanged' | 'created' | 'updated';
+
+export class AppSecrets {
+  constructor(
+    private readonly rest: KubeRest,
+    private readonly cache: CacheReader<V1Secret>,
+  ) {}
+
+  /** Throws SecretConflictError when a Secret of that name exists and is not ours. */
+  async ensure(cr: OidcClient, input: AppSecretInput): Promise<AppSecretChange> {
+    const name = appSecretName(cr);
+    const ns = cr.metadata.namespace as string;
+    const desired = desiredAppSecret(cr, name, appSecretData(input));
+    const cached = this.cache.get(`${ns}/${name}`);
+    if (cached && !isOwnedBy(cached, cr)) throw new SecretConflictError(name);
+    if (cached && appSecretMatches(cached, desired)) return 'unchanged';
+    if (!cached) {
+      try {
+        await this.rest.create(`/api/v1/namespaces/${ns}/secrets`, desired);
+        return 'created';
+      } catch (error) {
+        if (!isKubeStatus(error, 409)) throw error;
+      }
+    }
+    const current = cached ?? (await this.rest.get<V1Secret>(secretPath(ns, name)));
+    if (!isOwnedBy(current, cr)) throw new SecretConflictError(name);
+    await this.rest.replace(secretPath(ns, name), {
+      ...current,
+      metadata: {
+        ...current.metadata,
+        labels: { ...current.metadata?.labels, ...desired.metadata?.labels },
+        annotations: { ...current.metadata?.annotations, ...desired.metadata?.annotations },
+      },
+      data: desired.data,
+    });
+    return 'updated';
+  }
+
+  /** Before registering: throws SecretConflictError when the name is taken by a Secret not ours. */
+  async assertNoConflict(cr: OidcClient): Promise<void> {
+    const name = appSecretName(cr);
+    const ns = cr.metadata.namespace as string;
+    let existing = this.cache.get(`${ns}/${name}`);
+    if (!existing) {
+      try {
+        existing = await this.rest.get<V1Secret>(secretPath(ns, name));
+      } catch (error) {
+        if (isKubeStatus(error, 404)) return;
+        throw error;
+      }
+    }
+    if (!isOwnedBy(existing, cr)) throw new SecretConflictError(name);
+  }
+}

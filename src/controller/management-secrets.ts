@@ -1,0 +1,194 @@
+// Reads and writes of the management Secret (registration access token, registration_client_uri,
+// credentials). Its writes must never be lost to a stale cache: the copy written last is
+// remembered until the informer has caught up, because acting on an older token would look like a
+// rejected token on providers that rotate it.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { OidcClient } from '../api/types.generated.js';
+import type { CacheReader } from '../kube/informer.js';
+import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
+import {
+  ANNOTATION_ATTEMPT,
+  ANNOTATION_REJECTED_TOKEN,
+  ANNOTATION_STATE,
+  clientKey,
+  REGISTRATION_FINALIZER,
+} from './names.js';
+import { ReconcileError, SecretConflictError } from './outcome.js';
+import { tokenFingerprint } from './providers.js';
+import { isOwnedBy, managementSecretData, newManagementSecret, type StoredRegistration } from './secrets.js';
+
+/** Annotations that describe one registration attempt; replaced, not merged, on every write. */
+const TRANSIENT_ANNOTATIONS = new Set([ANNOTATION_STATE, ANNOTATION_ATTEMPT, ANNOTATION_REJECTED_TOKEN]);
+
+export const REGISTERED = { [ANNOTATION_STATE]: 'registered' };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ManagementSecrets {
+  private readonly written = new Map<string, { supersededRv: string | undefined; secret: V1Secret }>();
+
+  constructor(
+    private readonly rest: KubeRest,
+    private readonly cache: CacheReader<V1Secret>,
+  ) {}
+
+  forget(key: string): void {
+    this.written.delete(key);
+  }
+
+  /** Cache first; the copy we wrote ourselves wins while the cache still shows the one it replaced. */
+  async current(cr: OidcClient, name: string): Promise<V1Secret | undefined> {
+    const key = clientKey(cr);
+    const cached = this.cache.get(`${cr.metadata.namespace}/${name}`);
+    const mine = this.written.get(key);
+    if (mine && mine.secret.metadata?.name === name) {
+      if (cached?.metadata?.resourceVersion === mine.secret.metadata?.resourceVersion) {
+        this.written.delete(key);
+        return cached;
+      }
+      if (cached && cached.metadata?.resourceVersion === mine.supersededRv) return mine.secret;
+      if (!cached && mine.supersededRv === undefined) return mine.secret;
+      this.written.delete(key);
+    }
+    // Not in the cache: absent, not ours (no label), or the cache lags. Ask.
+    return cached ?? this.read(cr.metadata.namespace as string, name);
+  }
+
+  async read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.rest.get<V1Secret>(secretPath(namespace, name));
+    } catch (error) {
+      if (isKubeStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async create(
+    cr: OidcClient,
+    name: string,
+    reg: StoredRegistration | undefined,
+    annotations: Record<string, string>,
+  ): Promise<V1Secret> {
+    const ns = cr.metadata.namespace as string;
+    const body = newManagementSecret(cr, name, reg ? managementSecretData(reg) : {}, annotations);
+    try {
+      const created = await this.rest.create<V1Secret>(`/api/v1/namespaces/${ns}/secrets`, body);
+      this.written.set(clientKey(cr), { supersededRv: undefined, secret: created });
+      return created;
+    } catch (error) {
+      if (!isKubeStatus(error, 409)) throw error;
+      const existing = await this.read(ns, name);
+      if (existing && !isOwnedBy(existing, cr)) throw new SecretConflictError(name);
+      throw new ReconcileError(`management Secret ${name} appeared concurrently; retrying`, 200);
+    }
+  }
+
+  /** Replaces data and the attempt's annotations; other annotations and finalizers stay. */
+  async replace(
+    cr: OidcClient,
+    current: V1Secret,
+    data: Record<string, string>,
+    annotations: Record<string, string>,
+  ): Promise<V1Secret> {
+    const keep = Object.entries(current.metadata?.annotations ?? {}).filter(
+      ([k]) => !TRANSIENT_ANNOTATIONS.has(k),
+    );
+    const finalizers = [...new Set([...(current.metadata?.finalizers ?? []), REGISTRATION_FINALIZER])];
+    const body: V1Secret = {
+      ...current,
+      metadata: {
+        ...current.metadata,
+        annotations: { ...Object.fromEntries(keep), ...annotations },
+        finalizers,
+      },
+      data,
+    };
+    const replaced = await this.rest.replace<V1Secret>(
+      secretPath(cr.metadata.namespace as string, current.metadata?.name as string),
+      body,
+    );
+    this.written.set(clientKey(cr), { supersededRv: current.metadata?.resourceVersion, secret: replaced });
+    return replaced;
+  }
+
+  /** Stores a registration; conflicts and server errors are retried (re-reading on 409). */
+  async persist(
+    cr: OidcClient,
+    mgmt: V1Secret,
+    reg: StoredRegistration,
+    annotations: Record<string, string> = REGISTERED,
+  ): Promise<V1Secret> {
+    const name = mgmt.metadata?.name as string;
+    let current = mgmt;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        return await this.replace(cr, current, managementSecretData(reg), annotations);
+      } catch (error) {
+        lastError = error;
+        if (isKubeStatus(error, 404)) return this.create(cr, name, reg, annotations);
+        const retryable =
+          !(error instanceof KubeApiError) ||
+          error.status >= 500 ||
+          error.status === 409 ||
+          error.status === 429;
+        if (!retryable) throw error;
+        await sleep(100 * 2 ** attempt);
+        if (isKubeStatus(error, 409))
+          current = (await this.read(cr.metadata.namespace as string, name)) ?? current;
+      }
+    }
+    throw lastError;
+  }
+
+  /** Remembers (as a fingerprint) that the provider rejected this token, so it is not retried in a loop. */
+  async markRejected(mgmt: V1Secret, reg: StoredRegistration): Promise<void> {
+    const fp = tokenFingerprint(reg.registrationAccessToken);
+    if (mgmt.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN] === fp) return;
+    await this.rest.patch(
+      secretPath(mgmt.metadata?.namespace as string, mgmt.metadata?.name as string),
+      'merge',
+      {
+        metadata: { annotations: { [ANNOTATION_REJECTED_TOKEN]: fp } },
+      },
+    );
+  }
+
+  rejectedTokenInUse(mgmt: V1Secret | undefined, reg: StoredRegistration): boolean {
+    const fp = mgmt?.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN];
+    return fp !== undefined && fp === tokenFingerprint(reg.registrationAccessToken);
+  }
+
+  /** Removes our finalizer so the Secret can go (after the provider-side delete, or to rewrite it). */
+  async release(secret: V1Secret): Promise<void> {
+    const idx = (secret.metadata?.finalizers ?? []).indexOf(REGISTRATION_FINALIZER);
+    if (idx < 0) return;
+    const path = secretPath(secret.metadata?.namespace as string, secret.metadata?.name as string);
+    try {
+      await this.rest.patch(path, 'json', [
+        { op: 'test', path: `/metadata/finalizers/${idx}`, value: REGISTRATION_FINALIZER },
+        { op: 'remove', path: `/metadata/finalizers/${idx}` },
+      ]);
+    } catch (error) {
+      if (isKubeStatus(error, 404)) return;
+      if (!isKubeStatus(error, 422) && !isKubeStatus(error, 409)) throw error;
+      // The finalizer list changed under us: retry on the fresh object.
+      const fresh = await this.rest.get<V1Secret>(path).catch(() => undefined);
+      if (fresh) await this.release(fresh);
+    }
+  }
+
+  /** After release the Secret disappears within moments; waits up to ~2 s for that. */
+  async waitGone(namespace: string, name: string): Promise<V1Secret | undefined> {
+    for (let i = 0; i < 20; i++) {
+      const s = await this.read(namespace, name);
+      if (!s) return undefined;
+      await sleep(100);
+    }
+    return this.read(namespace, name);
+  }
+}
+
+export function secretPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${namespace}/secrets/${name}`;
+}

@@ -1,0 +1,66 @@
+// The OidcClient status a reconcile outcome leads to, and the merge patch that writes it — or
+// nothing, when it equals what is stored (idle means idle).
+import type { Condition, OidcClient, OidcClientStatus } from '../api/types.generated.js';
+import { Reason, removeCondition, setCondition } from './conditions.js';
+import type { Outcome } from './outcome.js';
+
+/** Ready always; Reconciling while retrying; Stalled when a person must act; Synced when values are not kept. */
+export function nextStatus(
+  cr: OidcClient,
+  status: OidcClientStatus,
+  outcome: Outcome,
+  now: string,
+): OidcClientStatus {
+  const gen = cr.metadata.generation;
+  const { reason, message } = outcome;
+  const ready = outcome.kind === 'ready';
+  const ignored = status.ignoredFields ?? [];
+  const put = (list: Condition[], type: string, value: Condition['status'], why: string, text: string) =>
+    setCondition(list, { type, status: value, reason: why, message: text }, gen, now);
+  let conditions = put(status.conditions ?? [], 'Ready', ready ? 'True' : 'False', reason, message);
+  conditions =
+    outcome.kind === 'retry'
+      ? put(conditions, 'Reconciling', 'True', reason, message)
+      : removeCondition(conditions, 'Reconciling');
+  conditions =
+    outcome.kind === 'stalled'
+      ? put(conditions, 'Stalled', 'True', reason, message)
+      : removeCondition(conditions, 'Stalled');
+  conditions =
+    ready && ignored.length > 0
+      ? put(
+          conditions,
+          'Synced',
+          'False',
+          Reason.ValueNotAccepted,
+          `not kept by the provider: ${ignored.join(', ')}`,
+        )
+      : removeCondition(conditions, 'Synced');
+  const next: OidcClientStatus = { ...status, conditions, observedGeneration: gen };
+  if (ignored.length === 0) delete next.ignoredFields;
+  if (ready && !next.lastSyncTime) next.lastSyncTime = now;
+  return next;
+}
+
+/** A merge patch replacing the whole status (vanished keys as null); undefined when nothing changed. */
+export function statusPatch(
+  old: OidcClientStatus,
+  next: OidcClientStatus,
+): { status: Record<string, unknown> } | undefined {
+  if (stableJson(next) === stableJson(old)) return undefined;
+  const out: Record<string, unknown> = { ...next };
+  for (const k of Object.keys(old)) if ((next as Record<string, unknown>)[k] === undefined) out[k] = null;
+  return { status: out };
+}
+
+function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) =>
+    val && typeof val === 'object' && !Array.isArray(val)
+      ? Object.fromEntries(
+          Object.entries(val as Record<string, unknown>)
+            .filter(([, x]) => x !== undefined)
+            .sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : val,
+  );
+}
