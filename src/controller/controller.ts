@@ -116,16 +116,19 @@ export class OidcClientController {
       this.o.workers,
       (key) => this.reconcileTimed(key),
       (key, error) => {
-        const delay = error instanceof ReconcileError ? error.retryAfterMs : undefined;
-        if (!(error instanceof ReconcileError))
-          this.o.log.warn({ oidcclient: key, err: errorMessage(error) }, 'reconcile error');
-        return delay;
+        // The status tells users; the log tells operators (error messages carry no secrets).
+        this.o.log.warn(
+          { oidcclient: key, err: errorMessage(error) },
+          'reconcile failed; retrying with backoff',
+        );
+        return error instanceof ReconcileError ? error.retryAfterMs : undefined;
       },
     );
   }
 
   /** Graceful stop: no new keys, in-flight reconciles finish. */
   async stop(): Promise<void> {
+    clearTimeout(this.gaugeTimer);
     this.queue.shutDown();
     for (const i of [
       ...this.clientInformers,
@@ -153,12 +156,10 @@ export class OidcClientController {
   private async reconcileTimed(key: string) {
     const m = this.o.metrics;
     const end = m?.reconcileDuration.startTimer({ controller: CONTROLLER });
+    this.o.log.debug({ oidcclient: key }, 'reconcile');
     try {
       const outcome = await this.reconciler.reconcile(key);
-      m?.reconcileTotal.inc({
-        controller: CONTROLLER,
-        result: outcome?.requeueAfterMs !== undefined ? 'success' : 'success',
-      });
+      m?.reconcileTotal.inc({ controller: CONTROLLER, result: 'success' });
       return outcome;
     } catch (error) {
       m?.reconcileTotal.inc({
@@ -168,37 +169,45 @@ export class OidcClientController {
       throw error;
     } finally {
       end?.();
-      this.updateReadyGauge();
     }
   }
 
-  private lastGaugeUpdate = 0;
-  private updateReadyGauge(): void {
-    const m = this.o.metrics;
-    const now = Date.now();
-    if (!m || now - this.lastGaugeUpdate < 1000) return;
-    this.lastGaugeUpdate = now;
-    const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
-    for (const inf of this.clientInformers) {
-      for (const c of inf.list()) {
-        const s = findCondition(c.status?.conditions, 'Ready')?.status ?? 'Unknown';
-        counts[s] = (counts[s] ?? 0) + 1;
+  private gaugeTimer?: NodeJS.Timeout;
+  /** Recounts clients by Ready at most once a second, after the burst of status events settles. */
+  private scheduleReadyGauge(): void {
+    if (!this.o.metrics || this.gaugeTimer) return;
+    this.gaugeTimer = setTimeout(() => {
+      this.gaugeTimer = undefined;
+      const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
+      for (const inf of this.clientInformers) {
+        for (const c of inf.list()) {
+          const s = findCondition(c.status?.conditions, 'Ready')?.status ?? 'Unknown';
+          counts[s] = (counts[s] ?? 0) + 1;
+        }
       }
-    }
-    for (const [ready, n] of Object.entries(counts)) m.clients.set({ ready }, n);
+      for (const [ready, n] of Object.entries(counts)) this.o.metrics?.clients.set({ ready }, n);
+    }, 1000);
+    this.gaugeTimer.unref();
   }
 
   private wireEvents(): void {
     const enqueue = (c: OidcClient) => this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
     for (const inf of this.clientInformers) {
       inf.on({
-        onAdd: enqueue,
+        onAdd: (c) => {
+          this.scheduleReadyGauge();
+          enqueue(c);
+        },
         onUpdate: (c, old) => {
+          this.scheduleReadyGauge();
           // Our own status writes come back as updates; they need no reconcile.
           if (!specOrMetaChanged(c, old)) return;
           enqueue(c);
         },
-        onDelete: (c) => this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`),
+        onDelete: (c) => {
+          this.scheduleReadyGauge();
+          enqueue(c);
+        },
       });
     }
     const fromSecret = (s: V1Secret) => {

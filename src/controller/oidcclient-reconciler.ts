@@ -123,6 +123,8 @@ export class OidcClientReconciler {
         message: outcome.message,
       });
     }
+    if (outcome.kind === 'stalled')
+      log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
     await this.writeStatus(cr, status, outcome);
     if (outcome.kind === 'retry') throw new ReconcileError(outcome.message, outcome.retryAfterMs);
     if (outcome.kind === 'stalled') return undefined;

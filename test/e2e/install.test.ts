@@ -44,6 +44,7 @@ const NAMESPACED_GRANTS = [
   ...['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'].map((v) => `/secrets ${v}`),
   '/events create',
   '/events patch',
+  '/namespaces get',
 ];
 const CLUSTER_GRANTS = [
   ...['get', 'list', 'watch'].map((v) => `${GROUP}/clusteroidcproviders ${v}`),

@@ -106,6 +106,11 @@ Rules for the namespaced resources: granted cluster-wide (ClusterRole) or per wa
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Tells namespace deletion (keep the registration token for the finalizer) from a user deleting
+# the management Secret (restore it). A Role can grant this for its own namespace.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
 {{- end }}
 
 {{/*
