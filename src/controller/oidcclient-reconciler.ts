@@ -77,6 +77,10 @@ export class OidcClientReconciler {
   >();
   /** Last registration seen per key: survives a deleted management Secret while we run. */
   private readonly lastKnown = new Map<string, StoredRegistration>();
+  /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
+  private readonly finalized = new Map<string, string>();
+  /** The status we wrote last, for as long as the cache still shows the object it replaced. */
+  private readonly statusWritten = new Map<string, { supersededRv?: string; status: OidcClientStatus }>();
 
   private readonly mgmtSecrets: ManagementSecrets;
   private readonly appSecrets: AppSecrets;
@@ -88,6 +92,7 @@ export class OidcClientReconciler {
 
   /** Called by the Secret informer with the last state of a deleted management Secret. */
   rememberRegistration(key: string, secret: V1Secret): void {
+    if (this.finalized.has(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
     const reg = readRegistration(secret);
     if (reg) this.lastKnown.set(key, reg);
   }
@@ -97,19 +102,22 @@ export class OidcClientReconciler {
     this.mgmtSecrets.forget(key);
     this.lastKnown.delete(key);
     this.stalled.delete(key);
+    this.statusWritten.delete(key);
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
     let cr = this.o.clients.get(key);
     if (!cr) {
       this.forget(key);
+      this.finalized.delete(key);
       return undefined;
     }
     if (cr.metadata.deletionTimestamp) return this.finalize(cr);
     if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) cr = await this.addFinalizer(cr);
 
     const log = this.o.log.child({ oidcclient: key });
-    const status: OidcClientStatus = structuredClone(cr.status ?? {});
+    const base = this.statusBase(key, cr);
+    const status: OidcClientStatus = structuredClone(base);
     let outcome: Outcome;
     try {
       outcome = await this.sync(cr, status, log);
@@ -125,7 +133,7 @@ export class OidcClientReconciler {
     }
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
-    await this.writeStatus(cr, status, outcome);
+    await this.writeStatus(cr, base, status, outcome);
     if (outcome.kind === 'retry') throw new ReconcileError(outcome.message, outcome.retryAfterMs);
     if (outcome.kind === 'stalled') return undefined;
     return { requeueAfterMs: this.resyncDelay(key) };
@@ -563,6 +571,7 @@ export class OidcClientReconciler {
   private async finalize(cr: OidcClient): Promise<ReconcileOutcome> {
     if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) return undefined;
     const key = clientKey(cr);
+    if (this.finalized.get(key) === cr.metadata.uid) return undefined;
     const log = this.o.log.child({ oidcclient: key });
     const mgmtName = managementSecretName(cr);
     const mgmt = await this.mgmtSecrets.current(cr, mgmtName);
@@ -579,7 +588,8 @@ export class OidcClientReconciler {
       } catch (error) {
         if (!overdue) {
           const outcome = this.classify(cr, error, log);
-          await this.writeStatus(cr, structuredClone(cr.status ?? {}), {
+          const base = this.statusBase(key, cr);
+          await this.writeStatus(cr, base, structuredClone(base), {
             ...outcome,
             kind: 'retry',
             message: `deleting the client at the provider: ${outcome.message}`,
@@ -608,6 +618,7 @@ export class OidcClientReconciler {
     this.mgmtSecrets.forget(key);
     await this.removeFinalizer(cr);
     this.forget(key);
+    this.finalized.set(key, cr.metadata.uid as string);
     return undefined;
   }
 
@@ -690,11 +701,25 @@ export class OidcClientReconciler {
     return `/apis/${API_GROUP_VERSION}/namespaces/${cr.metadata.namespace}/oidcclients/${cr.metadata.name}${sub}`;
   }
 
-  private async writeStatus(cr: OidcClient, status: OidcClientStatus, outcome: Outcome): Promise<void> {
-    const patch = statusPatch(cr.status ?? {}, nextStatus(cr, status, outcome, new Date().toISOString()));
+  private statusBase(key: string, cr: OidcClient): OidcClientStatus {
+    const mine = this.statusWritten.get(key);
+    if (mine && mine.supersededRv === cr.metadata.resourceVersion) return mine.status;
+    this.statusWritten.delete(key);
+    return cr.status ?? {};
+  }
+
+  private async writeStatus(
+    cr: OidcClient,
+    base: OidcClientStatus,
+    status: OidcClientStatus,
+    outcome: Outcome,
+  ): Promise<void> {
+    const next = nextStatus(cr, status, outcome, new Date().toISOString());
+    const patch = statusPatch(base, next);
     if (!patch) return;
     try {
       await this.o.rest.patch(this.crPath(cr, '/status'), 'merge', patch);
+      this.statusWritten.set(clientKey(cr), { supersededRv: cr.metadata.resourceVersion, status: next });
     } catch (error) {
       if (!isKubeStatus(error, 404)) throw error;
     }
