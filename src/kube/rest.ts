@@ -3,7 +3,7 @@
 // status subresources and patches with precise content types are simpler (and typed errors
 // more uniform) through one small request function.
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { type Dispatcher, fetch } from 'undici';
 
 /** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
 export class KubeApiError extends Error {
@@ -37,6 +37,12 @@ export type KubeRequestObserver = (e: { method: string; path: string; status: nu
 
 export class KubeRest {
   private readonly observers: KubeRequestObserver[] = [];
+  /**
+   * client-node builds a new undici Agent on every applySecurityAuthentication, so each request
+   * would open (and leak) its own TLS connection. One dispatcher per KubeRest keeps connections
+   * alive and reused; the per-request copies are closed unused.
+   */
+  private dispatcher?: Dispatcher;
 
   constructor(readonly kubeConfig: KubeConfig) {}
 
@@ -77,6 +83,9 @@ export class KubeRest {
     }
     const ctx = new RequestContext(url.toString(), method);
     await this.kubeConfig.applySecurityAuthentication(ctx);
+    const fresh = ctx.getDispatcher() as Dispatcher | undefined;
+    if (!this.dispatcher) this.dispatcher = fresh;
+    else if (fresh && fresh !== this.dispatcher) void fresh.close();
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
@@ -89,7 +98,7 @@ export class KubeRest {
         method,
         headers,
         body,
-        dispatcher: ctx.getDispatcher(),
+        dispatcher: this.dispatcher,
         signal: opts.signal ?? AbortSignal.timeout(30_000),
       });
     } catch (error) {
@@ -110,6 +119,11 @@ export class KubeRest {
       );
     }
     return parsed as T;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher?.close();
+    this.dispatcher = undefined;
   }
 
   private notify(method: string, path: string, status: number | 'error'): void {

@@ -79,6 +79,7 @@ export async function runOperator(argv: string[]): Promise<void> {
     const hardStop = setTimeout(() => process.exit(code || 1), 25_000);
     hardStop.unref();
     await controller.stop().catch(() => undefined);
+    await rest.close().catch(() => undefined);
     await elector?.stop({ release: true }).catch(() => undefined);
     await health?.close().catch(() => undefined);
     log.info('stopped');

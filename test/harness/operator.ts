@@ -56,5 +56,14 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     providerRetries: 2,
   });
   await controller.start();
-  return { controller, metrics, writes, logLines, stop: () => controller.stop() };
+  return {
+    controller,
+    metrics,
+    writes,
+    logLines,
+    stop: async () => {
+      await controller.stop();
+      await rest.close();
+    },
+  };
 }
