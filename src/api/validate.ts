@@ -11,9 +11,9 @@
 // a unit test fails when the schema gains a rule nobody has decided about.
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import ajvFormats from 'ajv-formats';
+import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
 import { API_GROUP, API_VERSION, objectSchema, type ResourceDefinition, resources } from './schema.js';
 import type { Schema } from './schema-builder.js';
-import type { OidcClientSpec } from './types.generated.js';
 
 export interface ValidationIssue {
   /** JSON pointer into the validated object, e.g. /spec/redirectUris/0; '/' for the object itself. */
@@ -31,33 +31,7 @@ export interface ResourceValidation {
 /** CEL rules of the schema that cannot run offline; they are enforced by the apiserver only. */
 export const SERVER_ONLY_CEL_RULES: ReadonlySet<string> = new Set(['self == oldSelf']);
 
-/** Spec field → RFC 7591 client metadata name, for the metadata the OidcClient spec models explicitly. */
-export const STANDARD_CLIENT_METADATA = {
-  clientName: 'client_name',
-  redirectUris: 'redirect_uris',
-  postLogoutRedirectUris: 'post_logout_redirect_uris',
-  grantTypes: 'grant_types',
-  responseTypes: 'response_types',
-  scopes: 'scope',
-  tokenEndpointAuthMethod: 'token_endpoint_auth_method',
-  contacts: 'contacts',
-  clientUri: 'client_uri',
-  logoUri: 'logo_uri',
-  policyUri: 'policy_uri',
-  tosUri: 'tos_uri',
-  jwksUri: 'jwks_uri',
-  applicationType: 'application_type',
-} as const satisfies Partial<Record<keyof OidcClientSpec, string>>;
-
-/** Metadata the provider issues (RFC 7591 §3.2.1, RFC 7592 §3): a client may never send it as its own. */
-export const SERVER_MANAGED_CLIENT_METADATA: readonly string[] = [
-  'client_id',
-  'client_secret',
-  'registration_access_token',
-  'registration_client_uri',
-  'client_id_issued_at',
-  'client_secret_expires_at',
-];
+export { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
 
 const STANDARD_BY_WIRE_NAME = new Map<string, string>(
   Object.entries(STANDARD_CLIENT_METADATA).map(([field, wire]) => [wire, field]),

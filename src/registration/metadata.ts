@@ -1,49 +1,21 @@
 // Pure translation between the OidcClient spec and RFC 7591 client metadata, and the comparisons
 // the reconciler needs to decide whether the provider holds what the user asked for.
+import {
+  SERVER_MANAGED_CLIENT_METADATA,
+  STANDARD_CLIENT_METADATA,
+  type StandardField,
+} from '../api/client-metadata.js';
 import type { OidcClientSpec } from '../api/types.generated.js';
 import { UnexpectedResponseError } from './errors.js';
 import type { ClientMetadata, RegisteredClient } from './types.js';
 
-type StandardField = Exclude<
-  keyof OidcClientSpec,
-  | 'providerRef'
-  | 'secretName'
-  | 'managementSecretName'
-  | 'secretTemplate'
-  | 'deletionPolicy'
-  | 'adoptFrom'
-  | 'extraMetadata'
->;
-
 /** camelCase spec field → snake_case metadata key, in the order they are sent. */
-export const STANDARD_FIELDS: Readonly<Record<StandardField, string>> = {
-  clientName: 'client_name',
-  redirectUris: 'redirect_uris',
-  postLogoutRedirectUris: 'post_logout_redirect_uris',
-  grantTypes: 'grant_types',
-  responseTypes: 'response_types',
-  scopes: 'scope',
-  tokenEndpointAuthMethod: 'token_endpoint_auth_method',
-  contacts: 'contacts',
-  clientUri: 'client_uri',
-  logoUri: 'logo_uri',
-  policyUri: 'policy_uri',
-  tosUri: 'tos_uri',
-  jwksUri: 'jwks_uri',
-  applicationType: 'application_type',
-};
+export const STANDARD_FIELDS: Readonly<Record<StandardField, string>> = STANDARD_CLIENT_METADATA;
 
 const STANDARD_KEYS = new Set(Object.values(STANDARD_FIELDS));
 
 /** Keys the server issues; a user must never set them through extraMetadata. */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set([
-  'client_id',
-  'client_secret',
-  'registration_access_token',
-  'registration_client_uri',
-  'client_id_issued_at',
-  'client_secret_expires_at',
-]);
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(SERVER_MANAGED_CLIENT_METADATA);
 
 /** What metadataForUpdate drops from the observed registration before sending it back. */
 const SERVER_MANAGED_KEYS = [

@@ -1,23 +1,6 @@
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane } from './control-plane.js';
-import { kubectl } from './tools.js';
-
-const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
-
-/** The operator's CRDs, installed the way users do and established before any test runs. */
-async function installProjectCrds(kubeconfigPath: string, binDir: string): Promise<void> {
-  const apply = await kubectl(binDir, kubeconfigPath, ['apply', '--server-side', '-f', CRDS]);
-  if (apply.code !== 0) throw new Error(`kubectl apply -f crds/ failed: ${apply.stderr}`);
-  const wait = await kubectl(binDir, kubeconfigPath, [
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    '-f',
-    CRDS,
-  ]);
-  if (wait.code !== 0) throw new Error(`CRDs not established: ${wait.stderr}`);
-}
+import { installProjectCrds } from './local-stack/crds.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
