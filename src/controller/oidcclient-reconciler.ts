@@ -67,14 +67,6 @@ export interface ReconcilerOptions {
 export class OidcClientReconciler {
   /** Next drift check per key; in memory, so a restart spreads checks over one interval again. */
   private readonly nextResync = new Map<string, number>();
-  /**
-   * Stalls decided for a generation (provider 400, failed adoption). The cache can still show the
-   * status from before our write when the next event arrives; this keeps us from retrying then.
-   */
-  private readonly stalled = new Map<
-    string,
-    { generation: number | undefined; reason: ReasonName; message: string }
-  >();
   /** Last registration seen per key: survives a deleted management Secret while we run. */
   private readonly lastKnown = new Map<string, StoredRegistration>();
   /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
@@ -101,7 +93,6 @@ export class OidcClientReconciler {
     this.nextResync.delete(key);
     this.mgmtSecrets.forget(key);
     this.lastKnown.delete(key);
-    this.stalled.delete(key);
     this.statusWritten.delete(key);
   }
 
@@ -123,13 +114,6 @@ export class OidcClientReconciler {
       outcome = await this.sync(cr, status, log);
     } catch (error) {
       outcome = this.classify(cr, error, log);
-    }
-    if (outcome.kind === 'stalled' && STALLED_FOR_GENERATION.has(outcome.reason)) {
-      this.stalled.set(key, {
-        generation: cr.metadata.generation,
-        reason: outcome.reason,
-        message: outcome.message,
-      });
     }
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
@@ -161,11 +145,6 @@ export class OidcClientReconciler {
     ) {
       return { kind: 'stalled', reason: ready.reason as ReasonName, message: ready.message ?? '' };
     }
-    const remembered = this.stalled.get(key);
-    if (remembered && remembered.generation === generation) {
-      return { kind: 'stalled', reason: remembered.reason, message: remembered.message };
-    }
-    this.stalled.delete(key);
 
     const provider = await this.o.providers.resolve(cr);
     const mgmtName = managementSecretName(cr);
