@@ -104,7 +104,8 @@ describe('control plane harness', () => {
     // build-k8s.sh does not stamp helm's patch version (-X helm.sh/helm/v4/internal/version.version),
     // so the binary reports the source default "v4.3" rather than "v4.3.1".
     expect(helmVersion.stdout.trim()).toMatch(HELM_VERSION_PATTERN);
-    const releases = await helm(binDir, kubeconfigPath, ['list', '--all-namespaces', '-o', 'json']);
+    // Other test files install releases concurrently: look only at this file's own namespace.
+    const releases = await helm(binDir, kubeconfigPath, ['list', '--namespace', ns.name, '-o', 'json']);
     expect(releases.code, releases.stderr).toBe(0);
     expect(JSON.parse(releases.stdout)).toEqual([]);
   });
