@@ -100,6 +100,10 @@ export async function startRegistrationServer(
       update: async (clientId, patch) => store.updateClient(clientId, patch),
       delete: async (clientId) => store.deleteClient(clientId),
       revokeRegistrationAccessToken: async (clientId) => store.revokeRegistrationAccessTokens(clientId),
+      issueRegistrationAccessToken: async (clientId) => {
+        if (!(await store.getClient(clientId))) throw new Error(`unknown client ${clientId}`);
+        return new provider.RegistrationAccessToken({ clientId }).save();
+      },
     },
     close,
   };

@@ -69,6 +69,8 @@ export interface RegistrationServer {
     delete(clientId: string): Promise<void>;
     /** Removes the client's RATs while the client stays (management calls then answer 401). */
     revokeRegistrationAccessToken(clientId: string): Promise<void>;
+    /** A new RAT for the client (what an IAM admin hands out after a token was lost). */
+    issueRegistrationAccessToken(clientId: string): Promise<string>;
   };
   close(): Promise<void>;
 }
