@@ -13,93 +13,100 @@ import {
 } from '../harness/kube.js';
 import { clientYaml, OidcReader, providerYaml } from '../harness/oidc.js';
 import { type InProcessOperator, startInProcessOperator } from '../harness/operator.js';
-import { type RegistrationServer, startRegistrationServer } from '../harness/registration-server/index.js';
+import {
+  type RatMode,
+  type RegistrationServer,
+  startRegistrationServer,
+} from '../harness/registration-server/index.js';
 
 const kubeconfigPath = inject('kubeconfigPath');
 const binDir = inject('binDir');
 const kc = kubeConfigFromFile(kubeconfigPath);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('OidcClient: adoption, crash safety, deletion paths', () => {
-  let server: RegistrationServer;
-  let ns: TestNamespace;
-  let op: InProcessOperator | undefined;
-  let r: OidcReader;
-  const apply = (yaml: string, namespace = ns.name) => kubectlApply(binDir, kubeconfigPath, yaml, namespace);
-  const posts = () =>
-    server.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/client-registration')).length;
-  const startOp = async (
-    namespace = ns.name,
-    extra: Partial<Parameters<typeof startInProcessOperator>[0]> = {},
-  ) =>
-    startInProcessOperator({
-      kubeconfigPath,
-      namespace,
-      resyncIntervalMs: 2_000,
-      deletionTimeoutMs: 10_000,
-      ...extra,
+describe.each<RatMode>(['iam', 'rotating'])(
+  'OidcClient: adoption, crash safety, deletion paths (%s mode)',
+  (mode) => {
+    let server: RegistrationServer;
+    let ns: TestNamespace;
+    let op: InProcessOperator | undefined;
+    let r: OidcReader;
+    const apply = (yaml: string, namespace = ns.name) =>
+      kubectlApply(binDir, kubeconfigPath, yaml, namespace);
+    const posts = () =>
+      server.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/client-registration')).length;
+    const startOp = async (
+      namespace = ns.name,
+      extra: Partial<Parameters<typeof startInProcessOperator>[0]> = {},
+    ) =>
+      startInProcessOperator({
+        kubeconfigPath,
+        namespace,
+        resyncIntervalMs: 2_000,
+        deletionTimeoutMs: 10_000,
+        ...extra,
+      });
+
+    beforeAll(async () => {
+      server = await startRegistrationServer({ mode });
+      ns = await createTestNamespace(kc, `advanced-${mode}`);
+      r = new OidcReader(kc, ns.name);
+      await apply(providerYaml('iam', server.issuer));
+      op = await startOp();
     });
 
-  beforeAll(async () => {
-    server = await startRegistrationServer({ mode: 'iam' });
-    ns = await createTestNamespace(kc, 'advanced');
-    r = new OidcReader(kc, ns.name);
-    await apply(providerYaml('iam', server.issuer));
-    op = await startOp();
-  });
-
-  afterAll(async () => {
-    await op?.stop();
-    await ns?.cleanup();
-    await server?.close();
-  });
-
-  it('adopts a client registered elsewhere (IAM dashboard JSON) and then manages it', async () => {
-    // Register the way the IAM dashboard does, and keep its JSON.
-    const res = await fetch(server.registrationEndpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        client_name: 'legacy',
-        redirect_uris: ['https://legacy.example.org/cb'],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-      }),
+    afterAll(async () => {
+      await op?.stop();
+      await ns?.cleanup();
+      await server?.close();
     });
-    expect(res.status).toBe(201);
-    const dashboardJson = (await res.json()) as Record<string, unknown>;
-    const before = posts();
-    await apply(`apiVersion: v1
+
+    it('adopts a client registered elsewhere (IAM dashboard JSON) and then manages it', async () => {
+      // Register the way the IAM dashboard does, and keep its JSON.
+      const res = await fetch(server.registrationEndpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          client_name: 'legacy',
+          redirect_uris: ['https://legacy.example.org/cb'],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+        }),
+      });
+      expect(res.status).toBe(201);
+      const dashboardJson = (await res.json()) as Record<string, unknown>;
+      const before = posts();
+      await apply(`apiVersion: v1
 kind: Secret
 metadata:
   name: legacy-adopt
 stringData:
   client.json: '${JSON.stringify(dashboardJson)}'
 `);
-    await apply(
-      clientYaml(
-        'legacy',
-        'iam',
-        `  clientName: legacy\n  redirectUris: [https://legacy.example.org/cb, https://legacy.example.org/cb2]\n  grantTypes: [authorization_code]\n  responseTypes: [code]\n  adoptFrom:\n    secretRef:\n      name: legacy-adopt\n`,
-      ),
-    );
-    const cr = await r.waitReady('legacy');
-    expect(r.condition(cr, 'Ready')?.reason).toBe('Adopted');
-    expect(cr.status?.clientId).toBe(dashboardJson.client_id);
-    expect((await r.secretValues('legacy-oidc-client'))?.client_secret).toBe(dashboardJson.client_secret);
-    expect(posts()).toBe(before);
-    // The spec wins from then on: the second redirect URI was sent with PUT.
-    const stored = await server.store.get(dashboardJson.client_id as string);
-    expect(stored?.metadata.redirect_uris).toEqual([
-      'https://legacy.example.org/cb',
-      'https://legacy.example.org/cb2',
-    ]);
-    expect((await r.events('legacy')).some((e) => e.reason === 'Adopted')).toBe(true);
-  });
+      await apply(
+        clientYaml(
+          'legacy',
+          'iam',
+          `  clientName: legacy\n  redirectUris: [https://legacy.example.org/cb, https://legacy.example.org/cb2]\n  grantTypes: [authorization_code]\n  responseTypes: [code]\n  adoptFrom:\n    secretRef:\n      name: legacy-adopt\n`,
+        ),
+      );
+      const cr = await r.waitReady('legacy');
+      expect(r.condition(cr, 'Ready')?.reason).toBe('Adopted');
+      expect(cr.status?.clientId).toBe(dashboardJson.client_id);
+      expect((await r.secretValues('legacy-oidc-client'))?.client_secret).toBe(dashboardJson.client_secret);
+      expect(posts()).toBe(before);
+      // The spec wins from then on: the second redirect URI was sent with PUT.
+      const stored = await server.store.get(dashboardJson.client_id as string);
+      expect(stored?.metadata.redirect_uris).toEqual([
+        'https://legacy.example.org/cb',
+        'https://legacy.example.org/cb2',
+      ]);
+      expect((await r.events('legacy')).some((e) => e.reason === 'Adopted')).toBe(true);
+    });
 
-  it('reports an adoption Secret whose token the provider rejects (AdoptionFailed), registering nothing', async () => {
-    const before = posts();
-    await apply(`apiVersion: v1
+    it('reports an adoption Secret whose token the provider rejects (AdoptionFailed), registering nothing', async () => {
+      const before = posts();
+      await apply(`apiVersion: v1
 kind: Secret
 metadata:
   name: forged-adopt
@@ -108,34 +115,34 @@ stringData:
   registration_access_token: forged
   registration_client_uri: ${server.registrationEndpoint}/nope
 `);
-    await apply(clientYaml('forged', 'iam', `  adoptFrom:\n    secretRef:\n      name: forged-adopt\n`));
-    const cr = await r.waitReady('forged', { status: 'False', reason: 'AdoptionFailed' });
-    expect(r.condition(cr, 'Stalled')?.status).toBe('True');
-    expect(posts()).toBe(before);
-    await kubectl(binDir, kubeconfigPath, ['delete', 'oidcclient', 'forged', '--timeout=20s'], {
-      namespace: ns.name,
+      await apply(clientYaml('forged', 'iam', `  adoptFrom:\n    secretRef:\n      name: forged-adopt\n`));
+      const cr = await r.waitReady('forged', { status: 'False', reason: 'AdoptionFailed' });
+      expect(r.condition(cr, 'Stalled')?.status).toBe('True');
+      expect(posts()).toBe(before);
+      await kubectl(binDir, kubeconfigPath, ['delete', 'oidcclient', 'forged', '--timeout=20s'], {
+        namespace: ns.name,
+      });
     });
-  });
 
-  it('does not register again after a restart, and writes nothing when all is in place', async () => {
-    await apply(clientYaml('steady', 'iam', `  redirectUris: [https://steady.example.org/cb]\n`));
-    const cr = await r.waitReady('steady');
-    await op?.stop();
-    const before = posts();
-    op = await startOp(ns.name, { resyncIntervalMs: 600_000 });
-    await sleep(3_000);
-    expect(posts()).toBe(before);
-    expect(op.writes).toEqual([]);
-    expect((await r.client('steady'))?.status?.clientId).toBe(cr.status?.clientId);
-  });
+    it('does not register again after a restart, and writes nothing when all is in place', async () => {
+      await apply(clientYaml('steady', 'iam', `  redirectUris: [https://steady.example.org/cb]\n`));
+      const cr = await r.waitReady('steady');
+      await op?.stop();
+      const before = posts();
+      op = await startOp(ns.name, { resyncIntervalMs: 600_000 });
+      await sleep(3_000);
+      expect(posts()).toBe(before);
+      expect(op.writes).toEqual([]);
+      expect((await r.client('steady'))?.status?.clientId).toBe(cr.status?.clientId);
+    });
 
-  it('recovers from a registration interrupted before its result was stored', async () => {
-    await op?.stop();
-    op = undefined;
-    // The operator "crashed" after marking the attempt and before storing credentials.
-    await apply(clientYaml('crashed', 'iam', `  redirectUris: [https://crashed.example.org/cb]\n`));
-    const cr = await waitFor(() => r.client('crashed'), { description: 'OidcClient crashed exists' });
-    await apply(`apiVersion: v1
+    it('recovers from a registration interrupted before its result was stored', async () => {
+      await op?.stop();
+      op = undefined;
+      // The operator "crashed" after marking the attempt and before storing credentials.
+      await apply(clientYaml('crashed', 'iam', `  redirectUris: [https://crashed.example.org/cb]\n`));
+      const cr = await waitFor(() => r.client('crashed'), { description: 'OidcClient crashed exists' });
+      await apply(`apiVersion: v1
 kind: Secret
 metadata:
   name: crashed-oidc-registration
@@ -144,79 +151,80 @@ metadata:
   ownerReferences:
     - { apiVersion: oidc.dcr-operator.dev/v1alpha1, kind: OidcClient, name: crashed, uid: ${cr.metadata.uid}, controller: true }
 `);
-    const before = posts();
-    op = await startOp();
-    await r.waitReady('crashed');
-    expect(posts()).toBe(before + 1);
-    const retried = (await r.events('crashed')).find((e) => e.reason === 'RegistrationRetried');
-    expect(retried?.type).toBe('Warning');
-    expect(retried?.message).toMatch(/may be orphaned/);
-  });
+      const before = posts();
+      op = await startOp();
+      await r.waitReady('crashed');
+      expect(posts()).toBe(before + 1);
+      const retried = (await r.events('crashed')).find((e) => e.reason === 'RegistrationRetried');
+      expect(retried?.type).toBe('Warning');
+      expect(retried?.message).toMatch(/may be orphaned/);
+    });
 
-  it('stops re-sending values the provider does not keep (no fight loop)', async () => {
-    // node-oidc-provider drops metadata it does not know, such as IAM's reuse_refresh_token.
-    await apply(
-      clientYaml(
-        'normalised',
-        'iam',
-        `  redirectUris: [https://n.example.org/cb]\n  extraMetadata:\n    reuse_refresh_token: true\n`,
-      ),
-    );
-    const cr = await waitFor(
-      async () => {
-        const c = await r.client('normalised');
-        return c?.status?.ignoredFields?.includes('reuse_refresh_token') ? c : undefined;
-      },
-      { description: 'reuse_refresh_token reported as ignored', timeoutMs: 15_000 },
-    );
-    expect(r.condition(cr, 'Ready')?.status).toBe('True');
-    expect(r.condition(cr, 'Synced')).toMatchObject({ status: 'False', reason: 'ValueNotAccepted' });
-    const puts = () => server.requests.filter((q) => q.method === 'PUT').length;
-    const before = puts();
-    await sleep(5_000); // more than two drift checks
-    expect(puts()).toBe(before);
-  });
+    it('stops re-sending values the provider does not keep (no fight loop)', async () => {
+      // node-oidc-provider drops metadata it does not know, such as IAM's reuse_refresh_token.
+      await apply(
+        clientYaml(
+          'normalised',
+          'iam',
+          `  redirectUris: [https://n.example.org/cb]\n  extraMetadata:\n    reuse_refresh_token: true\n`,
+        ),
+      );
+      const cr = await waitFor(
+        async () => {
+          const c = await r.client('normalised');
+          return c?.status?.ignoredFields?.includes('reuse_refresh_token') ? c : undefined;
+        },
+        { description: 'reuse_refresh_token reported as ignored', timeoutMs: 15_000 },
+      );
+      expect(r.condition(cr, 'Ready')?.status).toBe('True');
+      expect(r.condition(cr, 'Synced')).toMatchObject({ status: 'False', reason: 'ValueNotAccepted' });
+      const puts = () => server.requests.filter((q) => q.method === 'PUT').length;
+      const before = puts();
+      await sleep(5_000); // more than two drift checks
+      expect(puts()).toBe(before);
+    });
 
-  it('deletes the client at the provider on foreground cascading deletion', async () => {
-    await apply(clientYaml('fg', 'iam', `  redirectUris: [https://fg.example.org/cb]\n`));
-    const cr = await r.waitReady('fg');
-    const del = await kubectl(
-      binDir,
-      kubeconfigPath,
-      ['delete', 'oidcclient', 'fg', '--cascade=foreground', '--timeout=30s'],
-      { namespace: ns.name },
-    );
-    expect(del.code, del.stderr).toBe(0);
-    expect(await server.store.get(cr.status?.clientId as string)).toBeUndefined();
-  });
-
-  it('deletes clients at the provider when their namespace is deleted, without hanging', async () => {
-    const doomed = await createTestNamespace(kc, 'doomed');
-    const dr = new OidcReader(kc, doomed.name);
-    const dop = await startOp(doomed.name);
-    try {
-      await apply(providerYaml('iam', server.issuer), doomed.name);
-      await apply(clientYaml('one', 'iam', `  redirectUris: [https://one.example.org/cb]\n`), doomed.name);
-      await apply(clientYaml('two', 'iam', `  redirectUris: [https://two.example.org/cb]\n`), doomed.name);
-      const ids = [
-        (await dr.waitReady('one')).status?.clientId,
-        (await dr.waitReady('two')).status?.clientId,
-      ] as string[];
-      const t0 = Date.now();
-      const del = await kubectl(binDir, kubeconfigPath, [
-        'delete',
-        'namespace',
-        doomed.name,
-        '--timeout=60s',
-      ]);
+    it('deletes the client at the provider on foreground cascading deletion', async () => {
+      await apply(clientYaml('fg', 'iam', `  redirectUris: [https://fg.example.org/cb]\n`));
+      const cr = await r.waitReady('fg');
+      const del = await kubectl(
+        binDir,
+        kubeconfigPath,
+        ['delete', 'oidcclient', 'fg', '--cascade=foreground', '--timeout=30s'],
+        { namespace: ns.name },
+      );
       expect(del.code, del.stderr).toBe(0);
-      expect(Date.now() - t0).toBeLessThan(60_000);
-      for (const id of ids) expect(await server.store.get(id)).toBeUndefined();
-    } finally {
-      await dop.stop();
-    }
-  });
-});
+      expect(await server.store.get(cr.status?.clientId as string)).toBeUndefined();
+    });
+
+    it('deletes clients at the provider when their namespace is deleted, without hanging', async () => {
+      const doomed = await createTestNamespace(kc, 'doomed');
+      const dr = new OidcReader(kc, doomed.name);
+      const dop = await startOp(doomed.name);
+      try {
+        await apply(providerYaml('iam', server.issuer), doomed.name);
+        await apply(clientYaml('one', 'iam', `  redirectUris: [https://one.example.org/cb]\n`), doomed.name);
+        await apply(clientYaml('two', 'iam', `  redirectUris: [https://two.example.org/cb]\n`), doomed.name);
+        const ids = [
+          (await dr.waitReady('one')).status?.clientId,
+          (await dr.waitReady('two')).status?.clientId,
+        ] as string[];
+        const t0 = Date.now();
+        const del = await kubectl(binDir, kubeconfigPath, [
+          'delete',
+          'namespace',
+          doomed.name,
+          '--timeout=60s',
+        ]);
+        expect(del.code, del.stderr).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(60_000);
+        for (const id of ids) expect(await server.store.get(id)).toBeUndefined();
+      } finally {
+        await dop.stop();
+      }
+    });
+  },
+);
 
 describe('OidcClient with a ClusterOidcProvider over TLS with an initial access token', () => {
   let server: RegistrationServer;
