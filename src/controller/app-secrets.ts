@@ -53,6 +53,19 @@ export class AppSecrets {
     return 'updated';
   }
 
+  /** Removes a Secret this OidcClient used before (after spec.secretName changed); others' stay. */
+  async deleteIfOwned(cr: OidcClient, name: string): Promise<void> {
+    const ns = cr.metadata.namespace as string;
+    let existing = this.cache.get(`${ns}/${name}`);
+    try {
+      existing ??= await this.rest.get<V1Secret>(secretPath(ns, name));
+      if (!isOwnedBy(existing, cr)) return;
+      await this.rest.delete(secretPath(ns, name));
+    } catch (error) {
+      if (!isKubeStatus(error, 404)) throw error;
+    }
+  }
+
   /** Before registering: throws SecretConflictError when the name is taken by a Secret not ours. */
   async assertNoConflict(cr: OidcClient): Promise<void> {
     const name = appSecretName(cr);

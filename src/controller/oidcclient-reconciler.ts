@@ -4,7 +4,7 @@
 // else, and an interrupted registration is retried with an Event instead of blocking forever.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { API_GROUP_VERSION } from '../api/schema.js';
+import { API_GROUP, API_GROUP_VERSION } from '../api/schema.js';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
@@ -24,7 +24,7 @@ import type { ClientMetadata, RegisteredClient } from '../registration/types.js'
 import { parseAdoptionSecret } from './adoption.js';
 import { AppSecrets } from './app-secrets.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
-import { ManagementSecrets } from './management-secrets.js';
+import { ManagementSecrets, REGISTERED, secretPath } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
   ANNOTATION_ATTEMPT,
@@ -149,6 +149,10 @@ export class OidcClientReconciler {
     const provider = await this.o.providers.resolve(cr);
     const mgmtName = managementSecretName(cr);
     let mgmt = await this.mgmtSecrets.current(cr, mgmtName);
+    // spec.managementSecretName was changed: carry the registration over instead of registering anew.
+    if (!mgmt && status.managementSecretName && status.managementSecretName !== mgmtName) {
+      mgmt = await this.moveManagementSecret(cr, status.managementSecretName, mgmtName);
+    }
     if (mgmt && !isOwnedBy(mgmt, cr)) {
       return this.secretConflict(cr, mgmtName);
     }
@@ -236,8 +240,18 @@ export class OidcClientReconciler {
       issuer: provider.endpoints.issuer,
       tokenEndpoint: provider.endpoints.tokenEndpoint,
     });
-    // A Secret that was there before and had to be rewritten or recreated was restored.
-    if (change === 'updated' || (change === 'created' && readyTrue(cr.status ?? {}))) {
+    const previousApp = status.secretName;
+    if (previousApp && previousApp !== appSecretName(cr)) {
+      // spec.secretName was changed: the new Secret exists now, the old one goes.
+      await this.appSecrets.deleteIfOwned(cr, previousApp);
+      this.o.events.record(
+        cr,
+        'Normal',
+        'SecretMoved',
+        `application Secret moved from ${previousApp} to ${appSecretName(cr)}`,
+      );
+    } else if (change === 'updated' || (change === 'created' && readyTrue(cr.status ?? {}))) {
+      // A Secret that was there before and had to be rewritten or recreated was restored.
       this.o.events.record(
         cr,
         'Normal',
@@ -637,6 +651,26 @@ export class OidcClientReconciler {
     const message = `Secret ${name} exists and is not owned by this OidcClient; it is left untouched. Choose another name (spec.secretName / spec.managementSecretName) or remove that Secret`;
     this.o.events.record(cr, 'Warning', Reason.SecretConflict, message);
     return { kind: 'stalled', reason: Reason.SecretConflict, message };
+  }
+
+  private async moveManagementSecret(
+    cr: OidcClient,
+    from: string,
+    to: string,
+  ): Promise<V1Secret | undefined> {
+    const old = await this.mgmtSecrets.current(cr, from);
+    const reg = old && isOwnedBy(old, cr) ? readRegistration(old) : undefined;
+    if (!old || !reg) return undefined;
+    const keep = Object.fromEntries(
+      Object.entries(old.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(`${API_GROUP}/`)),
+    );
+    const moved = await this.mgmtSecrets.create(cr, to, reg, { ...keep, ...REGISTERED });
+    await this.mgmtSecrets.release(old);
+    await this.o.rest.delete(secretPath(cr.metadata.namespace as string, from)).catch((error: unknown) => {
+      if (!isKubeStatus(error, 404)) throw error;
+    });
+    this.o.events.record(cr, 'Normal', 'SecretMoved', `management Secret moved from ${from} to ${to}`);
+    return moved;
   }
 
   private async namespaceTerminating(cr: OidcClient): Promise<boolean> {

@@ -160,6 +160,54 @@ metadata:
       expect(retried?.message).toMatch(/may be orphaned/);
     });
 
+    it('moves both Secrets when their names change, keeping the same client', async () => {
+      await apply(clientYaml('mover', 'iam', `  redirectUris: [https://mover.example.org/cb]\n`));
+      const cr = await r.waitReady('mover');
+      const before = posts();
+      await apply(
+        clientYaml(
+          'mover',
+          'iam',
+          `  redirectUris: [https://mover.example.org/cb]\n  secretName: mover-creds\n  managementSecretName: mover-rat\n`,
+        ),
+      );
+      const moved = await waitFor(
+        async () => {
+          const c = await r.client('mover');
+          return c?.status?.secretName === 'mover-creds' && c.status.managementSecretName === 'mover-rat'
+            ? c
+            : undefined;
+        },
+        { description: 'status names the new Secrets', timeoutMs: 15_000 },
+      );
+      expect(moved.status?.clientId).toBe(cr.status?.clientId);
+      expect(posts()).toBe(before);
+      expect((await r.secretValues('mover-creds'))?.client_id).toBe(cr.status?.clientId);
+      expect((await r.secretValues('mover-rat'))?.registration_access_token).toBeTruthy();
+      await waitFor(
+        async () => !(await r.secret('mover-oidc-client')) && !(await r.secret('mover-oidc-registration')),
+        {
+          description: 'old Secrets removed',
+          timeoutMs: 10_000,
+        },
+      );
+      const reasons = (await r.events('mover'))
+        .filter((e) => e.reason === 'SecretMoved')
+        .map((e) => e.message);
+      expect(reasons).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/management Secret moved/),
+          expect.stringMatching(/application Secret moved/),
+        ]),
+      );
+      // Deleting still reaches the provider through the moved token.
+      const del = await kubectl(binDir, kubeconfigPath, ['delete', 'oidcclient', 'mover', '--timeout=20s'], {
+        namespace: ns.name,
+      });
+      expect(del.code, del.stderr).toBe(0);
+      expect(await server.store.get(cr.status?.clientId as string)).toBeUndefined();
+    });
+
     it('stops re-sending values the provider does not keep (no fight loop)', async () => {
       // node-oidc-provider drops metadata it does not know, such as IAM's reuse_refresh_token.
       await apply(
