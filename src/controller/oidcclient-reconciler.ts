@@ -606,6 +606,14 @@ export class OidcClientReconciler {
         'Orphaned',
         `client ${reg.clientId} left registered at the provider (deletionPolicy: Orphan)`,
       );
+    } else if (policy === 'Delete' && cr.status?.clientId) {
+      // The management Secret was lost (e.g. deleted while the operator was not running).
+      this.o.events.record(
+        cr,
+        'Warning',
+        'DeletionAbandoned',
+        `client ${cr.status.clientId} could not be deleted at the provider: its registration access token is gone; delete it there by hand`,
+      );
     }
     if (owned) await this.mgmtSecrets.release(owned);
     this.mgmtSecrets.forget(key);
