@@ -250,7 +250,7 @@ export class OidcClientReconciler {
         'SecretMoved',
         `application Secret moved from ${previousApp} to ${appSecretName(cr)}`,
       );
-    } else if (change === 'updated' || (change === 'created' && readyTrue(cr.status ?? {}))) {
+    } else if (change === 'updated' || (change === 'created' && readyTrue(status))) {
       // A Secret that was there before and had to be rewritten or recreated was restored.
       this.o.events.record(
         cr,
