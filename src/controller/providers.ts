@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type {
   ClusterOidcProvider,
@@ -146,17 +145,11 @@ export class ProviderRegistry {
       const initialAccessToken = spec.initialAccessTokenSecretRef
         ? await this.readSecretKey(spec.initialAccessTokenSecretRef, ns, 'token')
         : undefined;
-      const dispatcher = caPem ? new Agent({ connect: { ca: caPem } }) : undefined;
-      let endpoints: ProviderEndpoints;
-      try {
-        endpoints = await discoverEndpoints({
-          issuerUrl: spec.issuerUrl,
-          registrationEndpoint: spec.registrationEndpoint,
-          dispatcher,
-        });
-      } finally {
-        await dispatcher?.close();
-      }
+      const endpoints = await discoverEndpoints({
+        issuerUrl: spec.issuerUrl,
+        registrationEndpoint: spec.registrationEndpoint,
+        caPem,
+      });
       const client = new RegistrationClient({
         endpoints,
         caPem,
