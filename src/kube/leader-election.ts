@@ -6,10 +6,12 @@ import {
   type KubeConfig,
   Observable,
   type ObservableMiddleware,
+  type RequestContext,
   type V1Lease,
   type V1LeaseSpec,
   V1MicroTime,
 } from '@kubernetes/client-node';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../observability/logger.js';
 
 export interface LeaderElectorOptions {
@@ -93,13 +95,39 @@ function toSpec(r: LeaderRecord): V1LeaseSpec {
   };
 }
 
+/**
+ * client-node builds a new undici Agent (so a new TLS connection) for every request; renewing a
+ * Lease every few seconds would churn connections. All Lease calls share the first one instead.
+ */
+class SharedDispatcher {
+  private current?: Dispatcher;
+
+  adopt(ctx: RequestContext): void {
+    const fresh = ctx.getDispatcher();
+    if (!this.current) this.current = fresh;
+    else if (fresh && fresh !== this.current) {
+      void fresh.close();
+      ctx.setDispatcher(this.current);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.current?.close();
+    this.current = undefined;
+  }
+}
+
 /** Request options that abort the HTTP request with `signal` (a hung request must not outlive the renew deadline). */
-function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
+function withSignal(
+  signal: AbortSignal,
+  shared: SharedDispatcher,
+): ConfigurationOptions<ObservableMiddleware> {
   return {
     middleware: [
       {
         pre: (ctx) => {
           ctx.setSignal(signal);
+          shared.adopt(ctx);
           return new Observable(Promise.resolve(ctx));
         },
         post: (ctx) => new Observable(Promise.resolve(ctx)),
@@ -160,6 +188,7 @@ function positive(value: number, what: string): number {
  */
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
+  private readonly dispatcher = new SharedDispatcher();
   private readonly opts: LeaderElectorOptions;
   private readonly leaseDurationSeconds: number;
   private readonly renewDeadlineMs: number;
@@ -232,6 +261,7 @@ export class LeaderElector {
     this.releaseOnStop = opts.release ?? true;
     this.stopping.abort();
     await this.loop;
+    await this.dispatcher.close();
   }
 
   private async run(): Promise<void> {
@@ -343,7 +373,7 @@ export class LeaderElector {
 
   /** client-go's tryAcquireOrRenew: optimistic renew, else read, then create / take over / renew. */
   private async tryAcquireOrRenew(timeoutMs: number): Promise<Attempt> {
-    const options = withSignal(AbortSignal.timeout(timeoutMs));
+    const options = withSignal(AbortSignal.timeout(timeoutMs), this.dispatcher);
     const { name, namespace, identity } = this.opts;
     const now = new Date();
     const fresh: LeaderRecord = {
@@ -432,7 +462,11 @@ export class LeaderElector {
     };
     try {
       this.observe(
-        await this.replace(this.lease, record, withSignal(AbortSignal.timeout(this.renewDeadlineMs))),
+        await this.replace(
+          this.lease,
+          record,
+          withSignal(AbortSignal.timeout(this.renewDeadlineMs), this.dispatcher),
+        ),
       );
       this.log?.info('released the lease');
     } catch (error) {
