@@ -98,19 +98,21 @@ export class OidcClientController {
     this.wireEvents();
   }
 
-  /** Starts informers, waits for their caches, then the workers. */
+  private informersSynced?: Promise<void>;
+
+  /** Fills the caches. A standby replica does this too, so that a takeover need not list first. */
+  startInformers(): Promise<void> {
+    this.informersSynced ??= Promise.all(this.allInformers().map((i) => i.start())).then(() => {
+      this.o.log.info({ namespaces: this.o.namespaces.length ? this.o.namespaces : 'all' }, 'caches synced');
+    });
+    return this.informersSynced;
+  }
+
+  /** Starts the informers (if not yet) and, once their caches are synced, the workers. */
   async start(): Promise<void> {
-    const all = [
-      ...this.clientInformers,
-      ...this.secretInformers,
-      ...this.providerInformers,
-      this.clusterProviders,
-    ];
-    await Promise.all(all.map((i) => i.start()));
-    this.o.log.info(
-      { namespaces: this.o.namespaces.length ? this.o.namespaces : 'all' },
-      'caches synced; starting workers',
-    );
+    await this.startInformers();
+    if (this.workers) return;
+    this.o.log.info({ workers: this.o.workers }, 'starting workers');
     this.workers = runWorkers(
       this.queue,
       this.o.workers,
@@ -130,27 +132,26 @@ export class OidcClientController {
   async stop(): Promise<void> {
     clearTimeout(this.gaugeTimer);
     this.queue.shutDown();
-    for (const i of [
-      ...this.clientInformers,
-      ...this.secretInformers,
-      ...this.providerInformers,
-      this.clusterProviders,
-    ])
-      i.stop();
+    for (const i of this.allInformers()) i.stop();
     await this.workers;
     await this.registry.close();
   }
 
   /** For /readyz: every watch is up, or was within maxStaleMs. */
   health(maxStaleMs: number): { ok: boolean; message?: string } {
-    const all = [
+    const bad = this.allInformers()
+      .map((i) => i.healthy(maxStaleMs))
+      .filter((h) => !h.ok);
+    return bad.length === 0 ? { ok: true } : { ok: false, message: bad.map((b) => b.message).join('; ') };
+  }
+
+  private allInformers(): Informer<KubernetesObject>[] {
+    return [
       ...this.clientInformers,
       ...this.secretInformers,
       ...this.providerInformers,
       this.clusterProviders,
-    ];
-    const bad = all.map((i) => i.healthy(maxStaleMs)).filter((h) => !h.ok);
-    return bad.length === 0 ? { ok: true } : { ok: false, message: bad.map((b) => b.message).join('; ') };
+    ] as Informer<KubernetesObject>[];
   }
 
   private async reconcileTimed(key: string) {

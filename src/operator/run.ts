@@ -46,7 +46,6 @@ export async function runOperator(argv: string[]): Promise<void> {
     providerRequestTimeoutMs: flags.providerTimeoutMs,
   });
 
-  let started = false;
   let health: HealthServer | undefined;
   if (flags.healthPort >= 0) {
     health = await startHealthServer({
@@ -57,8 +56,8 @@ export async function runOperator(argv: string[]): Promise<void> {
       readiness: [
         {
           name: 'watches',
-          // A standby replica has no watches running; it is ready to take over.
-          check: () => (started ? controller.health(WATCH_STALE_MS) : { ok: true, message: 'standby' }),
+          // A standby replica keeps its caches warm too, so the same check applies.
+          check: () => controller.health(WATCH_STALE_MS),
         },
       ],
     });
@@ -66,7 +65,6 @@ export async function runOperator(argv: string[]): Promise<void> {
   }
 
   const startController = async () => {
-    started = true;
     await controller.start();
   };
 
@@ -115,6 +113,7 @@ export async function runOperator(argv: string[]): Promise<void> {
       { lease: `${flags.leaderElectionNamespace}/${flags.leaderElectionId}`, identity: flags.identity },
       'waiting for leadership',
     );
+    void controller.startInformers();
     elector.start();
   } else {
     await startController();

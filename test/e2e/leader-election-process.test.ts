@@ -99,7 +99,7 @@ describe('leader election between operator processes', () => {
     expect(metricSum(ma, 'oidc_operator_provider_requests_total', { method: 'POST', status: '201' })).toBe(3);
     expect(metricSum(mb, 'oidc_operator_provider_requests_total')).toBe(0);
     expect(metricSum(mb, 'oidc_operator_reconcile_total')).toBe(0);
-    expect(b.logs().some((l) => l.msg === 'caches synced; starting workers')).toBe(false);
+    expect(b.logs().some((l) => l.msg === 'starting workers')).toBe(false);
   });
 
   it('SIGKILL of the leader: the standby takes over within the lease duration and reconciles', async () => {

@@ -160,7 +160,7 @@ describe('operator process: health, metrics, kstatus and no leaked credentials',
 
   it('answers /healthz, and /readyz once the caches are synced', async () => {
     expect(await op.get('/healthz')).toEqual({ status: 200, body: 'ok\n' });
-    await op.waitForLog((l) => l.msg === 'caches synced; starting workers', {
+    await op.waitForLog((l) => l.msg === 'starting workers', {
       description: 'caches synced',
       timeoutMs: 20_000,
     });

@@ -160,7 +160,7 @@ describe('operator process with the chart RBAC (namespaces scope, ServiceAccount
 
   it('runs as the ServiceAccount: takes the Lease in the release namespace and syncs its caches', async () => {
     const running = op as OperatorProcess;
-    await running.waitForLog((l) => l.msg === 'caches synced; starting workers', {
+    await running.waitForLog((l) => l.msg === 'starting workers', {
       description: 'caches synced',
       timeoutMs: 20_000,
     });
@@ -302,7 +302,7 @@ describe('operator process with the chart RBAC (namespaces scope, ServiceAccount
       const ready = await denied.get('/readyz');
       expect(ready.status).toBe(503);
       expect(ready.body).toMatch(/\[-\]watches failed: .*initial list not done/);
-      expect(denied.logs().some((l) => l.msg === 'caches synced; starting workers')).toBe(false);
+      expect(denied.logs().some((l) => l.msg === 'caches synced')).toBe(false);
     } finally {
       await denied.stop(5_000);
     }

@@ -12,7 +12,7 @@ const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url))
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** Logged by the controller once its informers are synced (src/controller/controller.ts). */
-const STARTED_MSG = 'caches synced; starting workers';
+const STARTED_MSG = 'starting workers';
 /** Logged by run.ts with the health server's port. */
 const HEALTH_MSG = 'serving /healthz, /readyz and /metrics';
 
