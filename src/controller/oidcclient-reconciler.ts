@@ -12,29 +12,17 @@ import { type CacheReader, errorMessage } from '../kube/informer.js';
 import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
 import type { ReconcileOutcome } from '../kube/workqueue.js';
 import {
-  ClientNotFoundError,
   InvalidClientMetadataError,
   ProviderUnavailableError,
   RegistrationError,
   RegistrationUnauthorizedError,
-  TokenRejectedError,
 } from '../registration/errors.js';
-import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
-import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
-import { parseAdoptionSecret } from './adoption.js';
+import type { RegisteredClient } from '../registration/types.js';
 import { AppSecrets } from './app-secrets.js';
+import { ClientLifecycle } from './client-lifecycle.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
 import { ManagementSecrets, REGISTERED, secretPath } from './management-secrets.js';
-import {
-  ANNOTATION_ADOPTED,
-  ANNOTATION_ATTEMPT,
-  ANNOTATION_REJECTED_TOKEN,
-  ANNOTATION_STATE,
-  appSecretName,
-  clientKey,
-  FINALIZER,
-  managementSecretName,
-} from './names.js';
+import { ANNOTATION_ADOPTED, appSecretName, clientKey, FINALIZER, managementSecretName } from './names.js';
 import {
   type Outcome,
   OutcomeError,
@@ -42,12 +30,7 @@ import {
   SecretConflictError,
   STALLED_FOR_GENERATION,
 } from './outcome.js';
-import {
-  ProviderNotReadyError,
-  type ProviderRegistry,
-  providerKeyOf,
-  type ResolvedProvider,
-} from './providers.js';
+import { ProviderNotReadyError, type ProviderRegistry, providerKeyOf } from './providers.js';
 import { isOwnedBy, readRegistration, type StoredRegistration } from './secrets.js';
 import { nextStatus, statusPatch } from './status.js';
 
@@ -76,10 +59,18 @@ export class OidcClientReconciler {
 
   private readonly mgmtSecrets: ManagementSecrets;
   private readonly appSecrets: AppSecrets;
+  private readonly lifecycle: ClientLifecycle;
 
   constructor(private readonly o: ReconcilerOptions) {
     this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets);
     this.appSecrets = new AppSecrets(o.rest, o.secrets);
+    this.lifecycle = new ClientLifecycle({
+      rest: o.rest,
+      events: o.events,
+      mgmtSecrets: this.mgmtSecrets,
+      appSecrets: this.appSecrets,
+      lastKnown: this.lastKnown,
+    });
   }
 
   /** Called by the Secret informer with the last state of a deleted management Secret. */
@@ -194,10 +185,10 @@ export class OidcClientReconciler {
     let observed: RegisteredClient | undefined;
     if (!reg) {
       if (cr.spec.adoptFrom) {
-        ({ reg, observed, mgmt } = await this.adopt(cr, provider, mgmt, mgmtName, log));
+        ({ reg, observed, mgmt } = await this.lifecycle.adopt(cr, provider, mgmt, mgmtName, log));
         reason = Reason.Adopted;
       } else {
-        ({ reg, observed, mgmt } = await this.register(cr, provider, mgmt, mgmtName, log));
+        ({ reg, observed, mgmt } = await this.lifecycle.register(cr, provider, mgmt, mgmtName, log));
       }
       status.ignoredFields = undefined;
     } else if (
@@ -214,12 +205,12 @@ export class OidcClientReconciler {
     if (specChanged) status.ignoredFields = undefined;
     const secretUnknown = !reg.clientSecret && cr.spec.tokenEndpointAuthMethod !== 'none';
     if (!observed && (specChanged || this.resyncDue(key) || !readyTrue(status) || secretUnknown)) {
-      const r = await this.observe(cr, provider, mgmt, mgmtName, reg, log);
+      const r = await this.lifecycle.observe(cr, provider, mgmt, mgmtName, reg, log);
       if ('outcome' in r) return r.outcome;
       ({ reg, observed, mgmt } = r);
     }
     if (observed && mgmt) {
-      const u = await this.updateIfDrifted(
+      const u = await this.lifecycle.updateIfDrifted(
         cr,
         provider,
         mgmt,
@@ -276,289 +267,6 @@ export class OidcClientReconciler {
     return { kind: 'ready', reason, message };
   }
 
-  /** POST exactly once per CR: a 'pending' marker is stored first, the result right after. */
-  private async register(
-    cr: OidcClient,
-    provider: ResolvedProvider,
-    mgmt: V1Secret | undefined,
-    mgmtName: string,
-    log: Logger,
-  ): Promise<{ reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret }> {
-    await this.appSecrets.assertNoConflict(cr);
-    const previousAttempt = mgmt?.metadata?.annotations?.[ANNOTATION_ATTEMPT];
-    if (previousAttempt) {
-      this.o.events.record(
-        cr,
-        'Warning',
-        'RegistrationRetried',
-        `an earlier registration attempt (${previousAttempt}) did not store its result; if it reached the provider, a client named ${cr.spec.clientName ?? cr.metadata.name} may be orphaned there`,
-      );
-    }
-    const marker = { [ANNOTATION_STATE]: 'pending', [ANNOTATION_ATTEMPT]: new Date().toISOString() };
-    mgmt = mgmt
-      ? await this.mgmtSecrets.replace(cr, mgmt, mgmt.data ?? {}, marker)
-      : await this.mgmtSecrets.create(cr, mgmtName, undefined, marker);
-
-    const metadata = this.desiredMetadata(cr);
-    let created: RegisteredClient;
-    try {
-      created = await provider.client.register(metadata);
-    } catch (error) {
-      // The provider answered, so nothing was registered: clear the marker (best effort).
-      if (error instanceof RegistrationError && !(error instanceof ProviderUnavailableError)) {
-        mgmt = await this.mgmtSecrets
-          .replace(cr, mgmt, mgmt.data ?? {}, {
-            [ANNOTATION_STATE]: 'pending',
-          })
-          .catch(() => mgmt as V1Secret);
-      }
-      throw error;
-    }
-    const reg = toStored(created, provider, undefined);
-    if (!reg) {
-      throw new ReconcileError(
-        'provider answered the registration without registration_access_token or registration_client_uri; RFC 7592 management is required',
-      );
-    }
-    try {
-      mgmt = await this.mgmtSecrets.persist(cr, mgmt, reg);
-    } catch (error) {
-      // We could not store what we just created: undo it at the provider so nothing is orphaned.
-      log.error(
-        { err: errorMessage(error) },
-        'could not store new registration; deleting it at the provider',
-      );
-      await provider.client
-        .delete(reg.registrationClientUri, reg.registrationAccessToken)
-        .catch((e: unknown) => {
-          this.o.events.record(
-            cr,
-            'Warning',
-            'OrphanedClient',
-            `client ${reg.clientId} could not be stored nor deleted: ${errorMessage(e)}`,
-          );
-        });
-      throw new OutcomeError({
-        kind: 'retry',
-        reason: Reason.SecretWriteFailed,
-        message: `storing the registration failed, so the new client was deleted at the provider again: ${errorMessage(error)}`,
-      });
-    }
-    this.lastKnown.set(clientKey(cr), reg);
-    this.o.events.record(
-      cr,
-      'Normal',
-      'Registered',
-      `registered client ${reg.clientId} at ${provider.endpoints.registrationEndpoint}`,
-    );
-    log.info({ clientId: reg.clientId }, 'registered client');
-    return { reg, observed: created, mgmt };
-  }
-
-  /** Take over an existing registration: verify it with GET, then store it as our own. */
-  private async adopt(
-    cr: OidcClient,
-    provider: ResolvedProvider,
-    mgmt: V1Secret | undefined,
-    mgmtName: string,
-    log: Logger,
-  ): Promise<{ reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret }> {
-    const ref = cr.spec.adoptFrom?.secretRef as { name: string; key?: string };
-    let source: V1Secret;
-    try {
-      source = await this.o.rest.get<V1Secret>(
-        `/api/v1/namespaces/${cr.metadata.namespace}/secrets/${ref.name}`,
-      );
-    } catch (error) {
-      if (isKubeStatus(error, 404)) {
-        throw new OutcomeError({
-          kind: 'retry',
-          reason: Reason.AdoptionSecretNotFound,
-          message: `adoption Secret ${ref.name} not found`,
-          retryAfterMs: 10_000,
-        });
-      }
-      throw error;
-    }
-    const candidate = parseAdoptionSecret(source, ref.key ?? 'client.json');
-    if ('error' in candidate) {
-      throw new OutcomeError({
-        kind: 'stalled',
-        reason: Reason.AdoptionFailed,
-        message: `adoption Secret ${ref.name}: ${candidate.error}`,
-      });
-    }
-    let observed: RegisteredClient;
-    try {
-      observed = await provider.client.read(
-        candidate.registrationClientUri,
-        candidate.registrationAccessToken,
-      );
-    } catch (error) {
-      if (error instanceof TokenRejectedError || error instanceof ClientNotFoundError) {
-        throw new OutcomeError({
-          kind: 'stalled',
-          reason: Reason.AdoptionFailed,
-          message: `the provider rejected the registration in Secret ${ref.name} (${error.message}); update the Secret`,
-        });
-      }
-      throw error;
-    }
-    if (observed.clientId !== candidate.clientId) {
-      throw new OutcomeError({
-        kind: 'stalled',
-        reason: Reason.AdoptionFailed,
-        message: `registration_client_uri answers for client ${observed.clientId}, not ${candidate.clientId}`,
-      });
-    }
-    const reg = toStored(observed, provider, candidate);
-    if (!reg) throw new ReconcileError('adoption: missing registration data');
-    const marks = { [ANNOTATION_STATE]: 'registered', [ANNOTATION_ADOPTED]: reg.clientId };
-    mgmt = mgmt
-      ? await this.mgmtSecrets.persist(cr, mgmt, reg, marks)
-      : await this.mgmtSecrets.create(cr, mgmtName, reg, marks);
-    this.lastKnown.set(clientKey(cr), reg);
-    this.o.events.record(cr, 'Normal', 'Adopted', `adopted existing client ${reg.clientId}`);
-    log.info({ clientId: reg.clientId }, 'adopted client');
-    return { reg, observed, mgmt };
-  }
-
-  /** GET the client; handles a rotated RAT, a vanished client (re-register) and a rejected RAT. */
-  private async observe(
-    cr: OidcClient,
-    provider: ResolvedProvider,
-    mgmt: V1Secret | undefined,
-    mgmtName: string,
-    reg: StoredRegistration,
-    log: Logger,
-  ): Promise<{ reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret } | { outcome: Outcome }> {
-    try {
-      const observed = await provider.client.read(reg.registrationClientUri, reg.registrationAccessToken);
-      const next = toStored(observed, provider, reg) ?? reg;
-      if (
-        mgmt &&
-        (changedRegistration(reg, next) || mgmt.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN])
-      ) {
-        mgmt = await this.mgmtSecrets.persist(cr, mgmt, next);
-      }
-      if (!mgmt)
-        mgmt = await this.mgmtSecrets.create(cr, mgmtName, next, { [ANNOTATION_STATE]: 'registered' });
-      this.lastKnown.set(clientKey(cr), next);
-      return { reg: next, observed, mgmt };
-    } catch (error) {
-      if (error instanceof ClientNotFoundError)
-        return this.reregister(cr, provider, mgmt, mgmtName, reg, 'answered 404', log);
-      if (!(error instanceof TokenRejectedError)) throw error;
-      // 401 is ambiguous (RFC 7592 §2.1): ask the token endpoint whether the client still exists.
-      const probe = await provider.client.probeCredentials(
-        reg.clientId,
-        reg.clientSecret,
-        cr.spec.tokenEndpointAuthMethod,
-      );
-      if (probe === 'invalid') {
-        return this.reregister(
-          cr,
-          provider,
-          mgmt,
-          mgmtName,
-          reg,
-          'rejected the registration access token and the client credentials',
-          log,
-        );
-      }
-      if (mgmt) await this.mgmtSecrets.markRejected(mgmt, reg);
-      const message = `the provider rejected the registration access token of client ${reg.clientId} (client credentials ${probe === 'valid' ? 'still work' : 'could not be checked'}); put a valid token in Secret ${mgmtName} key registration_access_token, or delete the OidcClient with deletionPolicy: Orphan`;
-      this.o.events.record(cr, 'Warning', Reason.RegistrationTokenRejected, message);
-      return { outcome: { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message } };
-    }
-  }
-
-  private async reregister(
-    cr: OidcClient,
-    provider: ResolvedProvider,
-    mgmt: V1Secret | undefined,
-    mgmtName: string,
-    old: StoredRegistration,
-    why: string,
-    log: Logger,
-  ): Promise<{ reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret }> {
-    log.warn({ clientId: old.clientId }, `client gone at the provider (${why}); registering again`);
-    // Clear the old credentials first so a crash here leads to one new registration, not a loop.
-    if (mgmt) mgmt = await this.mgmtSecrets.replace(cr, mgmt, {}, { [ANNOTATION_STATE]: 'pending' });
-    this.lastKnown.delete(clientKey(cr));
-    const r = await this.register(cr, provider, mgmt, mgmtName, log);
-    this.o.events.record(
-      cr,
-      'Warning',
-      'ReRegistered',
-      `client ${old.clientId} is gone at the provider (${why}); registered ${r.reg.clientId} instead`,
-    );
-    return r;
-  }
-
-  private async updateIfDrifted(
-    cr: OidcClient,
-    provider: ResolvedProvider,
-    mgmt: V1Secret,
-    mgmtName: string,
-    reg: StoredRegistration,
-    observed: RegisteredClient,
-    status: OidcClientStatus,
-    specChanged: boolean,
-    log: Logger,
-  ): Promise<{ reg: StoredRegistration; mgmt: V1Secret }> {
-    const ignored = new Set(status.ignoredFields ?? []);
-    const desired = this.desiredMetadata(cr);
-    for (const f of ignored) delete desired[f];
-    const diffs = diffSpecified(desired, observed.metadata);
-    if (diffs.length === 0) return { reg, mgmt };
-    const fields = diffs.map((d) => d.field);
-    let updated: RegisteredClient;
-    try {
-      updated = await provider.client.update(
-        reg.registrationClientUri,
-        reg.registrationAccessToken,
-        reg.clientId,
-        metadataForUpdate(desired, observed.metadata, reg.clientId),
-      );
-    } catch (error) {
-      if (error instanceof TokenRejectedError) {
-        await this.mgmtSecrets.markRejected(mgmt, reg);
-        throw new OutcomeError({
-          kind: 'stalled',
-          reason: Reason.RegistrationTokenRejected,
-          message: `the provider rejected the registration access token on update; put a valid token in Secret ${mgmtName}`,
-        });
-      }
-      throw error;
-    }
-    const next = toStored(updated, provider, reg) ?? reg;
-    if (changedRegistration(reg, next)) mgmt = await this.mgmtSecrets.persist(cr, mgmt, next);
-    this.lastKnown.set(clientKey(cr), next);
-    // What still differs after a successful PUT is normalised or dropped by the provider: stop
-    // sending it until the spec changes, instead of fighting.
-    const stuck = diffSpecified(desired, updated.metadata).map((d) => d.field);
-    if (stuck.length > 0) {
-      status.ignoredFields = [...new Set([...ignored, ...stuck])].sort();
-      this.o.events.record(
-        cr,
-        'Warning',
-        Reason.ValueNotAccepted,
-        `the provider did not keep ${stuck.join(', ')}; not re-sending until the spec changes`,
-      );
-    }
-    status.lastSyncTime = new Date().toISOString();
-    const verb = specChanged ? 'Updated' : 'DriftCorrected';
-    this.o.events.record(
-      cr,
-      'Normal',
-      verb,
-      `${specChanged ? 'updated' : 'repaired out-of-band changes to'} ${fields.join(', ')} of client ${reg.clientId}`,
-    );
-    log.info({ clientId: reg.clientId, fields }, specChanged ? 'updated client' : 'corrected drift');
-    return { reg: next, mgmt };
-  }
-
   // ---------------------------------------------------------------- deletion
 
   private async finalize(cr: OidcClient): Promise<ReconcileOutcome> {
@@ -577,7 +285,7 @@ export class OidcClientReconciler {
     if (policy === 'Delete' && reg) {
       try {
         const provider = await this.o.providers.resolveForDeletion(cr, reg.issuer);
-        await this.deleteAtProvider(cr, provider, reg, log);
+        await this.lifecycle.deleteAtProvider(cr, provider, reg, log);
       } catch (error) {
         if (!overdue) {
           const outcome = this.classify(cr, error, log);
@@ -621,36 +329,6 @@ export class OidcClientReconciler {
     this.forget(key);
     this.finalized.set(key, cr.metadata.uid as string);
     return undefined;
-  }
-
-  private async deleteAtProvider(
-    cr: OidcClient,
-    provider: ResolvedProvider,
-    reg: StoredRegistration,
-    log: Logger,
-  ): Promise<void> {
-    try {
-      await provider.client.delete(reg.registrationClientUri, reg.registrationAccessToken);
-      this.o.events.record(cr, 'Normal', 'Deleted', `deleted client ${reg.clientId} at the provider`);
-      log.info({ clientId: reg.clientId }, 'deleted client at the provider');
-    } catch (error) {
-      if (error instanceof ClientNotFoundError) return;
-      if (error instanceof TokenRejectedError) {
-        const probe = await provider.client.probeCredentials(
-          reg.clientId,
-          reg.clientSecret,
-          cr.spec.tokenEndpointAuthMethod,
-        );
-        if (probe === 'invalid') return; // already gone
-        throw new OutcomeError({
-          kind: 'retry',
-          reason: Reason.RegistrationTokenRejected,
-          message: `cannot delete client ${reg.clientId}: the registration access token was rejected; set deletionPolicy: Orphan or store a valid token`,
-          retryAfterMs: 30_000,
-        });
-      }
-      throw error;
-    }
   }
 
   // ---------------------------------------------------------------- Secrets
@@ -788,12 +466,6 @@ export class OidcClientReconciler {
     return { kind: 'retry', reason: Reason.Progressing, message: errorMessage(error) };
   }
 
-  private desiredMetadata(cr: OidcClient): ClientMetadata {
-    const m = specToMetadata(cr.spec);
-    if (m.client_name === undefined) m.client_name = cr.metadata.name;
-    return m;
-  }
-
   private resyncDue(key: string): boolean {
     const at = this.nextResync.get(key);
     if (at === undefined) {
@@ -816,31 +488,4 @@ export class OidcClientReconciler {
 
 function readyTrue(status: OidcClientStatus): boolean {
   return findCondition(status.conditions, 'Ready')?.status === 'True';
-}
-
-function toStored(
-  r: RegisteredClient,
-  provider: ResolvedProvider,
-  prev: StoredRegistration | undefined,
-): StoredRegistration | undefined {
-  const rat = r.registrationAccessToken ?? prev?.registrationAccessToken;
-  const uri = r.registrationClientUri ?? prev?.registrationClientUri;
-  if (!rat || !uri) return undefined;
-  return {
-    clientId: r.clientId,
-    clientSecret: r.clientSecret ?? prev?.clientSecret,
-    registrationAccessToken: rat,
-    registrationClientUri: uri,
-    issuer: provider.endpoints.issuer,
-  };
-}
-
-function changedRegistration(a: StoredRegistration, b: StoredRegistration): boolean {
-  return (
-    a.clientId !== b.clientId ||
-    a.clientSecret !== b.clientSecret ||
-    a.registrationAccessToken !== b.registrationAccessToken ||
-    a.registrationClientUri !== b.registrationClientUri ||
-    a.issuer !== b.issuer
-  );
 }

@@ -1,0 +1,393 @@
+// The provider side of one OidcClient: register, adopt, observe, update and delete through RFC
+// 7591/7592, each storing what the provider returns (the registration access token above all)
+// before anything else. The reconciler decides when; this module knows how.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
+import type { EventRecorder } from '../kube/events.js';
+import { errorMessage } from '../kube/informer.js';
+import { isKubeStatus, type KubeRest } from '../kube/rest.js';
+import {
+  ClientNotFoundError,
+  ProviderUnavailableError,
+  RegistrationError,
+  TokenRejectedError,
+} from '../registration/errors.js';
+import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
+import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
+import { parseAdoptionSecret } from './adoption.js';
+import type { AppSecrets } from './app-secrets.js';
+import { Reason } from './conditions.js';
+import type { ManagementSecrets } from './management-secrets.js';
+import {
+  ANNOTATION_ADOPTED,
+  ANNOTATION_ATTEMPT,
+  ANNOTATION_REJECTED_TOKEN,
+  ANNOTATION_STATE,
+  clientKey,
+} from './names.js';
+import { type Outcome, OutcomeError, ReconcileError } from './outcome.js';
+import type { ResolvedProvider } from './providers.js';
+import type { StoredRegistration } from './secrets.js';
+
+export interface ClientLifecycleDeps {
+  rest: KubeRest;
+  events: EventRecorder;
+  mgmtSecrets: ManagementSecrets;
+  appSecrets: AppSecrets;
+  /** Last registration seen per key (shared with the reconciler): survives a deleted management Secret. */
+  lastKnown: Map<string, StoredRegistration>;
+}
+
+export type Registration = { reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret };
+
+/** The metadata to send: the user's fields, with client_name defaulting to the resource name. */
+export function desiredMetadata(cr: OidcClient): ClientMetadata {
+  const m = specToMetadata(cr.spec);
+  if (m.client_name === undefined) m.client_name = cr.metadata.name;
+  return m;
+}
+
+export class ClientLifecycle {
+  constructor(private readonly d: ClientLifecycleDeps) {}
+
+  /** POST exactly once per CR: a 'pending' marker is stored first, the result right after. */
+  async register(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    mgmt: V1Secret | undefined,
+    mgmtName: string,
+    log: Logger,
+  ): Promise<Registration> {
+    await this.d.appSecrets.assertNoConflict(cr);
+    const previousAttempt = mgmt?.metadata?.annotations?.[ANNOTATION_ATTEMPT];
+    if (previousAttempt) {
+      this.d.events.record(
+        cr,
+        'Warning',
+        'RegistrationRetried',
+        `an earlier registration attempt (${previousAttempt}) did not store its result; if it reached the provider, a client named ${cr.spec.clientName ?? cr.metadata.name} may be orphaned there`,
+      );
+    }
+    const marker = { [ANNOTATION_STATE]: 'pending', [ANNOTATION_ATTEMPT]: new Date().toISOString() };
+    mgmt = mgmt
+      ? await this.d.mgmtSecrets.replace(cr, mgmt, mgmt.data ?? {}, marker)
+      : await this.d.mgmtSecrets.create(cr, mgmtName, undefined, marker);
+
+    const metadata = desiredMetadata(cr);
+    let created: RegisteredClient;
+    try {
+      created = await provider.client.register(metadata);
+    } catch (error) {
+      // The provider answered, so nothing was registered: clear the marker (best effort).
+      if (error instanceof RegistrationError && !(error instanceof ProviderUnavailableError)) {
+        mgmt = await this.d.mgmtSecrets
+          .replace(cr, mgmt, mgmt.data ?? {}, {
+            [ANNOTATION_STATE]: 'pending',
+          })
+          .catch(() => mgmt as V1Secret);
+      }
+      throw error;
+    }
+    const reg = toStored(created, provider, undefined);
+    if (!reg) {
+      throw new ReconcileError(
+        'provider answered the registration without registration_access_token or registration_client_uri; RFC 7592 management is required',
+      );
+    }
+    try {
+      mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, reg);
+    } catch (error) {
+      // We could not store what we just created: undo it at the provider so nothing is orphaned.
+      log.error(
+        { err: errorMessage(error) },
+        'could not store new registration; deleting it at the provider',
+      );
+      await provider.client
+        .delete(reg.registrationClientUri, reg.registrationAccessToken)
+        .catch((e: unknown) => {
+          this.d.events.record(
+            cr,
+            'Warning',
+            'OrphanedClient',
+            `client ${reg.clientId} could not be stored nor deleted: ${errorMessage(e)}`,
+          );
+        });
+      throw new OutcomeError({
+        kind: 'retry',
+        reason: Reason.SecretWriteFailed,
+        message: `storing the registration failed, so the new client was deleted at the provider again: ${errorMessage(error)}`,
+      });
+    }
+    this.d.lastKnown.set(clientKey(cr), reg);
+    this.d.events.record(
+      cr,
+      'Normal',
+      'Registered',
+      `registered client ${reg.clientId} at ${provider.endpoints.registrationEndpoint}`,
+    );
+    log.info({ clientId: reg.clientId }, 'registered client');
+    return { reg, observed: created, mgmt };
+  }
+
+  /** Take over an existing registration: verify it with GET, then store it as our own. */
+  async adopt(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    mgmt: V1Secret | undefined,
+    mgmtName: string,
+    log: Logger,
+  ): Promise<Registration> {
+    const ref = cr.spec.adoptFrom?.secretRef as { name: string; key?: string };
+    let source: V1Secret;
+    try {
+      source = await this.d.rest.get<V1Secret>(
+        `/api/v1/namespaces/${cr.metadata.namespace}/secrets/${ref.name}`,
+      );
+    } catch (error) {
+      if (isKubeStatus(error, 404)) {
+        throw new OutcomeError({
+          kind: 'retry',
+          reason: Reason.AdoptionSecretNotFound,
+          message: `adoption Secret ${ref.name} not found`,
+          retryAfterMs: 10_000,
+        });
+      }
+      throw error;
+    }
+    const candidate = parseAdoptionSecret(source, ref.key ?? 'client.json');
+    if ('error' in candidate) {
+      throw new OutcomeError({
+        kind: 'stalled',
+        reason: Reason.AdoptionFailed,
+        message: `adoption Secret ${ref.name}: ${candidate.error}`,
+      });
+    }
+    let observed: RegisteredClient;
+    try {
+      observed = await provider.client.read(
+        candidate.registrationClientUri,
+        candidate.registrationAccessToken,
+      );
+    } catch (error) {
+      if (error instanceof TokenRejectedError || error instanceof ClientNotFoundError) {
+        throw new OutcomeError({
+          kind: 'stalled',
+          reason: Reason.AdoptionFailed,
+          message: `the provider rejected the registration in Secret ${ref.name} (${error.message}); update the Secret`,
+        });
+      }
+      throw error;
+    }
+    if (observed.clientId !== candidate.clientId) {
+      throw new OutcomeError({
+        kind: 'stalled',
+        reason: Reason.AdoptionFailed,
+        message: `registration_client_uri answers for client ${observed.clientId}, not ${candidate.clientId}`,
+      });
+    }
+    const reg = toStored(observed, provider, candidate);
+    if (!reg) throw new ReconcileError('adoption: missing registration data');
+    const marks = { [ANNOTATION_STATE]: 'registered', [ANNOTATION_ADOPTED]: reg.clientId };
+    mgmt = mgmt
+      ? await this.d.mgmtSecrets.persist(cr, mgmt, reg, marks)
+      : await this.d.mgmtSecrets.create(cr, mgmtName, reg, marks);
+    this.d.lastKnown.set(clientKey(cr), reg);
+    this.d.events.record(cr, 'Normal', 'Adopted', `adopted existing client ${reg.clientId}`);
+    log.info({ clientId: reg.clientId }, 'adopted client');
+    return { reg, observed, mgmt };
+  }
+
+  /** GET the client; handles a rotated RAT, a vanished client (re-register) and a rejected RAT. */
+  async observe(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    mgmt: V1Secret | undefined,
+    mgmtName: string,
+    reg: StoredRegistration,
+    log: Logger,
+  ): Promise<Registration | { outcome: Outcome }> {
+    try {
+      const observed = await provider.client.read(reg.registrationClientUri, reg.registrationAccessToken);
+      const next = toStored(observed, provider, reg) ?? reg;
+      if (
+        mgmt &&
+        (changedRegistration(reg, next) || mgmt.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN])
+      ) {
+        mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, next);
+      }
+      if (!mgmt)
+        mgmt = await this.d.mgmtSecrets.create(cr, mgmtName, next, { [ANNOTATION_STATE]: 'registered' });
+      this.d.lastKnown.set(clientKey(cr), next);
+      return { reg: next, observed, mgmt };
+    } catch (error) {
+      if (error instanceof ClientNotFoundError)
+        return this.reregister(cr, provider, mgmt, mgmtName, reg, 'answered 404', log);
+      if (!(error instanceof TokenRejectedError)) throw error;
+      // 401 is ambiguous (RFC 7592 §2.1): ask the token endpoint whether the client still exists.
+      const probe = await provider.client.probeCredentials(
+        reg.clientId,
+        reg.clientSecret,
+        cr.spec.tokenEndpointAuthMethod,
+      );
+      if (probe === 'invalid') {
+        return this.reregister(
+          cr,
+          provider,
+          mgmt,
+          mgmtName,
+          reg,
+          'rejected the registration access token and the client credentials',
+          log,
+        );
+      }
+      if (mgmt) await this.d.mgmtSecrets.markRejected(mgmt, reg);
+      const message = `the provider rejected the registration access token of client ${reg.clientId} (client credentials ${probe === 'valid' ? 'still work' : 'could not be checked'}); put a valid token in Secret ${mgmtName} key registration_access_token, or delete the OidcClient with deletionPolicy: Orphan`;
+      this.d.events.record(cr, 'Warning', Reason.RegistrationTokenRejected, message);
+      return { outcome: { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message } };
+    }
+  }
+
+  private async reregister(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    mgmt: V1Secret | undefined,
+    mgmtName: string,
+    old: StoredRegistration,
+    why: string,
+    log: Logger,
+  ): Promise<Registration> {
+    log.warn({ clientId: old.clientId }, `client gone at the provider (${why}); registering again`);
+    // Clear the old credentials first so a crash here leads to one new registration, not a loop.
+    if (mgmt) mgmt = await this.d.mgmtSecrets.replace(cr, mgmt, {}, { [ANNOTATION_STATE]: 'pending' });
+    this.d.lastKnown.delete(clientKey(cr));
+    const r = await this.register(cr, provider, mgmt, mgmtName, log);
+    this.d.events.record(
+      cr,
+      'Warning',
+      'ReRegistered',
+      `client ${old.clientId} is gone at the provider (${why}); registered ${r.reg.clientId} instead`,
+    );
+    return r;
+  }
+
+  async updateIfDrifted(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    mgmt: V1Secret,
+    mgmtName: string,
+    reg: StoredRegistration,
+    observed: RegisteredClient,
+    status: OidcClientStatus,
+    specChanged: boolean,
+    log: Logger,
+  ): Promise<{ reg: StoredRegistration; mgmt: V1Secret }> {
+    const ignored = new Set(status.ignoredFields ?? []);
+    const desired = desiredMetadata(cr);
+    for (const f of ignored) delete desired[f];
+    const diffs = diffSpecified(desired, observed.metadata);
+    if (diffs.length === 0) return { reg, mgmt };
+    const fields = diffs.map((d) => d.field);
+    let updated: RegisteredClient;
+    try {
+      updated = await provider.client.update(
+        reg.registrationClientUri,
+        reg.registrationAccessToken,
+        reg.clientId,
+        metadataForUpdate(desired, observed.metadata, reg.clientId),
+      );
+    } catch (error) {
+      if (error instanceof TokenRejectedError) {
+        await this.d.mgmtSecrets.markRejected(mgmt, reg);
+        throw new OutcomeError({
+          kind: 'stalled',
+          reason: Reason.RegistrationTokenRejected,
+          message: `the provider rejected the registration access token on update; put a valid token in Secret ${mgmtName}`,
+        });
+      }
+      throw error;
+    }
+    const next = toStored(updated, provider, reg) ?? reg;
+    if (changedRegistration(reg, next)) mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, next);
+    this.d.lastKnown.set(clientKey(cr), next);
+    // What still differs after a successful PUT is normalised or dropped by the provider: stop
+    // sending it until the spec changes, instead of fighting.
+    const stuck = diffSpecified(desired, updated.metadata).map((d) => d.field);
+    if (stuck.length > 0) {
+      status.ignoredFields = [...new Set([...ignored, ...stuck])].sort();
+      this.d.events.record(
+        cr,
+        'Warning',
+        Reason.ValueNotAccepted,
+        `the provider did not keep ${stuck.join(', ')}; not re-sending until the spec changes`,
+      );
+    }
+    status.lastSyncTime = new Date().toISOString();
+    const verb = specChanged ? 'Updated' : 'DriftCorrected';
+    this.d.events.record(
+      cr,
+      'Normal',
+      verb,
+      `${specChanged ? 'updated' : 'repaired out-of-band changes to'} ${fields.join(', ')} of client ${reg.clientId}`,
+    );
+    log.info({ clientId: reg.clientId, fields }, specChanged ? 'updated client' : 'corrected drift');
+    return { reg: next, mgmt };
+  }
+
+  async deleteAtProvider(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    reg: StoredRegistration,
+    log: Logger,
+  ): Promise<void> {
+    try {
+      await provider.client.delete(reg.registrationClientUri, reg.registrationAccessToken);
+      this.d.events.record(cr, 'Normal', 'Deleted', `deleted client ${reg.clientId} at the provider`);
+      log.info({ clientId: reg.clientId }, 'deleted client at the provider');
+    } catch (error) {
+      if (error instanceof ClientNotFoundError) return;
+      if (error instanceof TokenRejectedError) {
+        const probe = await provider.client.probeCredentials(
+          reg.clientId,
+          reg.clientSecret,
+          cr.spec.tokenEndpointAuthMethod,
+        );
+        if (probe === 'invalid') return; // already gone
+        throw new OutcomeError({
+          kind: 'retry',
+          reason: Reason.RegistrationTokenRejected,
+          message: `cannot delete client ${reg.clientId}: the registration access token was rejected; set deletionPolicy: Orphan or store a valid token`,
+          retryAfterMs: 30_000,
+        });
+      }
+      throw error;
+    }
+  }
+}
+
+function toStored(
+  r: RegisteredClient,
+  provider: ResolvedProvider,
+  prev: StoredRegistration | undefined,
+): StoredRegistration | undefined {
+  const rat = r.registrationAccessToken ?? prev?.registrationAccessToken;
+  const uri = r.registrationClientUri ?? prev?.registrationClientUri;
+  if (!rat || !uri) return undefined;
+  return {
+    clientId: r.clientId,
+    clientSecret: r.clientSecret ?? prev?.clientSecret,
+    registrationAccessToken: rat,
+    registrationClientUri: uri,
+    issuer: provider.endpoints.issuer,
+  };
+}
+
+function changedRegistration(a: StoredRegistration, b: StoredRegistration): boolean {
+  return (
+    a.clientId !== b.clientId ||
+    a.clientSecret !== b.clientSecret ||
+    a.registrationAccessToken !== b.registrationAccessToken ||
+    a.registrationClientUri !== b.registrationClientUri ||
+    a.issuer !== b.issuer
+  );
+}
