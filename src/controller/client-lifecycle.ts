@@ -23,6 +23,8 @@ import {
   ANNOTATION_ADOPTED,
   ANNOTATION_ATTEMPT,
   ANNOTATION_REJECTED_TOKEN,
+  ANNOTATION_REREGISTER,
+  ANNOTATION_REREGISTERED,
   ANNOTATION_STATE,
   clientKey,
 } from './names.js';
@@ -48,6 +50,12 @@ export function desiredMetadata(cr: OidcClient): ClientMetadata {
   return m;
 }
 
+/** A new registration also answers a reregister request already present on the resource. */
+function answeredRequest(cr: OidcClient): Record<string, string> {
+  const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER];
+  return request ? { [ANNOTATION_REREGISTERED]: request } : {};
+}
+
 export class ClientLifecycle {
   constructor(private readonly d: ClientLifecycleDeps) {}
 
@@ -69,7 +77,11 @@ export class ClientLifecycle {
         `an earlier registration attempt (${previousAttempt}) did not store its result; if it reached the provider, a client named ${cr.spec.clientName ?? cr.metadata.name} may be orphaned there`,
       );
     }
-    const marker = { [ANNOTATION_STATE]: 'pending', [ANNOTATION_ATTEMPT]: new Date().toISOString() };
+    const marker = {
+      [ANNOTATION_STATE]: 'pending',
+      [ANNOTATION_ATTEMPT]: new Date().toISOString(),
+      ...answeredRequest(cr),
+    };
     mgmt = mgmt
       ? await this.d.mgmtSecrets.replace(cr, mgmt, mgmt.data ?? {}, marker)
       : await this.d.mgmtSecrets.create(cr, mgmtName, undefined, marker);
@@ -188,7 +200,11 @@ export class ClientLifecycle {
     }
     const reg = toStored(observed, provider, candidate);
     if (!reg) throw new ReconcileError('adoption: missing registration data');
-    const marks = { [ANNOTATION_STATE]: 'registered', [ANNOTATION_ADOPTED]: reg.clientId };
+    const marks = {
+      [ANNOTATION_STATE]: 'registered',
+      [ANNOTATION_ADOPTED]: reg.clientId,
+      ...answeredRequest(cr),
+    };
     mgmt = mgmt
       ? await this.d.mgmtSecrets.persist(cr, mgmt, reg, marks)
       : await this.d.mgmtSecrets.create(cr, mgmtName, reg, marks);
@@ -267,6 +283,48 @@ export class ClientLifecycle {
       'Warning',
       'ReRegistered',
       `client ${old.clientId} is gone at the provider (${why}); registered ${r.reg.clientId} instead`,
+    );
+    return r;
+  }
+
+  /**
+   * A user asked for a new client (annotation oidc.dcr-operator.dev/reregister). The request is
+   * recorded in the same write that clears the old credentials, so a crash cannot repeat it; the
+   * old client is deleted at the provider when its token still works.
+   */
+  async reregisterOnRequest(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    mgmt: V1Secret,
+    mgmtName: string,
+    old: StoredRegistration,
+    request: string,
+    log: Logger,
+  ): Promise<Registration> {
+    let oldFate = 'deleted at the provider';
+    try {
+      await provider.client.delete(old.registrationClientUri, old.registrationAccessToken);
+    } catch (error) {
+      if (!(error instanceof ClientNotFoundError))
+        oldFate = `not deleted (${errorMessage(error)}); it may remain at the provider`;
+    }
+    const cleared = await this.d.mgmtSecrets.replace(
+      cr,
+      mgmt,
+      {},
+      {
+        [ANNOTATION_STATE]: 'pending',
+        [ANNOTATION_REREGISTERED]: request,
+      },
+    );
+    this.d.lastKnown.delete(clientKey(cr));
+    log.info({ clientId: old.clientId }, 're-registering on request');
+    const r = await this.register(cr, provider, cleared, mgmtName, log);
+    this.d.events.record(
+      cr,
+      'Normal',
+      'ReRegistered',
+      `registered client ${r.reg.clientId} as requested; the previous client ${old.clientId} was ${oldFate}`,
     );
     return r;
   }

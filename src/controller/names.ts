@@ -18,6 +18,10 @@ export const ANNOTATION_STATE = `${API_GROUP}/state`;
 export const ANNOTATION_ATTEMPT = `${API_GROUP}/registration-attempt`;
 /** client_id of a registration taken over through spec.adoptFrom (Ready reason Adopted). */
 export const ANNOTATION_ADOPTED = `${API_GROUP}/adopted-client-id`;
+/** On the OidcClient: set to a new value (e.g. a date) to get a new client registered. */
+export const ANNOTATION_REREGISTER = `${API_GROUP}/reregister`;
+/** On the management Secret: the reregister request already carried out. */
+export const ANNOTATION_REREGISTERED = `${API_GROUP}/reregistered-for`;
 /** Fingerprint of a registration access token the provider rejected (not the token itself). */
 export const ANNOTATION_REJECTED_TOKEN = `${API_GROUP}/rejected-token-sha256`;
 

@@ -22,7 +22,15 @@ import { AppSecrets } from './app-secrets.js';
 import { ClientLifecycle } from './client-lifecycle.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
 import { ManagementSecrets, REGISTERED, secretPath } from './management-secrets.js';
-import { ANNOTATION_ADOPTED, appSecretName, clientKey, FINALIZER, managementSecretName } from './names.js';
+import {
+  ANNOTATION_ADOPTED,
+  ANNOTATION_REREGISTER,
+  ANNOTATION_REREGISTERED,
+  appSecretName,
+  clientKey,
+  FINALIZER,
+  managementSecretName,
+} from './names.js';
 import {
   type Outcome,
   OutcomeError,
@@ -190,6 +198,18 @@ export class OidcClientReconciler {
       } else {
         ({ reg, observed, mgmt } = await this.lifecycle.register(cr, provider, mgmt, mgmtName, log));
       }
+      status.ignoredFields = undefined;
+    } else if (mgmt && reregisterRequested(cr, mgmt)) {
+      const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER] as string;
+      ({ reg, observed, mgmt } = await this.lifecycle.reregisterOnRequest(
+        cr,
+        provider,
+        mgmt,
+        mgmtName,
+        reg,
+        request,
+        log,
+      ));
       status.ignoredFields = undefined;
     } else if (
       this.mgmtSecrets.rejectedTokenInUse(mgmt, reg) &&
@@ -484,6 +504,12 @@ export class OidcClientReconciler {
     const at = this.nextResync.get(key) ?? Date.now() + this.o.resyncIntervalMs;
     return Math.max(1000, at - Date.now());
   }
+}
+
+/** The reregister annotation carries a value this client's registration has not answered yet. */
+function reregisterRequested(cr: OidcClient, mgmt: V1Secret): boolean {
+  const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER];
+  return !!request && mgmt.metadata?.annotations?.[ANNOTATION_REREGISTERED] !== request;
 }
 
 function readyTrue(status: OidcClientStatus): boolean {

@@ -160,6 +160,44 @@ metadata:
       expect(retried?.message).toMatch(/may be orphaned/);
     });
 
+    it('registers a new client when asked with the reregister annotation, and only then', async () => {
+      const before = posts();
+      await apply(`apiVersion: oidc.dcr-operator.dev/v1alpha1
+kind: OidcClient
+metadata:
+  name: renewed
+  annotations: { oidc.dcr-operator.dev/reregister: first }
+spec:
+  providerRef: { name: iam }
+  redirectUris: [https://renewed.example.org/cb]
+`);
+      const cr = await r.waitReady('renewed');
+      const oldId = cr.status?.clientId as string;
+      await sleep(1_500);
+      expect(posts()).toBe(before + 1); // a request present from the start is answered by the first registration
+      const annotate = await kubectl(
+        binDir,
+        kubeconfigPath,
+        ['annotate', '--overwrite', 'oidcclient', 'renewed', 'oidc.dcr-operator.dev/reregister=second'],
+        { namespace: ns.name },
+      );
+      expect(annotate.code, annotate.stderr).toBe(0);
+      const renewed = await waitFor(
+        async () => {
+          const c = await r.client('renewed');
+          return c?.status?.clientId !== oldId && r.condition(c, 'Ready')?.status === 'True' ? c : undefined;
+        },
+        { description: 'a new client after the reregister request', timeoutMs: 15_000 },
+      );
+      expect(posts()).toBe(before + 2);
+      expect(await server.store.get(oldId)).toBeUndefined();
+      expect((await r.secretValues('renewed-oidc-client'))?.client_id).toBe(renewed.status?.clientId);
+      const event = (await r.events('renewed')).find((e) => e.reason === 'ReRegistered');
+      expect(event?.message).toMatch(/as requested.*was deleted at the provider/);
+      await sleep(1_500);
+      expect(posts()).toBe(before + 2);
+    });
+
     it('moves both Secrets when their names change, keeping the same client', async () => {
       await apply(clientYaml('mover', 'iam', `  redirectUris: [https://mover.example.org/cb]\n`));
       const cr = await r.waitReady('mover');
