@@ -4,7 +4,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { OidcClient } from '../api/types.generated.js';
 import type { CacheReader } from '../kube/informer.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
-import { secretPath } from './management-secrets.js';
+import { readSecret, secretPath } from '../kube/secrets.js';
 import { appSecretName } from './names.js';
 import { SecretConflictError } from './outcome.js';
 import {
@@ -56,10 +56,9 @@ export class AppSecrets {
   /** Removes a Secret this OidcClient used before (after spec.secretName changed); others' stay. */
   async deleteIfOwned(cr: OidcClient, name: string): Promise<void> {
     const ns = cr.metadata.namespace as string;
-    let existing = this.cache.get(`${ns}/${name}`);
+    const existing = this.cache.get(`${ns}/${name}`) ?? (await readSecret(this.rest, ns, name));
+    if (!existing || !isOwnedBy(existing, cr)) return;
     try {
-      existing ??= await this.rest.get<V1Secret>(secretPath(ns, name));
-      if (!isOwnedBy(existing, cr)) return;
       await this.rest.delete(secretPath(ns, name));
     } catch (error) {
       if (!isKubeStatus(error, 404)) throw error;
@@ -70,15 +69,7 @@ export class AppSecrets {
   async assertNoConflict(cr: OidcClient): Promise<void> {
     const name = appSecretName(cr);
     const ns = cr.metadata.namespace as string;
-    let existing = this.cache.get(`${ns}/${name}`);
-    if (!existing) {
-      try {
-        existing = await this.rest.get<V1Secret>(secretPath(ns, name));
-      } catch (error) {
-        if (isKubeStatus(error, 404)) return;
-        throw error;
-      }
-    }
-    if (!isOwnedBy(existing, cr)) throw new SecretConflictError(name);
+    const existing = this.cache.get(`${ns}/${name}`) ?? (await readSecret(this.rest, ns, name));
+    if (existing && !isOwnedBy(existing, cr)) throw new SecretConflictError(name);
   }
 }

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import type { EventRecorder } from '../kube/events.js';
 import { errorMessage } from '../kube/informer.js';
-import { isKubeStatus, type KubeRest } from '../kube/rest.js';
+import type { KubeRest } from '../kube/rest.js';
+import { readSecret } from '../kube/secrets.js';
 import {
   ClientNotFoundError,
   ProviderUnavailableError,
@@ -151,21 +152,14 @@ export class ClientLifecycle {
     log: Logger,
   ): Promise<Registration> {
     const ref = cr.spec.adoptFrom?.secretRef as { name: string; key?: string };
-    let source: V1Secret;
-    try {
-      source = await this.d.rest.get<V1Secret>(
-        `/api/v1/namespaces/${cr.metadata.namespace}/secrets/${ref.name}`,
-      );
-    } catch (error) {
-      if (isKubeStatus(error, 404)) {
-        throw new OutcomeError({
-          kind: 'retry',
-          reason: Reason.AdoptionSecretNotFound,
-          message: `adoption Secret ${ref.name} not found`,
-          retryAfterMs: 10_000,
-        });
-      }
-      throw error;
+    const source = await readSecret(this.d.rest, cr.metadata.namespace as string, ref.name);
+    if (!source) {
+      throw new OutcomeError({
+        kind: 'retry',
+        reason: Reason.AdoptionSecretNotFound,
+        message: `adoption Secret ${ref.name} not found`,
+        retryAfterMs: 10_000,
+      });
     }
     const candidate = parseAdoptionSecret(source, ref.key ?? 'client.json');
     if ('error' in candidate) {

@@ -10,7 +10,7 @@ import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
 import { findCondition } from './conditions.js';
-import { LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
+import { clientKey, LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
 import { ProviderRegistry, providerKeyOf } from './providers.js';
@@ -192,7 +192,7 @@ export class OidcClientController {
   }
 
   private wireEvents(): void {
-    const enqueue = (c: OidcClient) => this.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    const enqueue = (c: OidcClient) => this.queue.add(clientKey(c));
     for (const inf of this.clientInformers) {
       inf.on({
         onAdd: (c) => {

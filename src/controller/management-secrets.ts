@@ -2,10 +2,13 @@
 // credentials). Its writes must never be lost to a stale cache: the copy written last is
 // remembered until the informer has caught up, because acting on an older token would look like a
 // rejected token on providers that rotate it.
+
+import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { OidcClient } from '../api/types.generated.js';
 import type { CacheReader } from '../kube/informer.js';
 import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
+import { readSecret, secretPath } from '../kube/secrets.js';
 import {
   ANNOTATION_ATTEMPT,
   ANNOTATION_REJECTED_TOKEN,
@@ -14,7 +17,6 @@ import {
   REGISTRATION_FINALIZER,
 } from './names.js';
 import { ReconcileError, SecretConflictError } from './outcome.js';
-import { tokenFingerprint } from './providers.js';
 import { isOwnedBy, managementSecretData, newManagementSecret, type StoredRegistration } from './secrets.js';
 
 /** Annotations that describe one registration attempt; replaced, not merged, on every write. */
@@ -54,13 +56,8 @@ export class ManagementSecrets {
     return cached ?? this.read(cr.metadata.namespace as string, name);
   }
 
-  async read(namespace: string, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await this.rest.get<V1Secret>(secretPath(namespace, name));
-    } catch (error) {
-      if (isKubeStatus(error, 404)) return undefined;
-      throw error;
-    }
+  read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    return readSecret(this.rest, namespace, name);
   }
 
   async create(
@@ -189,6 +186,7 @@ export class ManagementSecrets {
   }
 }
 
-export function secretPath(namespace: string, name: string): string {
-  return `/api/v1/namespaces/${namespace}/secrets/${name}`;
+/** A short, non-reversible fingerprint: enough to recognise a token, useless to an attacker. */
+export function tokenFingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
 }

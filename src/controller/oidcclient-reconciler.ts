@@ -10,6 +10,7 @@ import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
+import { secretPath } from '../kube/secrets.js';
 import type { ReconcileOutcome } from '../kube/workqueue.js';
 import {
   InvalidClientMetadataError,
@@ -21,7 +22,7 @@ import type { RegisteredClient } from '../registration/types.js';
 import { AppSecrets } from './app-secrets.js';
 import { ClientLifecycle } from './client-lifecycle.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
-import { ManagementSecrets, REGISTERED, secretPath } from './management-secrets.js';
+import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
   ANNOTATION_REREGISTER,

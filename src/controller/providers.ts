@@ -1,9 +1,3 @@
-// Resolves an OidcClient's providerRef to a ready RegistrationClient: reads the OidcProvider or
-// ClusterOidcProvider from the informer cache, discovers endpoints, loads the CA and initial
-// access token Secrets, and keeps one client (one connection pool, one concurrency limit) per
-// provider generation.
-import { createHash } from 'node:crypto';
-import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type {
@@ -14,12 +8,14 @@ import type {
   OidcProviderStatus,
 } from '../api/types.generated.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
-import { isKubeStatus, type KubeRest } from '../kube/rest.js';
+import type { KubeRest } from '../kube/rest.js';
+import { readSecret } from '../kube/secrets.js';
 import { RegistrationClient } from '../registration/client.js';
 import { discoverEndpoints } from '../registration/discovery.js';
 import type { ProviderEndpoints, RequestObserver } from '../registration/types.js';
-import { findCondition, setCondition } from './conditions.js';
+import { setCondition } from './conditions.js';
 import { decode } from './secrets.js';
+import { statusPatch } from './status.js';
 
 type AnyProvider = OidcProvider | ClusterOidcProvider;
 
@@ -191,15 +187,8 @@ export class ProviderRegistry {
     }
     if (!ns) throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ref.name}: namespace is required`);
     const key = ref.key ?? defaultKey;
-    let secret: V1Secret;
-    try {
-      secret = await this.deps.rest.get<V1Secret>(`/api/v1/namespaces/${ns}/secrets/${ref.name}`);
-    } catch (error) {
-      if (isKubeStatus(error, 404)) {
-        throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} not found`);
-      }
-      throw error;
-    }
+    const secret = await readSecret(this.deps.rest, ns, ref.name);
+    if (!secret) throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} not found`);
     const value = decode(secret, key);
     if (!value)
       throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} has no key ${key}`);
@@ -227,24 +216,15 @@ export class ProviderRegistry {
         now,
       ),
     };
-    const prevReady = findCondition(old.conditions, 'Ready');
-    if (
-      old.observedGeneration === next.observedGeneration &&
-      old.registrationEndpoint === next.registrationEndpoint &&
-      old.tokenEndpoint === next.tokenEndpoint &&
-      prevReady?.status === (ready ? 'True' : 'False') &&
-      prevReady.reason === reason &&
-      prevReady.message === message
-    ) {
-      return;
-    }
+    const patch = statusPatch(old, next);
+    if (!patch) return;
     const plural = provider.kind === 'ClusterOidcProvider' ? 'clusteroidcproviders' : 'oidcproviders';
     const base = `/apis/${API_GROUP_VERSION}`;
     const path = provider.metadata.namespace
       ? `${base}/namespaces/${provider.metadata.namespace}/${plural}/${provider.metadata.name}/status`
       : `${base}/${plural}/${provider.metadata.name}/status`;
     try {
-      await this.deps.rest.patch(path, 'merge', { status: next });
+      await this.deps.rest.patch(path, 'merge', patch);
     } catch (error) {
       this.deps.log.warn(
         { provider: provider.metadata.name, err: errorMessage(error) },
@@ -252,8 +232,4 @@ export class ProviderRegistry {
       );
     }
   }
-}
-
-export function tokenFingerprint(token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 16);
 }

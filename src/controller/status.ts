@@ -1,5 +1,5 @@
-// The OidcClient status a reconcile outcome leads to, and the merge patch that writes it — or
-// nothing, when it equals what is stored (idle means idle).
+// The OidcClient status a reconcile outcome leads to, and the merge patch that writes a status
+// (of any of our kinds) — or nothing, when it equals what is stored (idle means idle).
 import type { Condition, OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { Reason, removeCondition, setCondition } from './conditions.js';
 import type { Outcome } from './outcome.js';
@@ -43,13 +43,13 @@ export function nextStatus(
 }
 
 /** A merge patch replacing the whole status (vanished keys as null); undefined when nothing changed. */
-export function statusPatch(
-  old: OidcClientStatus,
-  next: OidcClientStatus,
+export function statusPatch<S extends object>(
+  old: S,
+  next: S,
 ): { status: Record<string, unknown> } | undefined {
   if (stableJson(next) === stableJson(old)) return undefined;
-  const out: Record<string, unknown> = { ...next };
-  for (const k of Object.keys(old)) if ((next as Record<string, unknown>)[k] === undefined) out[k] = null;
+  const out: Record<string, unknown> = { ...(next as Record<string, unknown>) };
+  for (const k of Object.keys(old)) if (out[k] === undefined) out[k] = null;
   return { status: out };
 }
 
