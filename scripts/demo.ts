@@ -63,6 +63,19 @@ function indent(text: string): string {
 }
 
 let stepNo = 0;
+/** `kubectl apply` of the example OidcClient, then `kubectl wait` for its Ready condition. */
+async function applyExampleAndWait(ctx: DemoContext, name: string): Promise<void> {
+  await kubectl(ctx, ['-n', NAMESPACE, 'apply', '-f', relative(ROOT, EXAMPLE)]);
+  await kubectl(ctx, [
+    '-n',
+    NAMESPACE,
+    'wait',
+    '--for=condition=Ready',
+    `oidcclient/${name}`,
+    '--timeout=60s',
+  ]);
+}
+
 function step(title: string): void {
   stepNo += 1;
   flushProviderRequests();
@@ -176,15 +189,7 @@ async function demo(teardown: Teardown, keep: boolean): Promise<void> {
   await kubectl(ctx, ['-n', NAMESPACE, 'apply', '-f', '-'], provider);
 
   step(`Register the example client (${relative(ROOT, EXAMPLE)})`);
-  await kubectl(ctx, ['-n', NAMESPACE, 'apply', '-f', relative(ROOT, EXAMPLE)]);
-  await kubectl(ctx, [
-    '-n',
-    NAMESPACE,
-    'wait',
-    '--for=condition=Ready',
-    `oidcclient/${name}`,
-    '--timeout=60s',
-  ]);
+  await applyExampleAndWait(ctx, name);
   out(indent((await kubectl(ctx, ['-n', NAMESPACE, 'get', 'oidcclients', '-o', 'wide'])).stdout));
   const cr = await getClient(ctx, name);
   const clientId = cr.status?.clientId;
@@ -272,15 +277,7 @@ async function demo(teardown: Teardown, keep: boolean): Promise<void> {
   if (!keep) return;
 
   step('--keep: re-register the example so there is something to look at');
-  await kubectl(ctx, ['-n', NAMESPACE, 'apply', '-f', relative(ROOT, EXAMPLE)]);
-  await kubectl(ctx, [
-    '-n',
-    NAMESPACE,
-    'wait',
-    '--for=condition=Ready',
-    `oidcclient/${name}`,
-    '--timeout=60s',
-  ]);
+  await applyExampleAndWait(ctx, name);
   const port = stack.operator.healthPort;
   out(`
 Everything keeps running until Ctrl-C. In another terminal:
