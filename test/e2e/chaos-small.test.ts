@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildOperator } from '../harness/build.js';
 import type { ChaosReport } from '../harness/chaos/report.js';
 import { renderSummary, writeReport } from '../harness/chaos/report.js';
 import { runChaos } from '../harness/chaos/run.js';
-import { runTool } from '../harness/exec.js';
 import { createTestNamespace, kubeConfigFromFile, kubectl, type TestNamespace } from '../harness/kube.js';
 import { type RegistrationServer, startRegistrationServer } from '../harness/registration-server/index.js';
 
@@ -29,8 +29,7 @@ describe('chaos, small', () => {
 
   beforeAll(async () => {
     // The operator runs as shipped: compiled to dist/ and started with plain node.
-    const build = await runTool(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: ROOT });
-    if (build.code !== 0) throw new Error(`tsc -p tsconfig.json failed:\n${build.stdout}${build.stderr}`);
+    await buildOperator();
     [ns, server, workDir] = await Promise.all([
       createTestNamespace(kubeConfigFromFile(kubeconfigPath), 'chaos-small'),
       startRegistrationServer({ mode: 'iam' }),
