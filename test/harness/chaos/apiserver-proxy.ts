@@ -22,6 +22,8 @@ export interface ProxiedRequest {
   name?: string;
   /** Set when the proxy answered itself: 'expired' (410 in the stream), 'outage'. */
   injected?: string;
+  /** When the exchange ended (answer finished or connection closed). */
+  closedAt?: number;
 }
 
 export interface ApiserverProxy {
@@ -102,7 +104,8 @@ export async function startApiserverProxy(opts: {
   const tls = await makeTlsMaterial();
   const requests: ProxiedRequest[] = [];
   const sockets = new Set<Socket>();
-  const watches = new Set<{ res: ServerResponse; abort: () => void }>();
+  /** Open watch streams; `end` finishes the client's stream cleanly and drops the upstream one. */
+  const watches = new Set<{ end: () => void }>();
   let expiry: { until: number; answered: Set<string> } | undefined;
   let down = false;
 
@@ -117,6 +120,9 @@ export async function startApiserverProxy(opts: {
       status: 0,
     };
     requests.push(record);
+    res.once('close', () => {
+      record.closedAt = Date.now();
+    });
     if (down) {
       record.injected = 'outage';
       req.socket.destroy();
@@ -158,17 +164,34 @@ export async function startApiserverProxy(opts: {
           if (v !== undefined && !HOP_HEADERS.has(k)) outHeaders[k] = v;
         }
         res.writeHead(upRes.statusCode ?? 502, outHeaders);
+        // Like the apiserver: a watch's headers go out at once, not with its first event (a
+        // client that has not seen them cannot abort the watch cleanly).
+        res.flushHeaders();
+        let detached = false;
         if (watch) {
-          const entry = { res, abort: () => up.destroy() };
+          const entry = {
+            end: () => {
+              detached = true;
+              upRes.unpipe(res);
+              res.end();
+              up.destroy();
+            },
+          };
           watches.add(entry);
           res.once('close', () => watches.delete(entry));
         }
         upRes.pipe(res);
-        upRes.once('error', () => res.destroy());
-        upRes.once('aborted', () => res.destroy());
+        const broken = () => {
+          if (!detached) res.destroy();
+        };
+        upRes.once('error', broken);
+        upRes.once('aborted', broken);
+        up.once('error', broken);
       },
     );
-    up.once('error', () => res.destroy());
+    up.once('error', () => {
+      if (!res.headersSent) res.destroy();
+    });
     res.once('close', () => {
       if (!res.writableFinished) up.destroy();
     });
@@ -235,10 +258,7 @@ export async function startApiserverProxy(opts: {
 
   const endWatches = (): number => {
     const n = watches.size;
-    for (const w of [...watches]) {
-      w.abort();
-      w.res.end();
-    }
+    for (const w of [...watches]) w.end();
     return n;
   };
 

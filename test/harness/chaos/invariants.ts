@@ -15,6 +15,8 @@ export interface KubeEvent {
   reason?: string;
   message?: string;
   type?: string;
+  firstTimestamp?: string;
+  lastTimestamp?: string;
   involvedObject: { name?: string; kind?: string };
 }
 
@@ -101,6 +103,11 @@ export interface Orphan {
   /** The registration POST that created it (seconds into the run are in the timeline). */
   postedAt?: number;
   evidence?: string;
+  /**
+   * For an unexplained orphan: what happened to its OidcClient, in order (provider requests with
+   * faults, Events), and which client its management Secret names now.
+   */
+  history?: string[];
 }
 
 export interface PerClientFigures {
@@ -325,6 +332,26 @@ export function checkInvariants(ctx: CheckContext): { results: InvariantResult[]
     }
     orphans.push(o);
   }
+  const t0 = ctx.requests[0]?.at ?? 0;
+  const at = (t: number) => `${((t - t0) / 1000).toFixed(1)}s`;
+  for (const o of orphans) {
+    if (o.cause !== 'unexplained') continue;
+    const lines: { t: number; line: string }[] = [];
+    for (const r of ctx.requests) {
+      const id = managedClientId(r.path);
+      const name = id ? nameById.get(id) : isRegistrationPost(r.method, r.path) ? r.clientName : undefined;
+      if (name !== o.clientName) continue;
+      const client = id ?? r.clientId ?? '';
+      lines.push({ t: r.at, line: `${at(r.at)} ${r.method} ${client.slice(0, 8)} -> ${r.status || 'no answer'}${r.fault ? ` [${r.fault}]` : ''}` });
+    }
+    for (const e of snap.events) {
+      if (e.involvedObject.name !== o.clientName) continue;
+      const t = Date.parse(e.lastTimestamp ?? e.firstTimestamp ?? '') || 0;
+      lines.push({ t, line: `${t ? at(t) : '?'} Event ${e.reason}: ${e.message?.slice(0, 140)}` });
+    }
+    const now = [...referenced].find(([, names]) => names.includes(o.clientName))?.[0];
+    o.history = [...lines.sort((a, b) => a.t - b.t).map((l) => l.line), `management Secret now names ${now ?? 'no client'}`];
+  }
   const orphansByCause: Record<string, number> = {};
   for (const o of orphans) orphansByCause[o.cause] = (orphansByCause[o.cause] ?? 0) + 1;
   const unexplained = orphans.filter((o) => o.cause === 'unexplained');
@@ -413,16 +440,17 @@ export function checkInvariants(ctx: CheckContext): { results: InvariantResult[]
     `max ${writeFigures.max}, avg ${writeFigures.avg} per client (budget ${writeBudget})`,
   );
 
-  // 10. The operator never crashed, is healthy at the end, and logged no credential.
+  // 10. The operator never crashed, was healthy at the end, stopped within the grace period on
+  // SIGTERM, and logged no credential.
   const crashes = ctx.exits
-    .filter((e) => e.cause === 'crash')
+    .filter((e) => e.cause === 'crash' || e.cause === 'stop-timeout')
     .map((e) => `${e.identity} exited code ${e.code} signal ${e.signal}`);
   const unhealthy = Object.entries(ctx.health)
     .filter(([, s]) => s !== 200)
     .map(([id, s]) => `${id}: /healthz ${s}`);
   if (Object.keys(ctx.health).length === 0) unhealthy.push('no replica running');
   add(
-    'operator never crashed and is healthy',
+    'operator never crashed, is healthy and stops on SIGTERM',
     [...crashes, ...unhealthy],
     `${Object.keys(ctx.health).length} replicas healthy, exits: ${ctx.exits.map((e) => e.cause).join(', ') || 'none'}`,
   );

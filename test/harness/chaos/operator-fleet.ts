@@ -25,7 +25,8 @@ export interface FleetOptions {
   onLog?: (identity: string, text: string) => void;
 }
 
-export type ExitCause = 'sigkill' | 'sigterm' | 'lost-leadership' | 'crash';
+/** 'stop-timeout': SIGTERM did not end it within the grace period (it was SIGKILLed then). */
+export type ExitCause = 'sigkill' | 'sigterm' | 'stop-timeout' | 'lost-leadership' | 'crash';
 
 export interface ReplicaExit {
   identity: string;
@@ -147,7 +148,8 @@ export class OperatorFleet {
         await s.restarting;
         if (!s.proc) return;
         s.expected = 'sigterm';
-        await s.proc.stop(15_000);
+        // A Pod's default terminationGracePeriodSeconds.
+        await s.proc.stop(30_000);
       }),
     );
     await this.rest.close();
@@ -174,10 +176,11 @@ export class OperatorFleet {
     return this.slots.find((s) => s.identity === identity);
   }
 
+  /** The leader as last seen; between two holders (or when it just died), any running replica. */
   private pick(which: 'leader' | 'standby'): Slot | undefined {
     const alive = this.slots.filter((s) => s.proc && s.proc.exit === undefined && !s.expected);
     const leader = alive.find((s) => s.identity === this.cachedLeader);
-    if (which === 'leader') return leader;
+    if (which === 'leader') return leader ?? (alive.length > 0 ? this.o.rng.pick(alive) : undefined);
     const others = alive.filter((s) => s !== leader);
     return others.length > 0 ? this.o.rng.pick(others) : undefined;
   }
@@ -205,10 +208,14 @@ export class OperatorFleet {
 
   private onExit(slot: Slot, proc: OperatorProcess, info: ExitInfo): void {
     const text = proc.output();
+    // Its last words were "stopped": a SIGTERM that arrived while it was exiting anyway killed it.
+    const stopped = /"msg":"stopped"\}\s*$/.test(text);
+    const finished = info.code === 0 || (stopped && info.signal === 'SIGTERM');
     let cause: ExitCause;
     if (slot.expected === 'sigkill') cause = 'sigkill';
-    else if (slot.expected === 'sigterm' && info.code === 0) cause = 'sigterm';
-    else if (info.code === 1 && text.includes(LOST_LEADERSHIP)) cause = 'lost-leadership';
+    else if (text.includes(LOST_LEADERSHIP) && (info.code === 1 || stopped)) cause = 'lost-leadership';
+    else if (slot.expected === 'sigterm' && finished) cause = 'sigterm';
+    else if (slot.expected === 'sigterm' && info.signal === 'SIGKILL') cause = 'stop-timeout';
     else cause = 'crash';
     this.exits.push({ identity: slot.identity, at: Date.now(), code: info.code, signal: info.signal, cause });
     this.o.timeline.add(

@@ -77,6 +77,13 @@ export function renderSummary(r: ChaosReport): string {
         `  ${i.ok ? 'PASS' : 'FAIL'}  ${i.name}: ${i.detail}${i.ok || !i.examples?.length ? '' : `\n${i.examples.map((e) => `          - ${e}`).join('\n')}`}`,
     ),
   ];
+  const unexplained = f.orphans.filter((o) => o.history);
+  if (unexplained.length > 0) {
+    lines.push('', 'unexplained orphans (history of their OidcClient, seconds into the run):');
+    for (const o of unexplained.slice(0, 5)) {
+      lines.push(`  ${o.clientName}: orphan ${o.clientId}`, ...(o.history ?? []).map((h) => `      ${h}`));
+    }
+  }
   if (r.problems.length > 0) lines.push('', 'problems:', ...r.problems.map((p) => `  - ${p}`));
   lines.push('', r.ok ? 'OK: every invariant holds' : 'FAILED: see above');
   return `${lines.join('\n')}\n`;

@@ -334,8 +334,9 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions): Promise<Chaos
     const tokenEndpoint = provider.tokenEndpoint;
     const tokenResults = await checkTokens(snapshot.secrets, tokenEndpoint);
     const health = await fleet.health();
-    const exits = [...fleet.exits];
+    // A clean stop is part of the test: SIGTERM must end each replica within the grace period.
     await fleet.stop();
+    const exits = [...fleet.exits];
     fleet = undefined;
     const { results, figures } = checkInvariants({
       expect,

@@ -222,10 +222,10 @@ describe('chaos invariants', () => {
   it('fail on a crash, an unhealthy replica and a leaked credential', () => {
     const ctx = healthy();
     ctx.exits = [{ identity: 'chaos-a', at: T0, code: 1, signal: null, cause: 'crash' }];
-    expect(failing(ctx)).toEqual(['operator never crashed and is healthy']);
+    expect(failing(ctx)).toEqual(['operator never crashed, is healthy and stops on SIGTERM']);
     const ctx2 = healthy();
     ctx2.health['chaos-b'] = 0;
-    expect(failing(ctx2)).toEqual(['operator never crashed and is healthy']);
+    expect(failing(ctx2)).toEqual(['operator never crashed, is healthy and stops on SIGTERM']);
     const ctx3 = healthy();
     ctx3.operatorLog += '{"msg":"oops","token":"rat-of-b-0123456789abcdef"}\n';
     expect(failing(ctx3)).toEqual(['no credential in the operator log']);
