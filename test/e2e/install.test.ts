@@ -49,6 +49,8 @@ const NAMESPACED_GRANTS = [
 const CLUSTER_GRANTS = [
   ...['get', 'list', 'watch'].map((v) => `${GROUP}/clusteroidcproviders ${v}`),
   ...['get', 'update', 'patch'].map((v) => `${GROUP}/clusteroidcproviders/status ${v}`),
+  '/namespaces list',
+  '/namespaces watch',
 ];
 
 interface Manifest {
