@@ -154,17 +154,17 @@ export interface ClientPolicy {
   allowedTokenEndpointAuthMethods?: ("client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "private_key_jwt" | "none")[];
   /** Keys clients may send in spec.extraMetadata (server-specific fields such as token lifetimes). Set [] to allow none. */
   allowedExtraMetadataKeys?: string[];
-  /** Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and must match allowedHosts and allowedPatterns where those are set. */
+  /** Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and, when allowedHosts or allowedPatterns is set, must have an allowed host or match an allowed pattern. */
   redirectUris?: RedirectUriPolicy;
 }
 
-/** Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and must match allowedHosts and allowedPatterns where those are set. */
+/** Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and, when allowedHosts or allowedPatterns is set, must have an allowed host or match an allowed pattern. */
 export interface RedirectUriPolicy {
   /** URI schemes allowed. Default: [https]. Add http (with allowedHosts such as localhost) or a private-use scheme for native apps (RFC 8252). */
   allowedSchemes?: string[];
   /** Hosts the URIs may point to: exact names (app.example.org, 127.0.0.1) or wildcards (*.apps.example.org). The port is not compared. */
   allowedHosts?: string[];
-  /** Regular expressions of which the whole URI must match at least one (they are anchored at both ends). */
+  /** Regular expressions for whole URIs (anchored at both ends): a URI matching one is allowed even when its host is not in allowedHosts (useful for private-use schemes of native apps). */
   allowedPatterns?: string[];
 }
 
