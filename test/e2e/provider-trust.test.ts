@@ -114,6 +114,9 @@ spec:
     expect(registrations.map((q) => q.status)).toEqual([201]);
     // Re-read once (one GET serves both keys), not on every reconcile.
     expect(trustReads() - reads).toBe(1);
+    console.info(
+      `[provider-trust] new IAT: provider saw ${server.requests.map((q) => `${q.method} ${q.path.replace(/\/[^/]*$/, '/…')} ${q.status}`).join(', ')}; trust Secret reads ${trustReads() - reads}`,
+    );
   });
 
   it('a certificate from a new CA fails verification until the Secret carries the new CA, then registers', async () => {
@@ -129,8 +132,13 @@ spec:
     // Nothing got past the TLS handshake, and nothing was stored for the client.
     expect(server.requests).toEqual([]);
     expect((await r.secretValues('after-ca-oidc-registration'))?.registration_access_token).toBeUndefined();
+    const readsBeforeFix = trustReads();
+    const patchedAt = Date.now();
     await patchSecret({ 'ca.crt': server.caPem as string });
     const cr = await r.waitReady('after-ca', { timeoutMs: 20_000 });
+    console.info(
+      `[provider-trust] new CA: 0 requests reached the server before the Secret was fixed (${readsBeforeFix} trust Secret reads so far); Ready ${Date.now() - patchedAt} ms after kubectl patch; then ${server.requests.map((q) => `${q.method} ${q.status}`).join(', ')}`,
+    );
     expect(await server.store.get(cr.status?.clientId as string)).toBeDefined();
     const registrations = server.requests.filter(
       (q) => q.method === 'POST' && q.path.endsWith('/client-registration'),

@@ -148,6 +148,11 @@ spec:
     await sleep(2_000);
     expect(statusWrites(outsider, 'intruder')).toBe(writes);
     expect(server.requests).toEqual([]);
+    const secretWrites = op.writes.filter((w) => w.includes(`/namespaces/${outsider.name}/secrets`));
+    expect(secretWrites).toEqual([]);
+    console.info(
+      `[tenancy] outside conditions: ${server.requests.length} provider requests, ${tokenSecretReads()} token Secret reads, ${secretWrites.length} Secret writes, ${writes} status writes (none more in 2 s)`,
+    );
   });
 
   it('registers clients of namespaces allowed by name and by label selector', async () => {
@@ -171,6 +176,7 @@ spec:
     const admittedAfterMs = Date.now() - t0;
     expect(admitted.status?.clientId).toBeTruthy();
     expect(admittedAfterMs).toBeLessThan(10_000);
+    console.info(`[tenancy] label added: NotAllowed client Ready ${admittedAfterMs} ms after kubectl label`);
 
     // The label goes away from an allowed namespace with a registered client.
     const r = reader(bySelector);
@@ -208,6 +214,9 @@ spec:
     expect(await server.store.get(clientId)).toBeUndefined();
     const sent = server.requests.slice(requestsBefore).map((q) => `${q.method} ${q.status}`);
     expect(sent).toEqual(['DELETE 204']);
+    console.info(
+      `[tenancy] label removed: provider requests while refused (spec changed): 0; on deletion: ${sent.join(', ')}`,
+    );
   });
 
   it('refuses what spec.clientPolicy does not allow, field by field, sending nothing', async () => {
@@ -261,6 +270,7 @@ spec:
       },
     ];
     const before = server.requests.length;
+    const writesBefore = op.writes.length;
     await apply(cases.map((c) => clusterClientYaml(`policy-${c.name}`, c.spec)).join('---\n'), byName);
     for (const c of cases) {
       const cr = await r.waitReady(`policy-${c.name}`, { status: 'False', reason: 'PolicyViolation' });
@@ -276,6 +286,11 @@ spec:
       expect(event.type).toBe('Warning');
     }
     expect(server.requests.slice(before)).toEqual([]);
+    const secretWrites = op.writes.slice(writesBefore).filter((w) => w.includes('/secrets'));
+    expect(secretWrites).toEqual([]);
+    console.info(
+      `[tenancy] clientPolicy: ${cases.length} violating clients, 0 provider requests, ${secretWrites.length} Secret writes`,
+    );
 
     // Fixing the spec is enough: the client is registered.
     await apply(clusterClientYaml('policy-grant', GOOD), byName);
