@@ -15,6 +15,7 @@ import {
   TokenRejectedError,
 } from '../registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
+import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { parseAdoptionSecret } from './adoption.js';
 import type { AppSecrets } from './app-secrets.js';
@@ -92,8 +93,12 @@ export class ClientLifecycle {
     try {
       created = await provider.client.register(metadata);
     } catch (error) {
-      // The provider answered, so nothing was registered: clear the marker (best effort).
-      if (error instanceof RegistrationError && !(error instanceof ProviderUnavailableError)) {
+      // The provider answered, or the request never left (refused connection, certificate not
+      // trusted), so nothing was registered: clear the marker (best effort).
+      if (
+        error instanceof RegistrationError &&
+        (!(error instanceof ProviderUnavailableError) || neverSent(error))
+      ) {
         mgmt = await this.d.mgmtSecrets
           .replace(cr, mgmt, mgmt.data ?? {}, {
             [ANNOTATION_STATE]: 'pending',
@@ -442,4 +447,9 @@ function changedRegistration(a: StoredRegistration, b: StoredRegistration): bool
     a.registrationClientUri !== b.registrationClientUri ||
     a.issuer !== b.issuer
   );
+}
+
+/** A failure before the request was sent: the provider cannot have registered anything. */
+function neverSent(error: ProviderUnavailableError): boolean {
+  return error.code === 'ECONNREFUSED' || isTlsVerificationCode(error.code);
 }

@@ -44,6 +44,10 @@ export const Reason = {
   InvalidMetadata: 'InvalidMetadata',
   ProviderNotFound: 'ProviderNotFound',
   ProviderUnavailable: 'ProviderUnavailable',
+  /** The client's namespace may not use the ClusterOidcProvider (its spec.conditions). */
+  NotAllowed: 'NotAllowed',
+  /** The spec asks for something the provider's clientPolicy does not allow. */
+  PolicyViolation: 'PolicyViolation',
   RegistrationUnauthorized: 'RegistrationUnauthorized',
   RegistrationTokenRejected: 'RegistrationTokenRejected',
   SecretConflict: 'SecretConflict',
