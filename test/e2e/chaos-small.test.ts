@@ -91,7 +91,9 @@ describe('chaos, small', () => {
       expect({ invariant: inv.name, ok: inv.ok, examples: inv.examples }).toMatchObject({ ok: true });
     // The faults did happen and reached the provider: otherwise the invariants prove nothing.
     // At least one SIGKILL landed (at a random moment or right after a registration answer).
-    expect((report.chaos.events.sigkill ?? 0) + (report.chaos.events['sigkill-after-post'] ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(
+      (report.chaos.events.sigkill ?? 0) + (report.chaos.events['sigkill-after-post'] ?? 0),
+    ).toBeGreaterThanOrEqual(1);
     expect(report.chaos.operatorExits.sigkill).toBeGreaterThanOrEqual(1);
     expect(report.chaos.events.handover).toBe(1);
     expect(report.chaos.events['apiserver-down']).toBe(1);

@@ -80,19 +80,20 @@ const uri = fc.oneof(
 /** Mostly short lists; sometimes a huge one; sometimes not a list at all. */
 const listOf = <T>(el: fc.Arbitrary<T>) =>
   fc.oneof(
-    { weight: 6, arbitrary: fc.array(el, { maxLength: 4 }) },
+    { weight: 12, arbitrary: fc.array(el, { maxLength: 4 }) },
     { weight: 1, arbitrary: fc.array(el, { minLength: 120, maxLength: 250 }) },
     { weight: 1, arbitrary: wrongType },
   );
 const orOdd = <T>(valid: fc.Arbitrary<T>) =>
   fc.oneof(
-    { weight: 4, arbitrary: valid },
+    { weight: 12, arbitrary: valid },
     { weight: 1, arbitrary: oddString },
     { weight: 1, arbitrary: wrongType },
   );
 const secretName = fc.oneof(
-  fc.constantFrom('fz-app', 'fz-shared', 'fz-mgmt', 'UPPER', 'has space', 'a.b', `x${'y'.repeat(300)}`),
-  oddString,
+  { weight: 3, arbitrary: fc.constantFrom('fz-app', 'fz-shared', 'fz-mgmt') },
+  { weight: 1, arbitrary: fc.constantFrom('UPPER', 'has space', 'a.b', '-x', `x${'y'.repeat(300)}`) },
+  { weight: 1, arbitrary: oddString },
 );
 
 const specArb = fc
@@ -162,23 +163,31 @@ const specArb = fc
     },
     { requiredKeys: [] },
   )
-  // Most specs leave most fields out, as users do; providerRef is there nine times out of ten.
+  // Most specs set a few fields, as users do; providerRef is there nine times out of ten.
   .chain((spec) =>
     fc
       .tuple(
         fc.subarray(Object.keys(spec), { maxLength: 5 }),
-        fc.boolean(),
-        fc.option(
-          fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }), fc.jsonValue({ maxDepth: 1 }), {
-            minKeys: 1,
-            maxKeys: 2,
-          }),
-          { freq: 6 },
+        // Unknown fields in one spec out of eight.
+        fc.oneof(
+          { weight: 7, arbitrary: fc.constant(undefined) },
+          {
+            weight: 1,
+            arbitrary: fc.dictionary(
+              fc.string({ minLength: 1, maxLength: 12 }),
+              fc.jsonValue({ maxDepth: 1 }),
+              {
+                minKeys: 1,
+                maxKeys: 2,
+              },
+            ),
+          },
         ),
         fc.nat(9),
       )
-      .map(([keep, _unused, unknown, dice]) => {
-        const out: Record<string, unknown> = {};
+      .map(([keep, unknown, dice]) => {
+        // A working client underneath, so the generated fields decide the outcome.
+        const out: Record<string, unknown> = { redirectUris: ['https://fuzz.example.org/cb'] };
         for (const k of keep) out[k] = (spec as Record<string, unknown>)[k];
         if (dice > 0) out.providerRef = spec.providerRef ?? { name: 'iam' };
         if (unknown) Object.assign(out, unknown);
@@ -194,6 +203,7 @@ interface Outcome {
   spec: Record<string, unknown>;
   result: 'rejected' | 'condition';
   detail: string;
+  message?: string;
 }
 
 describe('OidcClient spec fuzzing', () => {
@@ -299,6 +309,7 @@ describe('OidcClient spec fuzzing', () => {
           spec,
           result: 'condition',
           detail: `${ready.status} ${ready.reason}`,
+          message: ready.message ?? '',
         });
         expect(operator.exit).toBeUndefined();
       }),
@@ -309,7 +320,14 @@ describe('OidcClient spec fuzzing', () => {
       const key = o.result === 'rejected' ? 'rejected' : `Ready ${o.detail}`;
       summary[key] = (summary[key] ?? 0) + 1;
     }
-    console.info(`fuzz outcomes (seed ${SEED}): ${JSON.stringify(summary)}`);
+    const examples = new Map<string, string>();
+    for (const o of outcomes) {
+      const key = o.result === 'rejected' ? 'rejected' : o.detail;
+      if (!examples.has(key)) examples.set(key, `${o.name}: ${(o.message ?? o.detail).slice(0, 200)}`);
+    }
+    console.info(
+      `fuzz outcomes (seed ${SEED}): ${JSON.stringify(summary)}\n${[...examples].map(([k, v]) => `  ${k} e.g. ${v}`).join('\n')}`,
+    );
     // Both paths were exercised, or the generators are broken.
     expect(outcomes.filter((o) => o.result === 'rejected').length).toBeGreaterThan(0);
     expect(outcomes.filter((o) => o.result === 'condition').length).toBeGreaterThan(RUNS / 5);

@@ -342,7 +342,10 @@ export function checkInvariants(ctx: CheckContext): { results: InvariantResult[]
       const name = id ? nameById.get(id) : isRegistrationPost(r.method, r.path) ? r.clientName : undefined;
       if (name !== o.clientName) continue;
       const client = id ?? r.clientId ?? '';
-      lines.push({ t: r.at, line: `${at(r.at)} ${r.method} ${client.slice(0, 8)} -> ${r.status || 'no answer'}${r.fault ? ` [${r.fault}]` : ''}` });
+      lines.push({
+        t: r.at,
+        line: `${at(r.at)} ${r.method} ${client.slice(0, 8)} -> ${r.status || 'no answer'}${r.fault ? ` [${r.fault}]` : ''}`,
+      });
     }
     for (const e of snap.events) {
       if (e.involvedObject.name !== o.clientName) continue;
@@ -350,7 +353,10 @@ export function checkInvariants(ctx: CheckContext): { results: InvariantResult[]
       lines.push({ t, line: `${t ? at(t) : '?'} Event ${e.reason}: ${e.message?.slice(0, 140)}` });
     }
     const now = [...referenced].find(([, names]) => names.includes(o.clientName))?.[0];
-    o.history = [...lines.sort((a, b) => a.t - b.t).map((l) => l.line), `management Secret now names ${now ?? 'no client'}`];
+    o.history = [
+      ...lines.sort((a, b) => a.t - b.t).map((l) => l.line),
+      `management Secret now names ${now ?? 'no client'}`,
+    ];
   }
   const orphansByCause: Record<string, number> = {};
   for (const o of orphans) orphansByCause[o.cause] = (orphansByCause[o.cause] ?? 0) + 1;
