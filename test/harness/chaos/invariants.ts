@@ -17,6 +17,8 @@ export interface KubeEvent {
   type?: string;
   firstTimestamp?: string;
   lastTimestamp?: string;
+  /** The operator replica (POD_NAME) that wrote it. */
+  reportingInstance?: string;
   involvedObject: { name?: string; kind?: string };
 }
 
@@ -120,6 +122,7 @@ export interface PerClientFigures {
 
 export interface CheckFigures {
   crs: number;
+  orphanCount: number;
   ready: number;
   storeClients: number;
   orphans: Orphan[];
@@ -325,9 +328,14 @@ export function checkInvariants(ctx: CheckContext): { results: InvariantResult[]
         o.cause = 'operator-reported';
         o.evidence = `${e.reason}: ${e.message?.slice(0, 160)}`;
       } else {
+        // Faulted management calls for this client, e.g. an HTML 404 taken for "client gone".
+        const faulted = ctx.requests
+          .filter((r) => r.fault && managedClientId(r.path) === c.clientId)
+          .map((r) => `${r.method} ${r.status} [${r.fault}]`);
         o.evidence = post
           ? `POST at ${new Date(post.at).toISOString()} answered ${post.status}${post.fault ? ` (${post.fault})` : ''}, no interruption within ${window / 1000} s`
           : 'no registration POST recorded';
+        if (faulted.length > 0) o.evidence += `; then ${faulted.join(', ')}`;
       }
     }
     orphans.push(o);
@@ -350,7 +358,10 @@ export function checkInvariants(ctx: CheckContext): { results: InvariantResult[]
     for (const e of snap.events) {
       if (e.involvedObject.name !== o.clientName) continue;
       const t = Date.parse(e.lastTimestamp ?? e.firstTimestamp ?? '') || 0;
-      lines.push({ t, line: `${t ? at(t) : '?'} Event ${e.reason}: ${e.message?.slice(0, 140)}` });
+      lines.push({
+        t,
+        line: `${t ? at(t) : '?'} Event ${e.reason} by ${e.reportingInstance ?? '?'}: ${e.message?.slice(0, 140)}`,
+      });
     }
     const now = [...referenced].find(([, names]) => names.includes(o.clientName))?.[0];
     o.history = [
@@ -483,7 +494,11 @@ export function checkInvariants(ctx: CheckContext): { results: InvariantResult[]
       crs: snap.crs.length,
       ready: snap.crs.filter(isReadyForGeneration).length,
       storeClients: snap.store.length,
-      orphans,
+      orphanCount: orphans.length,
+      // Unexplained ones first: the report keeps only the first few hundred.
+      orphans: [...orphans].sort(
+        (a, b) => Number(b.cause === 'unexplained') - Number(a.cause === 'unexplained'),
+      ),
       orphansByCause,
       registrationRetriedEvents: count('RegistrationRetried'),
       orphanedClientEvents: count('OrphanedClient'),

@@ -69,7 +69,7 @@ export function renderSummary(r: ChaosReport): string {
     `  per client (max/avg): ${Object.entries(f.providerRequestsPerClient)
       .map(([m, x]) => `${m} ${x.max}/${x.avg}`)
       .join(', ')}; apiserver writes ${f.apiserverWritesPerClient.max}/${f.apiserverWritesPerClient.avg}`,
-    `  orphans: ${f.orphans.length} (${fmt(f.orphansByCause)}); RegistrationRetried events ${f.registrationRetriedEvents}; token checks ${f.tokenChecks.ok} ok, ${f.tokenChecks.failed} failed`,
+    `  orphans: ${f.orphanCount} (${fmt(f.orphansByCause)}); RegistrationRetried events ${f.registrationRetriedEvents}; token checks ${f.tokenChecks.ok} ok, ${f.tokenChecks.failed} failed`,
     '',
     'invariants:',
     ...r.invariants.map(

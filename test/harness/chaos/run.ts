@@ -417,7 +417,7 @@ export async function runChaos(env: ChaosEnv, opts: ChaosOptions): Promise<Chaos
         operatorWrites: apiRequests.filter((r) => r.method !== 'GET' && !r.injected).length,
       },
       invariants: results,
-      figures: { ...figures, orphans: figures.orphans.slice(0, 100) },
+      figures: { ...figures, orphans: figures.orphans.slice(0, 300) },
       problems,
       timeline: relativeTimeline(timeline.events, timeline.t0),
     };
