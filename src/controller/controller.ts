@@ -6,6 +6,7 @@ import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
 import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
+import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
@@ -28,12 +29,16 @@ export interface ControllerOptions {
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
   watchTimeoutSeconds?: [number, number];
+  /** Per-key retry backoff after failures (default 500 ms doubling up to 5 min; tests shorten it). */
+  backoff?: { baseMs?: number; maxMs?: number };
 }
 
 const CONTROLLER = 'oidcclient';
 
 export class OidcClientController {
   readonly queue: WorkQueue;
+  /** States of Secrets and OidcClients we wrote ourselves: their events wake nothing. */
+  readonly ownWrites = new OwnWrites();
   private readonly clientInformers: Informer<OidcClient>[] = [];
   private readonly secretInformers: Informer<V1Secret>[] = [];
   private readonly providerInformers: Informer<OidcProvider>[] = [];
@@ -45,12 +50,15 @@ export class OidcClientController {
   constructor(private readonly o: ControllerOptions) {
     const m = o.metrics;
     this.queue = new WorkQueue({
+      baseDelayMs: o.backoff?.baseMs,
+      maxDelayMs: o.backoff?.maxMs,
       metrics: m && {
         depth: (n) => m.queueDepth.set({ controller: CONTROLLER }, n),
         waited: (s) => m.queueWait.observe({ controller: CONTROLLER }, s),
         retried: () => m.queueRetries.inc({ controller: CONTROLLER }),
       },
     });
+    o.rest.trackWrites(this.ownWrites, ['secrets', 'oidcclients']);
     const scopes = o.namespaces.length > 0 ? o.namespaces : [undefined];
     const group = `/apis/${API_GROUP_VERSION}`;
     const mk = <T extends KubernetesObject>(name: string, path: string, labelSelector?: string) =>
@@ -123,7 +131,9 @@ export class OidcClientController {
           { oidcclient: key, err: errorMessage(error) },
           'reconcile failed; retrying with backoff',
         );
-        return error instanceof ReconcileError ? error.retryAfterMs : undefined;
+        return error instanceof ReconcileError
+          ? { afterMs: error.retryAfterMs, beforeMs: error.retryBeforeMs }
+          : undefined;
       },
     );
   }
@@ -201,9 +211,10 @@ export class OidcClientController {
         },
         onUpdate: (c, old) => {
           this.scheduleReadyGauge();
-          // Our own status writes come back as updates; they need no reconcile.
+          // Our own writes (status, finalizer) come back as updates; they need no reconcile.
           if (!specOrMetaChanged(c, old)) return;
-          enqueue(c);
+          const id = objectId('oidcclients', c.metadata.namespace, c.metadata.name as string);
+          this.ownWrites.judge(id, c.metadata.resourceVersion, () => enqueue(c));
         },
         onDelete: (c) => {
           this.scheduleReadyGauge();
@@ -215,10 +226,16 @@ export class OidcClientController {
       const owner = s.metadata?.labels?.[LABEL_CLIENT];
       if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
     };
+    // A Secret state we wrote ourselves wakes nothing: the reconcile that wrote it knows it, and
+    // waking the key again would bypass its backoff (and Retry-After) after every failed attempt.
+    const fromSecretChange = (s: V1Secret) => {
+      const id = objectId('secrets', s.metadata?.namespace, s.metadata?.name as string);
+      this.ownWrites.judge(id, s.metadata?.resourceVersion, () => fromSecret(s));
+    };
     for (const inf of this.secretInformers) {
       inf.on({
-        onAdd: fromSecret,
-        onUpdate: fromSecret,
+        onAdd: fromSecretChange,
+        onUpdate: fromSecretChange,
         onDelete: (s) => {
           const owner = s.metadata?.labels?.[LABEL_CLIENT];
           if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {

@@ -119,10 +119,16 @@ export class RegistrationClient {
     return client;
   }
 
-  /** RFC 7592 §2.3: deregister. 204 (or 200). */
-  async delete(registrationClientUri: string, rat: string): Promise<void> {
+  /** RFC 7592 §2.3: deregister. 204 (or 200). `signal` bounds the call, retries included. */
+  async delete(registrationClientUri: string, rat: string, signal?: AbortSignal): Promise<void> {
     const url = httpUrl(registrationClientUri, 'registration_client_uri');
-    const res = await this.#transport.send({ method: 'DELETE', url, retryClass: 'idempotent', bearer: rat });
+    const res = await this.#transport.send({
+      method: 'DELETE',
+      url,
+      retryClass: 'idempotent',
+      bearer: rat,
+      signal,
+    });
     if (res.status === 204 || res.status === 200) return;
     throw errorForResponse('manage', res.status, res.body, describeCall('DELETE', url));
   }

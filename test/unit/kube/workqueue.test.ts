@@ -86,7 +86,7 @@ describe('WorkQueue', () => {
         if (calls < 3) throw new Error('boom');
         return undefined;
       },
-      () => 5,
+      () => ({ afterMs: 5 }),
     );
     q.add('k');
     await tick(200);
