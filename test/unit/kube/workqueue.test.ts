@@ -95,3 +95,13 @@ describe('WorkQueue', () => {
     expect(calls).toBe(3);
   });
 });
+
+describe('WorkQueue deadline', () => {
+  it('never schedules a retry later than the caller allows', () => {
+    const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 300_000 });
+    for (let i = 0; i < 10; i++) q.addRateLimited('d');
+    expect(q.addRateLimited('d', 0, 2_500)).toBeLessThanOrEqual(2_500);
+    expect(q.addRateLimited('d', 5_000, 2_500)).toBe(2_500);
+    q.shutDown();
+  });
+});
