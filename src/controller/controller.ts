@@ -29,8 +29,6 @@ export interface ControllerOptions {
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
   watchTimeoutSeconds?: [number, number];
-  /** Per-key retry backoff after failures (default 500 ms doubling up to 5 min; tests shorten it). */
-  backoff?: { baseMs?: number; maxMs?: number };
 }
 
 const CONTROLLER = 'oidcclient';
@@ -50,8 +48,6 @@ export class OidcClientController {
   constructor(private readonly o: ControllerOptions) {
     const m = o.metrics;
     this.queue = new WorkQueue({
-      baseDelayMs: o.backoff?.baseMs,
-      maxDelayMs: o.backoff?.maxMs,
       metrics: m && {
         depth: (n) => m.queueDepth.set({ controller: CONTROLLER }, n),
         waited: (s) => m.queueWait.observe({ controller: CONTROLLER }, s),

@@ -273,7 +273,15 @@ export class OidcClientReconciler {
 
     AwaitingSpecChange: async (s) => ({ kind: 'stalled', reason: s.reason, message: s.message }),
 
-    SecretConflict: async (s, c) => this.secretConflict(c.obs.cr, s.secretName),
+    SecretConflict: async (s, c) => {
+      if (s.secretName === c.obs.mgmtName && c.obs.mgmt?.metadata?.labels?.[LABEL_ORPHANED] === 'true') {
+        // Left behind by deletionPolicy: Orphan: say how to take it back.
+        const message = `Secret ${s.secretName} holds a registration orphaned by an earlier OidcClient; set spec.adoptFrom.secretRef.name: ${s.secretName} to take that client over, or delete the Secret to register a new one`;
+        this.o.events.record(c.obs.cr, 'Warning', Reason.SecretConflict, message);
+        return { kind: 'stalled', reason: Reason.SecretConflict, message };
+      }
+      return this.secretConflict(c.obs.cr, s.secretName);
+    },
 
     ManagementSecretRenamed: async (s, c) => {
       const former = c.obs.former as NonNullable<Observation['former']>;
@@ -364,6 +372,8 @@ export class OidcClientReconciler {
 
     Unmanaged: async (s, c) => {
       const stored = c.obs.stored as Extract<StoredState, { kind: 'unmanaged' }>;
+      // Nothing to check at the provider; the interval only re-asserts the application Secret.
+      if (c.obs.resyncDue || !this.nextResync.has(c.key)) this.scheduleResync(c.key);
       const conditions: ExtraCondition[] = [
         {
           type: 'Managed',

@@ -22,6 +22,8 @@ export interface InProcessOperatorOptions {
   resyncIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
+  /** Retries of safe provider requests inside one call (default 2). */
+  providerRetries?: number;
 }
 
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
@@ -53,7 +55,7 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
     deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
     providerRequestTimeoutMs: 5_000,
-    providerRetries: 2,
+    providerRetries: opts.providerRetries ?? 2,
   });
   await controller.start();
   return {
