@@ -3,7 +3,7 @@
 // do not wake the key), a registration without RFC 7592 credentials is kept instead of repeated,
 // a requested re-registration never leaves the application without working credentials,
 // finalizers never get stuck, and deletionPolicy: Orphan keeps the token for a later adoption.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   createTestNamespace,
   kubeConfigFromFile,
@@ -220,12 +220,20 @@ describe('re-registration on request, deletion and Orphan', () => {
     await server?.close();
   });
 
+  // A failed test must not leave its faults to the next one.
+  afterEach(() => server.faults.clear());
+
   it('keeps the old working credentials while the new registration fails, then finishes exactly once', async () => {
     await apply(clientYaml('renew', 'iam', `  redirectUris: [https://renew.example.org/cb]\n`));
     const cr = await r.waitReady('renew');
     const oldId = cr.status?.clientId as string;
     const oldApp = await r.secretValues('renew-oidc-client');
-    server.faults.add({ method: 'POST', status: 500, times: Infinity });
+    server.faults.add({
+      method: 'POST',
+      pathPattern: /\/client-registration$/,
+      status: 500,
+      times: Infinity,
+    });
     const created = () =>
       server.requests.filter(
         (q) => q.method === 'POST' && q.path.endsWith('/client-registration') && q.status === 201,
