@@ -417,6 +417,34 @@ describe('re-registration on request, deletion and Orphan', () => {
     expect(await server.store.get(id)).toBeUndefined();
   });
 
+  it('releases the finalizer of a management Secret whose OidcClient went without the operator', async () => {
+    await apply(clientYaml('bypassed', 'iam', `  redirectUris: [https://bypassed.example.org/cb]\n`));
+    await r.waitReady('bypassed');
+    await op?.stop();
+    op = undefined;
+    // Someone removes the OidcClient's finalizer by hand while the operator is away.
+    const patch = await kubectl(
+      binDir,
+      kubeconfigPath,
+      ['patch', 'oidcclient', 'bypassed', '--type=merge', '-p', '{"metadata":{"finalizers":null}}'],
+      { namespace: ns.name },
+    );
+    expect(patch.code, patch.stderr).toBe(0);
+    await kubectl(binDir, kubeconfigPath, ['delete', 'oidcclient', 'bypassed', '--wait=true'], {
+      namespace: ns.name,
+    });
+    // The garbage collector deletes the orphaned management Secret, which our finalizer holds.
+    await waitFor(async () => (await r.secret('bypassed-oidc-registration'))?.metadata?.deletionTimestamp, {
+      description: 'management Secret marked for deletion',
+      timeoutMs: 15_000,
+    });
+    op = await startOp();
+    await waitFor(async () => !(await r.secret('bypassed-oidc-registration')), {
+      description: 'the leftover management Secret released',
+      timeoutMs: 10_000,
+    });
+  });
+
   it('releases a management Secret left under its old name by a crash mid-move; the namespace goes', async () => {
     const doomed = await createTestNamespace(kc, 'mid-move');
     const dr = new OidcReader(kc, doomed.name);
