@@ -126,6 +126,8 @@ export interface OidcProviderSpec {
   initialAccessTokenSecretRef?: NamespacedSecretKeySelector;
   /** Reference to the key of a Secret that holds PEM CA certificates to trust for this provider (in addition to none: only these are trusted when set). For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
   caSecretRef?: NamespacedSecretKeySelector;
+  /** Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https. */
+  managementOrigins?: string[];
   /** Maximum number of requests the operator sends to this provider at once. */
   maxConcurrentRequests?: number;
 }

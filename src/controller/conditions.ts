@@ -44,6 +44,12 @@ export const Reason = {
   InvalidMetadata: 'InvalidMetadata',
   ProviderNotFound: 'ProviderNotFound',
   ProviderUnavailable: 'ProviderUnavailable',
+  /** A management URL is not on an origin of the provider: nothing is sent there. */
+  UntrustedEndpoint: 'UntrustedEndpoint',
+  /** A management URL or a provider answer names another client than the stored one. */
+  ClientMismatch: 'ClientMismatch',
+  /** The provider answered with something that is not RFC 7591/7592 (redirect, HTML, no client_id...). */
+  UnexpectedResponse: 'UnexpectedResponse',
   RegistrationUnauthorized: 'RegistrationUnauthorized',
   RegistrationTokenRejected: 'RegistrationTokenRejected',
   SecretConflict: 'SecretConflict',

@@ -39,6 +39,7 @@ export class OidcClientController {
   private readonly providerInformers: Informer<OidcProvider>[] = [];
   private readonly clusterProviders: Informer<ClusterOidcProvider>;
   private readonly registry: ProviderRegistry;
+  private readonly providers: CacheReader<OidcProvider>;
   private readonly reconciler: OidcClientReconciler;
   private workers?: Promise<void>;
 
@@ -76,12 +77,16 @@ export class OidcClientController {
     const clients = multiInformer(this.clientInformers);
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
+    this.providers = providers;
     this.registry = new ProviderRegistry({
       rest: o.rest,
       providers,
       clusterProviders: this.clusterProviders,
       log: o.log,
-      observe: m ? (e) => m.observeProviderRequest(e) : undefined,
+      metrics: m && {
+        observe: (provider, e) => m.observeProviderRequest({ provider, ...e }),
+        release: (provider) => m.releaseProvider(provider),
+      },
       requestTimeoutMs: o.providerRequestTimeoutMs,
       retries: o.providerRetries,
     });
@@ -208,6 +213,7 @@ export class OidcClientController {
         onDelete: (c) => {
           this.scheduleReadyGauge();
           enqueue(c);
+          this.releaseUnusedProvider(providerKeyOf(c).kind, providerKeyOf(c).key);
         },
       });
     }
@@ -241,7 +247,14 @@ export class OidcClientController {
         if (old && old.metadata.generation === p.metadata.generation) return;
         wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
       };
-      inf.on({ onAdd: (p) => wake(p), onUpdate: wake, onDelete: (p) => wake(p) });
+      inf.on({
+        onAdd: (p) => wake(p),
+        onUpdate: wake,
+        onDelete: (p) => {
+          wake(p);
+          this.releaseUnusedProvider('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+        },
+      });
     }
     const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
       if (old && old.metadata.generation === p.metadata.generation) return;
@@ -250,7 +263,31 @@ export class OidcClientController {
     this.clusterProviders.on({
       onAdd: (p) => wakeCluster(p),
       onUpdate: wakeCluster,
-      onDelete: (p) => wakeCluster(p),
+      onDelete: (p) => {
+        wakeCluster(p);
+        this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+      },
+    });
+  }
+
+  /**
+   * Frees a deleted provider's client and metric series once no OidcClient refers to it. Clients
+   * being finalized still refer to it (their DELETE may need it), so the last one to go frees it.
+   */
+  private releaseUnusedProvider(kind: 'OidcProvider' | 'ClusterOidcProvider', key: string): void {
+    const [namespace = '', name = ''] = key.split('/');
+    const exists = kind === 'ClusterOidcProvider' ? this.clusterProviders.get(name) : this.providers.get(key);
+    if (exists) return;
+    for (const inf of this.clientInformers) {
+      for (const c of inf.list()) {
+        const ref = providerKeyOf(c);
+        if (ref.kind === kind && ref.key === key) return;
+      }
+    }
+    this.registry.release(key, {
+      kind,
+      namespace: kind === 'ClusterOidcProvider' ? '' : namespace,
+      name,
     });
   }
 }

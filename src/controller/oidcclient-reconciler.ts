@@ -22,6 +22,7 @@ import type { RegisteredClient } from '../registration/types.js';
 import { AppSecrets } from './app-secrets.js';
 import { ClientLifecycle } from './client-lifecycle.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
+import { classifyEndpointError } from './endpoint-trust.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
@@ -225,6 +226,8 @@ export class OidcClientReconciler {
     const specChanged = status.observedGeneration !== generation;
     if (specChanged) status.ignoredFields = undefined;
     const secretUnknown = !reg.clientSecret && cr.spec.tokenEndpointAuthMethod !== 'none';
+    // A registration read from the Secret is checked before anything else uses it (status included).
+    if (!observed) provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
     if (!observed && (specChanged || this.resyncDue(key) || !readyTrue(status) || secretUnknown)) {
       const r = await this.lifecycle.observe(cr, provider, mgmt, mgmtName, reg, log);
       if ('outcome' in r) return r.outcome;
@@ -475,6 +478,11 @@ export class OidcClientReconciler {
         message: error.message,
         retryAfterMs: error.retryAfterMs,
       };
+    }
+    const endpoint = classifyEndpointError(error);
+    if (endpoint) {
+      if (endpoint.kind === 'stalled') this.o.events.record(cr, 'Warning', endpoint.reason, endpoint.message);
+      return endpoint;
     }
     if (error instanceof RegistrationError) {
       return { kind: 'retry', reason: Reason.ProviderUnavailable, message: error.message };
