@@ -224,7 +224,12 @@ export class OidcClientController {
     for (const inf of this.secretInformers) {
       inf.on({
         onAdd: fromSecret,
-        onUpdate: fromSecret,
+        // On the management Secret, annotation- or finalizer-only changes are the reconciler's own
+        // bookkeeping (attempt markers): waking on them would re-run a failed registration at once.
+        onUpdate: (s, old) => {
+          if (s.metadata?.labels?.[LABEL_ROLE] !== 'registration' || secretContentChanged(s, old))
+            fromSecret(s);
+        },
         onDelete: (s) => {
           const owner = s.metadata?.labels?.[LABEL_CLIENT];
           if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {
@@ -301,6 +306,17 @@ function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {
     JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
     JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
     JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})
+  );
+}
+
+function secretContentChanged(s: V1Secret, old: V1Secret): boolean {
+  const a = s.metadata ?? {};
+  const b = old.metadata ?? {};
+  return (
+    JSON.stringify(s.data ?? {}) !== JSON.stringify(old.data ?? {}) ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.ownerReferences ?? []) !== JSON.stringify(b.ownerReferences ?? [])
   );
 }
 

@@ -319,9 +319,12 @@ export class OidcClientReconciler {
             kind: 'retry',
             message: `deleting the client at the provider: ${outcome.message}`,
           });
+          // A long retryAfter must not push the next attempt past the deletion deadline.
+          const untilDeadline = Math.max(1000, this.o.deletionTimeoutMs - elapsed + 100);
+          const after = outcome.kind === 'retry' ? outcome.retryAfterMs : undefined;
           throw new ReconcileError(
             outcome.message,
-            outcome.kind === 'retry' ? outcome.retryAfterMs : undefined,
+            after === undefined ? undefined : Math.min(after, untilDeadline),
           );
         }
         this.o.events.record(

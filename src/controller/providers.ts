@@ -13,7 +13,7 @@ import { readSecret } from '../kube/secrets.js';
 import type { ProviderLabels, ProviderRequestObservation } from '../observability/metrics.js';
 import { RegistrationClient } from '../registration/client.js';
 import { discoverEndpoints } from '../registration/discovery.js';
-import { OriginConfigError } from '../registration/origins.js';
+import { ManagementOrigins, OriginConfigError } from '../registration/origins.js';
 import type { ProviderEndpoints, RequestObserver } from '../registration/types.js';
 import { setCondition } from './conditions.js';
 import { decode } from './secrets.js';
@@ -70,6 +70,16 @@ function providerLabelsOf(cr: OidcClient): ProviderLabels {
  * operator itself recorded on the OidcClient's status (a tenant edits the management Secret, not the
  * status). Without it nothing is trusted and the finalizer gives up after --deletion-timeout.
  */
+function checkOrigins(endpoint: string, origins: readonly string[]): void {
+  try {
+    new ManagementOrigins(endpoint, origins);
+  } catch (error) {
+    if (error instanceof OriginConfigError)
+      throw new ProviderNotReadyError('ProviderInvalid', `spec.managementOrigins: ${error.message}`);
+    throw error;
+  }
+}
+
 function recordedOrigins(cr: OidcClient): string[] {
   const uri = cr.status?.registrationClientUri;
   if (!uri) return [];
@@ -195,6 +205,9 @@ export class ProviderRegistry {
     const spec = provider.spec;
     const ns = provider.metadata.namespace;
     try {
+      // Refuse bad origins before anything is fetched: an http origin next to https fails even
+      // while discovery is down.
+      checkOrigins(spec.registrationEndpoint || spec.issuerUrl, spec.managementOrigins ?? []);
       const caPem = spec.caSecretRef ? await this.readSecretKey(spec.caSecretRef, ns, 'ca.crt') : undefined;
       const initialAccessToken = spec.initialAccessTokenSecretRef
         ? await this.readSecretKey(spec.initialAccessTokenSecretRef, ns, 'token')

@@ -22,6 +22,9 @@ export interface InProcessOperatorOptions {
   resyncIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
+  /** Provider HTTP tuning; defaults 5 s per request and 2 retries. */
+  providerRequestTimeoutMs?: number;
+  providerRetries?: number;
 }
 
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
@@ -52,8 +55,8 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     workers: opts.workers ?? 4,
     resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
     deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
-    providerRequestTimeoutMs: 5_000,
-    providerRetries: 2,
+    providerRequestTimeoutMs: opts.providerRequestTimeoutMs ?? 5_000,
+    providerRetries: opts.providerRetries ?? 2,
   });
   await controller.start();
   return {

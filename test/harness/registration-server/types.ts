@@ -30,6 +30,10 @@ export interface FaultRule {
   delayMs?: number;
   /** Destroy the socket without answering. */
   drop?: boolean;
+  /** With status: send the head at once, then the body chunkBytes (default 1) per intervalMs. */
+  trickle?: { intervalMs: number; chunkBytes?: number };
+  /** Without status: the real handler answers, and its JSON object body is replaced by rewrite(body). */
+  rewrite?: (body: Record<string, unknown>) => unknown;
   /** How many matching requests the rule applies to (default 1; Infinity allowed). */
   times?: number;
 }
