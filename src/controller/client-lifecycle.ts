@@ -18,6 +18,7 @@ import {
   UnexpectedResponseError,
 } from '../registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
+import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { parseAdoptionSecret } from './adoption.js';
 import type { AppSecrets } from './app-secrets.js';
@@ -105,8 +106,12 @@ export class ClientLifecycle {
         this.d.events.record(cr, 'Warning', Reason.UnexpectedResponse, message);
         throw new OutcomeError({ kind: 'stalled', reason: Reason.UnexpectedResponse, message });
       }
-      // The provider answered, so nothing was registered: clear the marker (best effort).
-      if (error instanceof RegistrationError && !(error instanceof ProviderUnavailableError)) {
+      // The provider answered, or the request never left (refused connection, certificate not
+      // trusted), so nothing was registered: clear the marker (best effort).
+      if (
+        error instanceof RegistrationError &&
+        (!(error instanceof ProviderUnavailableError) || neverSent(error))
+      ) {
         mgmt = await this.d.mgmtSecrets
           .replace(cr, mgmt, mgmt.data ?? {}, {
             [ANNOTATION_STATE]: 'pending',
@@ -518,4 +523,9 @@ function changedRegistration(a: StoredRegistration, b: StoredRegistration): bool
     a.registrationClientUri !== b.registrationClientUri ||
     a.issuer !== b.issuer
   );
+}
+
+/** A failure before the request was sent: the provider cannot have registered anything. */
+function neverSent(error: ProviderUnavailableError): boolean {
+  return error.code === 'ECONNREFUSED' || isTlsVerificationCode(error.code);
 }

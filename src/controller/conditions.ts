@@ -50,6 +50,10 @@ export const Reason = {
   ClientMismatch: 'ClientMismatch',
   /** The provider answered with something that is not RFC 7591/7592 (redirect, HTML, no client_id...). */
   UnexpectedResponse: 'UnexpectedResponse',
+  /** The client's namespace may not use the ClusterOidcProvider (its spec.conditions). */
+  NotAllowed: 'NotAllowed',
+  /** The spec asks for something the provider's clientPolicy does not allow. */
+  PolicyViolation: 'PolicyViolation',
   RegistrationUnauthorized: 'RegistrationUnauthorized',
   RegistrationTokenRejected: 'RegistrationTokenRejected',
   SecretConflict: 'SecretConflict',

@@ -1,6 +1,6 @@
 // Wires informers to the work queue and the OidcClient reconciler: which events wake which keys,
 // how many workers run, and how the loop reports to metrics and health checks.
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
@@ -9,8 +9,9 @@ import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
+import { ClientAccess } from './access.js';
 import { findCondition } from './conditions.js';
-import { clientKey, LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
+import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
 import { ProviderRegistry, providerKeyOf } from './providers.js';
@@ -27,6 +28,8 @@ export interface ControllerOptions {
   /** Provider HTTP tuning (tests shorten these). */
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
+  /** How often a provider's CA / initial access token Secrets are re-read at most (default 30 s). */
+  providerSecretRecheckMs?: number;
   watchTimeoutSeconds?: [number, number];
 }
 
@@ -38,6 +41,8 @@ export class OidcClientController {
   private readonly secretInformers: Informer<V1Secret>[] = [];
   private readonly providerInformers: Informer<OidcProvider>[] = [];
   private readonly clusterProviders: Informer<ClusterOidcProvider>;
+  /** Namespace labels for ClusterOidcProvider spec.conditions; a label change wakes its clients. */
+  private readonly namespaces: Informer<V1Namespace>;
   private readonly registry: ProviderRegistry;
   private readonly providers: CacheReader<OidcProvider>;
   private readonly reconciler: OidcClientReconciler;
@@ -73,6 +78,7 @@ export class OidcClientController {
       );
     }
     this.clusterProviders = mk<ClusterOidcProvider>('clusteroidcproviders', `${group}/clusteroidcproviders`);
+    this.namespaces = mk<V1Namespace>('namespaces', '/api/v1/namespaces');
 
     const clients = multiInformer(this.clientInformers);
     const secrets = multiInformer(this.secretInformers);
@@ -89,13 +95,21 @@ export class OidcClientController {
       },
       requestTimeoutMs: o.providerRequestTimeoutMs,
       retries: o.providerRetries,
+      secretRecheckMs: o.providerSecretRecheckMs,
     });
+    const events = new EventRecorder(o.rest, 'oidc-client-operator', o.log);
     this.reconciler = new OidcClientReconciler({
       rest: o.rest,
       clients,
       secrets,
       providers: this.registry,
-      events: new EventRecorder(o.rest, 'oidc-client-operator', o.log),
+      access: new ClientAccess({
+        providers,
+        clusterProviders: this.clusterProviders,
+        namespaces: this.namespaces,
+        events,
+      }),
+      events,
       log: o.log,
       resyncIntervalMs: o.resyncIntervalMs,
       deletionTimeoutMs: o.deletionTimeoutMs,
@@ -156,6 +170,7 @@ export class OidcClientController {
       ...this.secretInformers,
       ...this.providerInformers,
       this.clusterProviders,
+      this.namespaces,
     ] as Informer<KubernetesObject>[];
   }
 
@@ -218,7 +233,7 @@ export class OidcClientController {
       });
     }
     const fromSecret = (s: V1Secret) => {
-      const owner = s.metadata?.labels?.[LABEL_CLIENT];
+      const owner = ownerClientName(s);
       if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
     };
     for (const inf of this.secretInformers) {
@@ -231,7 +246,7 @@ export class OidcClientController {
             fromSecret(s);
         },
         onDelete: (s) => {
-          const owner = s.metadata?.labels?.[LABEL_CLIENT];
+          const owner = ownerClientName(s);
           if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {
             this.reconciler.rememberRegistration(`${s.metadata?.namespace}/${owner}`, s);
           }
@@ -271,6 +286,18 @@ export class OidcClientController {
       onDelete: (p) => {
         wakeCluster(p);
         this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+      },
+    });
+    // A namespace label change can allow or refuse its clients of ClusterOidcProviders.
+    this.namespaces.on({
+      onUpdate: (n, old) => {
+        if (JSON.stringify(n.metadata?.labels ?? {}) === JSON.stringify(old.metadata?.labels ?? {})) return;
+        for (const inf of this.clientInformers) {
+          for (const c of inf.list()) {
+            if (c.metadata.namespace === n.metadata?.name && providerKeyOf(c).kind === 'ClusterOidcProvider')
+              enqueue(c);
+          }
+        }
       },
     });
   }

@@ -19,6 +19,7 @@ import {
   RegistrationUnauthorizedError,
 } from '../registration/errors.js';
 import type { RegisteredClient } from '../registration/types.js';
+import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
 import { ClientLifecycle } from './client-lifecycle.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
@@ -49,6 +50,8 @@ export interface ReconcilerOptions {
   clients: CacheReader<OidcClient>;
   secrets: CacheReader<V1Secret>;
   providers: ProviderRegistry;
+  /** Tenancy gate (namespace allow-list, clientPolicy), before any provider Secret or call. */
+  access: ClientAccess;
   events: EventRecorder;
   log: Logger;
   /** Drift checks (GET at the provider) happen once per interval per client, spread with jitter. */
@@ -135,6 +138,8 @@ export class OidcClientReconciler {
       this.o.events.record(cr, 'Warning', Reason.InvalidSpec, message);
       return { kind: 'stalled', reason: Reason.InvalidSpec, message };
     }
+    const refused = this.o.access.check(cr);
+    if (refused) return refused;
     // A provider 400 for this exact spec will not change by retrying; wait for a new generation.
     const ready = findCondition(status.conditions, 'Ready');
     if (

@@ -49,6 +49,8 @@ const NAMESPACED_GRANTS = [
 const CLUSTER_GRANTS = [
   ...['get', 'list', 'watch'].map((v) => `${GROUP}/clusteroidcproviders ${v}`),
   ...['get', 'update', 'patch'].map((v) => `${GROUP}/clusteroidcproviders/status ${v}`),
+  '/namespaces list',
+  '/namespaces watch',
   // --metrics-auth=kubernetes (the chart's default) reviews scrapers' tokens.
   'authentication.k8s.io/tokenreviews create',
   'authorization.k8s.io/subjectaccessreviews create',
@@ -248,7 +250,7 @@ describe('install artefacts', () => {
       expect(pod?.volumes?.[0]?.emptyDir).toBeDefined();
     });
 
-    it('namespaces scope: a Role and RoleBinding per listed namespace, --namespaces, and a ClusterRole for ClusterOidcProviders only', async () => {
+    it('namespaces scope: a Role and RoleBinding per listed namespace, --namespaces, and a ClusterRole for ClusterOidcProviders and namespace labels only', async () => {
       const objs = await render('ops', ['rbac.scope=namespaces', 'rbac.namespaces={team-a,team-b}']);
       const roles = only<V1Role & Manifest>(objs, 'Role');
       expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(['ops', 'team-a', 'team-b']);
