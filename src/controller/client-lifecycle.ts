@@ -10,12 +10,16 @@ import { errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
 import {
+  ClientMismatchError,
   ClientNotFoundError,
+  ForeignEndpointError,
   ProviderUnavailableError,
   RegistrationError,
   TokenRejectedError,
+  UnexpectedResponseError,
 } from '../registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
+import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { parseAdoptionSecret } from './adoption.js';
 import type { AppSecrets } from './app-secrets.js';
@@ -42,6 +46,9 @@ export interface ClientLifecycleDeps {
   mgmtSecrets: ManagementSecrets;
   appSecrets: AppSecrets;
 }
+
+/** How soon a client whose provider answered with an untrusted management URL is checked again. */
+const UNTRUSTED_ANSWER_RECHECK_MS = 5 * 60_000;
 
 export type Registration =
   | { kind: 'managed'; reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret }
@@ -105,8 +112,19 @@ export class ClientLifecycle {
     try {
       created = await provider.client.register(metadata);
     } catch (error) {
-      // The provider answered, so nothing was registered: clear the marker (best effort).
-      if (error instanceof RegistrationError && !(error instanceof ProviderUnavailableError)) {
+      if (error instanceof UnexpectedResponseError && isSuccess(error.status)) {
+        // A success answer that cannot be used: a client may exist now. Keep the marker and stop,
+        // so a broken provider does not collect one orphaned client per retry.
+        const message = `the provider answered the registration with HTTP ${error.status}, but the answer cannot be used (${error.message}); a client may have been registered there and is not managed. A change to the spec tries again`;
+        this.d.events.record(cr, 'Warning', Reason.UnexpectedResponse, message);
+        throw new OutcomeError({ kind: 'stalled', reason: Reason.UnexpectedResponse, message });
+      }
+      // The provider answered, or the request never left (refused connection, certificate not
+      // trusted), so nothing was registered: clear the marker (best effort).
+      if (
+        error instanceof RegistrationError &&
+        (!(error instanceof ProviderUnavailableError) || neverSent(error))
+      ) {
         const current = mgmt;
         mgmt = await this.d.mgmtSecrets
           .replace(cr, current, current.data ?? {}, { [ANNOTATION_STATE]: 'pending' })
@@ -125,7 +143,7 @@ export class ClientLifecycle {
         'could not store new registration; deleting it at the provider',
       );
       await provider.client
-        .delete(reg.registrationClientUri, reg.registrationAccessToken)
+        .delete(reg.registrationClientUri, reg.registrationAccessToken, reg.clientId)
         .catch((e: unknown) => {
           this.d.events.record(
             cr,
@@ -147,6 +165,8 @@ export class ClientLifecycle {
       `registered client ${reg.clientId} at ${provider.endpoints.registrationEndpoint}`,
     );
     log.info({ clientId: reg.clientId }, 'registered client');
+    // Stored (so it is neither lost nor registered twice), but never called while untrusted.
+    provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
     return { kind: 'managed', reg, observed: created, mgmt };
   }
 
@@ -230,8 +250,20 @@ export class ClientLifecycle {
       observed = await provider.client.read(
         candidate.registrationClientUri,
         candidate.registrationAccessToken,
+        candidate.clientId,
       );
     } catch (error) {
+      if (error instanceof ForeignEndpointError) {
+        error.message = `adoption Secret ${ref.name}: ${error.message}`;
+        throw error;
+      }
+      if (error instanceof ClientMismatchError) {
+        throw new OutcomeError({
+          kind: 'stalled',
+          reason: Reason.AdoptionFailed,
+          message: `adoption Secret ${ref.name}: ${error.message}`,
+        });
+      }
       if (error instanceof TokenRejectedError || error instanceof ClientNotFoundError) {
         throw new OutcomeError({
           kind: 'stalled',
@@ -276,11 +308,16 @@ export class ClientLifecycle {
     reg: StoredRegistration,
   ): Promise<RemoteObservation> {
     try {
-      const observed = await provider.client.read(reg.registrationClientUri, reg.registrationAccessToken);
+      const observed = await provider.client.read(
+        reg.registrationClientUri,
+        reg.registrationAccessToken,
+        reg.clientId,
+      );
       const next = toStored(observed, provider, reg) ?? reg;
       if (changedRegistration(reg, next) || mgmt.metadata?.annotations?.[ANNOTATION_REJECTED_TOKEN]) {
         await this.d.mgmtSecrets.persist(cr, mgmt, next);
       }
+      this.refuseUntrustedAnswer(cr, provider, observed, 'GET');
       return { kind: 'found', clientId: reg.clientId, client: observed };
     } catch (error) {
       if (error instanceof ClientNotFoundError)
@@ -340,6 +377,7 @@ export class ClientLifecycle {
     }
     const next = toStored(updated, provider, reg) ?? reg;
     if (changedRegistration(reg, next)) await this.d.mgmtSecrets.persist(cr, mgmt, next);
+    this.refuseUntrustedAnswer(cr, provider, updated, 'PUT');
     // What still differs after a successful PUT is normalised or dropped by the provider: stop
     // sending it until the spec changes, instead of fighting.
     const stuck = diffSpecified(desired, updated.metadata).map((d) => d.field);
@@ -364,6 +402,37 @@ export class ClientLifecycle {
   }
 
   /**
+   * A GET or PUT answer named a management URL the operator may not call: the stored one stays (and
+   * whatever else the answer brought, such as a rotated token, is already stored). Ready=False with
+   * a Warning Event; checked again after a while, or at once when the provider resource changes.
+   */
+  private refuseUntrustedAnswer(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    answer: RegisteredClient,
+    call: 'GET' | 'PUT',
+  ): void {
+    const uri = answer.untrustedRegistrationClientUri;
+    if (uri === undefined) return;
+    let why = 'it is not usable';
+    try {
+      provider.client.assertManageable(uri, answer.clientId);
+    } catch (error) {
+      if (error instanceof ForeignEndpointError) {
+        why = `it is on ${error.origin}, not an origin of the provider (${provider.client.managementOrigins.join(', ')}); if the provider really serves it, add it to spec.managementOrigins of the provider`;
+      } else if (error instanceof ClientMismatchError) why = 'it names another client';
+    }
+    const message = `the provider's ${call} answer for client ${answer.clientId} names a new registration_client_uri that is not trusted: ${why}. The stored one is kept`;
+    this.d.events.record(cr, 'Warning', Reason.UntrustedEndpoint, message);
+    throw new OutcomeError({
+      kind: 'retry',
+      reason: Reason.UntrustedEndpoint,
+      message,
+      retryAfterMs: UNTRUSTED_ANSWER_RECHECK_MS,
+    });
+  }
+
+  /**
    * RFC 7592 DELETE. Resolves 'deleted' or 'gone' (already gone at the provider); a rejected token
    * while the client still authenticates is an OutcomeError. `signal` bounds the whole call.
    */
@@ -375,7 +444,12 @@ export class ClientLifecycle {
     signal?: AbortSignal,
   ): Promise<'deleted' | 'gone'> {
     try {
-      await provider.client.delete(reg.registrationClientUri, reg.registrationAccessToken, signal);
+      await provider.client.delete(
+        reg.registrationClientUri,
+        reg.registrationAccessToken,
+        reg.clientId,
+        signal,
+      );
       this.d.events.record(cr, 'Normal', 'Deleted', `deleted client ${reg.clientId} at the provider`);
       log.info({ clientId: reg.clientId }, 'deleted client at the provider');
       return 'deleted';
@@ -400,13 +474,21 @@ export class ClientLifecycle {
   }
 }
 
+/**
+ * What to store from an answer. A registration_client_uri the operator may not call is kept out,
+ * except from a new registration: that client exists at the provider, so it is stored (never
+ * called) rather than lost, and no second client is registered.
+ */
 function toStored(
   r: RegisteredClient,
   provider: ResolvedProvider,
   prev: { registrationAccessToken: string; registrationClientUri: string; clientSecret?: string } | undefined,
 ): StoredRegistration | undefined {
   const rat = r.registrationAccessToken ?? prev?.registrationAccessToken;
-  const uri = r.registrationClientUri ?? prev?.registrationClientUri;
+  const uri =
+    r.registrationClientUri ??
+    prev?.registrationClientUri ??
+    (prev === undefined ? r.untrustedRegistrationClientUri : undefined);
   if (!rat || !uri) return undefined;
   return {
     clientId: r.clientId,
@@ -425,4 +507,13 @@ function changedRegistration(a: StoredRegistration, b: StoredRegistration): bool
     a.registrationClientUri !== b.registrationClientUri ||
     a.issuer !== b.issuer
   );
+}
+
+function isSuccess(status: number | undefined): boolean {
+  return status !== undefined && status >= 200 && status < 300;
+}
+
+/** A failure before the request was sent: the provider cannot have registered anything. */
+function neverSent(error: ProviderUnavailableError): boolean {
+  return error.code === 'ECONNREFUSED' || isTlsVerificationCode(error.code);
 }

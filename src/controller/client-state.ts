@@ -7,7 +7,7 @@ import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { diffSpecified } from '../registration/metadata.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { findCondition, type ReasonName } from './conditions.js';
-import { STALLED_FOR_GENERATION } from './outcome.js';
+import { type Outcome, STALLED_FOR_GENERATION } from './outcome.js';
 import type { StoredRegistration, StoredState } from './secrets.js';
 
 /** The provider's answer to a drift check (RFC 7592 GET), when one was made this reconcile. */
@@ -24,6 +24,8 @@ export interface Observation {
   status: OidcClientStatus;
   /** Offline validation of the spec; undefined when it is valid. */
   specIssues?: string;
+  /** The tenancy gate (namespace allow-list, clientPolicy) refused this client. */
+  refused?: Outcome;
   mgmtName: string;
   /** The Secret named spec.managementSecretName (whoever owns it). */
   mgmt?: V1Secret;
@@ -54,6 +56,8 @@ export interface Observation {
 /** One state per row; the reconciler has exactly one step for each. */
 export type ClientState =
   | { kind: 'Invalid'; message: string }
+  /** Not allowed to use its provider (ClusterOidcProvider conditions, clientPolicy). */
+  | { kind: 'Refused'; outcome: Outcome }
   /** The provider refused this exact spec (400) before: wait for a new generation. */
   | { kind: 'AwaitingSpecChange'; reason: ReasonName; message: string }
   | { kind: 'SecretConflict'; secretName: string }
@@ -88,6 +92,7 @@ export type StateKind = ClientState['kind'];
 export function decide(o: Observation): ClientState {
   const { cr, status } = o;
   if (o.specIssues) return { kind: 'Invalid', message: o.specIssues };
+  if (o.refused) return { kind: 'Refused', outcome: o.refused };
   const ready = findCondition(status.conditions, 'Ready');
   if (
     status.observedGeneration === cr.metadata.generation &&

@@ -1,6 +1,6 @@
 // Wires informers to the work queue and the OidcClient reconciler: which events wake which keys,
 // how many workers run, and how the loop reports to metrics and health checks.
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
@@ -10,8 +10,9 @@ import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
+import { ClientAccess } from './access.js';
 import { findCondition } from './conditions.js';
-import { clientKey, LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
+import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
 import { ProviderRegistry, providerKeyOf } from './providers.js';
@@ -28,6 +29,8 @@ export interface ControllerOptions {
   /** Provider HTTP tuning (tests shorten these). */
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
+  /** How often a provider's CA / initial access token Secrets are re-read at most (default 30 s). */
+  providerSecretRecheckMs?: number;
   watchTimeoutSeconds?: [number, number];
 }
 
@@ -41,7 +44,10 @@ export class OidcClientController {
   private readonly secretInformers: Informer<V1Secret>[] = [];
   private readonly providerInformers: Informer<OidcProvider>[] = [];
   private readonly clusterProviders: Informer<ClusterOidcProvider>;
+  /** Namespace labels for ClusterOidcProvider spec.conditions; a label change wakes its clients. */
+  private readonly namespaces: Informer<V1Namespace>;
   private readonly registry: ProviderRegistry;
+  private readonly providers: CacheReader<OidcProvider>;
   private readonly reconciler: OidcClientReconciler;
   private workers?: Promise<void>;
 
@@ -76,25 +82,38 @@ export class OidcClientController {
       );
     }
     this.clusterProviders = mk<ClusterOidcProvider>('clusteroidcproviders', `${group}/clusteroidcproviders`);
+    this.namespaces = mk<V1Namespace>('namespaces', '/api/v1/namespaces');
 
     const clients = multiInformer(this.clientInformers);
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
+    this.providers = providers;
     this.registry = new ProviderRegistry({
       rest: o.rest,
       providers,
       clusterProviders: this.clusterProviders,
       log: o.log,
-      observe: m ? (e) => m.observeProviderRequest(e) : undefined,
+      metrics: m && {
+        observe: (provider, e) => m.observeProviderRequest({ provider, ...e }),
+        release: (provider) => m.releaseProvider(provider),
+      },
       requestTimeoutMs: o.providerRequestTimeoutMs,
       retries: o.providerRetries,
+      secretRecheckMs: o.providerSecretRecheckMs,
     });
+    const events = new EventRecorder(o.rest, 'oidc-client-operator', o.log);
     this.reconciler = new OidcClientReconciler({
       rest: o.rest,
       clients,
       secrets,
       providers: this.registry,
-      events: new EventRecorder(o.rest, 'oidc-client-operator', o.log),
+      access: new ClientAccess({
+        providers,
+        clusterProviders: this.clusterProviders,
+        namespaces: this.namespaces,
+        events,
+      }),
+      events,
       log: o.log,
       resyncIntervalMs: o.resyncIntervalMs,
       deletionTimeoutMs: o.deletionTimeoutMs,
@@ -157,6 +176,7 @@ export class OidcClientController {
       ...this.secretInformers,
       ...this.providerInformers,
       this.clusterProviders,
+      this.namespaces,
     ] as Informer<KubernetesObject>[];
   }
 
@@ -215,11 +235,12 @@ export class OidcClientController {
         onDelete: (c) => {
           this.scheduleReadyGauge();
           enqueue(c);
+          this.releaseUnusedProvider(providerKeyOf(c).kind, providerKeyOf(c).key);
         },
       });
     }
     const fromSecret = (s: V1Secret) => {
-      const owner = s.metadata?.labels?.[LABEL_CLIENT];
+      const owner = ownerClientName(s);
       if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
     };
     // A Secret state we wrote ourselves wakes nothing: the reconcile that wrote it knows it, and
@@ -231,9 +252,14 @@ export class OidcClientController {
     for (const inf of this.secretInformers) {
       inf.on({
         onAdd: fromSecretChange,
-        onUpdate: fromSecretChange,
+        // On the management Secret, annotation- or finalizer-only changes are bookkeeping (attempt
+        // markers, a rejected token's fingerprint): they wake nothing, whoever made them.
+        onUpdate: (s, old) => {
+          if (s.metadata?.labels?.[LABEL_ROLE] !== 'registration' || secretContentChanged(s, old))
+            fromSecretChange(s);
+        },
         onDelete: (s) => {
-          const owner = s.metadata?.labels?.[LABEL_CLIENT];
+          const owner = ownerClientName(s);
           if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {
             this.reconciler.rememberRegistration(`${s.metadata?.namespace}/${owner}`, s);
           }
@@ -254,7 +280,14 @@ export class OidcClientController {
         if (old && old.metadata.generation === p.metadata.generation) return;
         wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
       };
-      inf.on({ onAdd: (p) => wake(p), onUpdate: wake, onDelete: (p) => wake(p) });
+      inf.on({
+        onAdd: (p) => wake(p),
+        onUpdate: wake,
+        onDelete: (p) => {
+          wake(p);
+          this.releaseUnusedProvider('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+        },
+      });
     }
     const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
       if (old && old.metadata.generation === p.metadata.generation) return;
@@ -263,7 +296,43 @@ export class OidcClientController {
     this.clusterProviders.on({
       onAdd: (p) => wakeCluster(p),
       onUpdate: wakeCluster,
-      onDelete: (p) => wakeCluster(p),
+      onDelete: (p) => {
+        wakeCluster(p);
+        this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+      },
+    });
+    // A namespace label change can allow or refuse its clients of ClusterOidcProviders.
+    this.namespaces.on({
+      onUpdate: (n, old) => {
+        if (JSON.stringify(n.metadata?.labels ?? {}) === JSON.stringify(old.metadata?.labels ?? {})) return;
+        for (const inf of this.clientInformers) {
+          for (const c of inf.list()) {
+            if (c.metadata.namespace === n.metadata?.name && providerKeyOf(c).kind === 'ClusterOidcProvider')
+              enqueue(c);
+          }
+        }
+      },
+    });
+  }
+
+  /**
+   * Frees a deleted provider's client and metric series once no OidcClient refers to it. Clients
+   * being finalized still refer to it (their DELETE may need it), so the last one to go frees it.
+   */
+  private releaseUnusedProvider(kind: 'OidcProvider' | 'ClusterOidcProvider', key: string): void {
+    const [namespace = '', name = ''] = key.split('/');
+    const exists = kind === 'ClusterOidcProvider' ? this.clusterProviders.get(name) : this.providers.get(key);
+    if (exists) return;
+    for (const inf of this.clientInformers) {
+      for (const c of inf.list()) {
+        const ref = providerKeyOf(c);
+        if (ref.kind === kind && ref.key === key) return;
+      }
+    }
+    this.registry.release(key, {
+      kind,
+      namespace: kind === 'ClusterOidcProvider' ? '' : namespace,
+      name,
     });
   }
 }
@@ -277,6 +346,17 @@ function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {
     JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
     JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
     JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})
+  );
+}
+
+function secretContentChanged(s: V1Secret, old: V1Secret): boolean {
+  const a = s.metadata ?? {};
+  const b = old.metadata ?? {};
+  return (
+    JSON.stringify(s.data ?? {}) !== JSON.stringify(old.data ?? {}) ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.ownerReferences ?? []) !== JSON.stringify(b.ownerReferences ?? [])
   );
 }
 

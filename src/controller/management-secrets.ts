@@ -16,9 +16,11 @@ import {
   ANNOTATION_REJECTED_TOKEN,
   ANNOTATION_STATE,
   clientKey,
+  clientLabelValue,
   LABEL_CLIENT,
   LABEL_ORPHANED,
   LABEL_ROLE,
+  ownerClientName,
   REGISTRATION_FINALIZER,
 } from './names.js';
 import { ReconcileError, SecretConflictError } from './outcome.js';
@@ -257,7 +259,7 @@ export class ManagementSecrets {
   async claim(cr: OidcClient, secret: V1Secret): Promise<V1Secret> {
     const labels: Record<string, string> = {
       ...secret.metadata?.labels,
-      [LABEL_CLIENT]: cr.metadata.name as string,
+      [LABEL_CLIENT]: clientLabelValue(cr.metadata.name as string),
     };
     delete labels[LABEL_ORPHANED];
     const annotations = { ...secret.metadata?.annotations };
@@ -301,7 +303,7 @@ export class ManagementSecrets {
       .filter(
         (s) =>
           s.metadata?.namespace === namespace &&
-          s.metadata?.labels?.[LABEL_CLIENT] === clientName &&
+          ownerClientName(s) === clientName &&
           s.metadata?.deletionTimestamp &&
           (s.metadata?.finalizers ?? []).includes(REGISTRATION_FINALIZER) &&
           !(s.metadata?.ownerReferences ?? []).some((o) => o.uid === liveUid),

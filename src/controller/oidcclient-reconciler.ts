@@ -20,6 +20,7 @@ import {
   RegistrationError,
   RegistrationUnauthorizedError,
 } from '../registration/errors.js';
+import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
 import {
   ClientLifecycle,
@@ -35,6 +36,7 @@ import {
   type RemoteObservation,
 } from './client-state.js';
 import { findCondition, Reason } from './conditions.js';
+import { classifyEndpointError } from './endpoint-trust.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
@@ -74,6 +76,8 @@ export interface ReconcilerOptions {
   clients: CacheReader<OidcClient>;
   secrets: CacheReader<V1Secret>;
   providers: ProviderRegistry;
+  /** Tenancy gate (namespace allow-list, clientPolicy), before any provider Secret or call. */
+  access: ClientAccess;
   events: EventRecorder;
   log: Logger;
   /** Drift checks (GET at the provider) happen once per interval per client, spread with jitter. */
@@ -232,6 +236,11 @@ export class OidcClientReconciler {
       obs.specIssues = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
       return obs;
     }
+    const refused = this.o.access.check(cr);
+    if (refused) {
+      obs.refused = refused;
+      return obs;
+    }
     if (o.remote) obs.remote = o.remote;
     const mgmt = await this.mgmtSecrets.current(cr, mgmtName);
     if (mgmt) {
@@ -270,6 +279,8 @@ export class OidcClientReconciler {
       this.o.events.record(c.obs.cr, 'Warning', Reason.InvalidSpec, s.message);
       return { kind: 'stalled', reason: Reason.InvalidSpec, message: s.message };
     },
+
+    Refused: async (s) => s.outcome,
 
     AwaitingSpecChange: async (s) => ({ kind: 'stalled', reason: s.reason, message: s.message }),
 
@@ -525,6 +536,9 @@ export class OidcClientReconciler {
   ): Promise<Outcome> {
     const { cr, status } = c.obs;
     const provider = await c.provider();
+    // A registration read from the Secret is checked before anything uses it (status included).
+    if ('registrationClientUri' in reg)
+      provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
     const change = await this.ensureAppSecret(cr, reg, provider);
     const previousApp = status.secretName;
     if (previousApp && previousApp !== appSecretName(cr)) {
@@ -803,6 +817,11 @@ export class OidcClientReconciler {
         message: error.message,
         retryAfterMs: error.retryAfterMs,
       };
+    }
+    const endpoint = classifyEndpointError(error);
+    if (endpoint) {
+      if (endpoint.kind === 'stalled') this.o.events.record(cr, 'Warning', endpoint.reason, endpoint.message);
+      return endpoint;
     }
     if (error instanceof RegistrationError) {
       return { kind: 'retry', reason: Reason.ProviderUnavailable, message: error.message };

@@ -7,6 +7,7 @@ import {
   ANNOTATION_ATTEMPT,
   ANNOTATION_MANAGEMENT,
   ANNOTATION_REGISTERED_METADATA,
+  clientLabelValue,
   LABEL_CLIENT,
   LABEL_MANAGED_BY,
   LABEL_ROLE,
@@ -121,7 +122,11 @@ export function readStored(secret: V1Secret | undefined): StoredState {
 }
 
 function baseLabels(cr: OidcClient, role: SecretRole): Record<string, string> {
-  return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CLIENT]: cr.metadata.name as string, [LABEL_ROLE]: role };
+  return {
+    [LABEL_MANAGED_BY]: MANAGED_BY,
+    [LABEL_CLIENT]: clientLabelValue(cr.metadata.name as string),
+    [LABEL_ROLE]: role,
+  };
 }
 
 /** The Secret data for a registration (if any) and, during a re-registration, the previous one. */

@@ -107,7 +107,7 @@ export class EventRecorder {
     const meta = obj.metadata ?? {};
     const namespace = meta.namespace ?? 'default';
     const time = new Date().toISOString();
-    const name = `${meta.name}.${randomBytes(8).toString('hex')}`;
+    const name = eventName(meta.name);
     const body = {
       apiVersion: 'v1',
       kind: 'Event',
@@ -151,4 +151,10 @@ export class EventRecorder {
     for (const [k, t] of this.recent) if (now - t >= this.suppressMs) this.recent.delete(k);
     for (const [k, s] of this.series) if (now - s.at >= this.suppressMs) this.series.delete(k);
   }
+}
+
+/** `<object>.<16 hex>`, cut to the 253 characters an Event name may have (object names reach 253 too). */
+export function eventName(objectName: string | undefined): string {
+  const base = (objectName ?? 'object').slice(0, 253 - 17).replace(/[-.]+$/, '');
+  return `${base}.${randomBytes(8).toString('hex')}`;
 }
