@@ -51,7 +51,7 @@ export class OwnWrites {
   private readonly produced = new Map<string, number>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
-  /** Events ignored because they showed our own writes (tests and metrics read it). */
+  /** Events ignored because they showed our own writes (for tests and debugging). */
   ignored = 0;
 
   constructor(opts: OwnWritesOptions = {}) {

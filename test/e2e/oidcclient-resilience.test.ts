@@ -91,6 +91,9 @@ describe('a provider failing every registration', () => {
 
     // 429 with Retry-After: 20 s, inside the call (2 retries) and across reconciles.
     const polite = postTimes(throttling);
+    console.info(
+      `[backoff] 500: ${storm.length} POSTs in ${Math.round((Date.now() - first) / 1000)} s, gaps ${stormGaps.join(', ')} ms; RegistrationRetried Event count ${series[0]?.count}; 429 Retry-After 20: ${polite.length} POSTs, gaps ${gaps(polite).join(', ')} ms`,
+    );
     expect(polite.length, `429 POSTs at ${gaps(polite).join(', ')} ms apart`).toBeLessThanOrEqual(3);
     expect(polite.length).toBeGreaterThanOrEqual(2);
     for (const g of gaps(polite)) expect(g).toBeGreaterThanOrEqual(19_900);
@@ -357,6 +360,7 @@ describe('re-registration on request, deletion and Orphan', () => {
       return Date.now() - t0;
     };
     const [down, hang] = await Promise.all([timedDelete('down'), timedDelete('hang')]);
+    console.info(`[deletion] timeout 10 s: let go after ${down} ms (503), ${hang} ms (no answer)`);
     for (const elapsed of [down, hang]) {
       // deletionTimestamp has whole seconds: the deadline may fall up to 1 s before t0 + 10 s.
       expect(elapsed).toBeGreaterThanOrEqual(9_000);
