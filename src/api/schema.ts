@@ -179,6 +179,14 @@ const providerProperties: Record<string, Schema> = {
     'PEM CA certificates to trust for this provider (only these are trusted when set). A changed bundle is picked up within 30 s, or at once after a certificate check fails',
     'ca.crt',
   ),
+  managementOrigins: list(
+    str('An origin: scheme://host[:port], no path.', {
+      pattern: '^https?://[^/?#@\\s]+/?$',
+      maxLength: 263,
+    }),
+    "Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https.",
+    { maxItems: 16, 'x-kubernetes-list-type': 'set' },
+  ),
   maxConcurrentRequests: int('Maximum number of requests the operator sends to this provider at once.', {
     minimum: 1,
     maximum: 64,

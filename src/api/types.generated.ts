@@ -126,6 +126,8 @@ export interface OidcProviderSpec {
   initialAccessTokenSecretRef?: NamespacedSecretKeySelector;
   /** Reference to the key of a Secret that holds PEM CA certificates to trust for this provider (only these are trusted when set). A changed bundle is picked up within 30 s, or at once after a certificate check fails. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
   caSecretRef?: NamespacedSecretKeySelector;
+  /** Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https. */
+  managementOrigins?: string[];
   /** Maximum number of requests the operator sends to this provider at once. */
   maxConcurrentRequests?: number;
   /** Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing. */
@@ -190,6 +192,8 @@ export interface ClusterOidcProviderSpec {
   initialAccessTokenSecretRef?: NamespacedSecretKeySelector;
   /** Reference to the key of a Secret that holds PEM CA certificates to trust for this provider (only these are trusted when set). A changed bundle is picked up within 30 s, or at once after a certificate check fails. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
   caSecretRef?: NamespacedSecretKeySelector;
+  /** Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https. */
+  managementOrigins?: string[];
   /** Maximum number of requests the operator sends to this provider at once. */
   maxConcurrentRequests?: number;
   /** Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing. */

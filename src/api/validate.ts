@@ -13,6 +13,7 @@ import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFuncti
 import ajvFormats from 'ajv-formats';
 import { policyProblems } from '../policy/client-policy.js';
 import { selectorProblems } from '../policy/label-selector.js';
+import { parseOrigin } from '../registration/origins.js';
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
 import {
   API_GROUP,
@@ -307,6 +308,7 @@ function providerSemantics(
   for (const field of ['issuerUrl', 'registrationEndpoint'] as const) {
     checkUri(issues, `/spec/${field}`, spec[field]);
   }
+  checkManagementOrigins(issues, spec);
   for (const field of ['initialAccessTokenSecretRef', 'caSecretRef'] as const) {
     const ref = spec[field];
     if (!isRecord(ref)) continue;
@@ -342,6 +344,26 @@ function providerSemantics(
     }
   }
   return issues;
+}
+
+/** Origins only, and no http origin next to an https provider (tokens would travel in clear). */
+function checkManagementOrigins(issues: ValidationIssue[], spec: Record<string, unknown>): void {
+  const origins = spec.managementOrigins;
+  if (!Array.isArray(origins)) return;
+  const endpoint = asString(spec.registrationEndpoint) || asString(spec.issuerUrl);
+  const https = endpoint?.toLowerCase().startsWith('https:') ?? false;
+  origins.forEach((value, i) => {
+    if (typeof value !== 'string') return;
+    const path = `/spec/managementOrigins/${i}`;
+    try {
+      const origin = parseOrigin(value);
+      if (https && origin.startsWith('http:')) {
+        issues.push({ path, message: 'must use https: the provider uses https' });
+      }
+    } catch (error) {
+      issues.push({ path, message: error instanceof Error ? error.message : String(error) });
+    }
+  });
 }
 
 function metadataSemantics(metadata: unknown, clusterScoped: boolean): ValidationIssue[] {

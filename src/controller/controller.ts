@@ -6,6 +6,7 @@ import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
 import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
+import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
@@ -37,6 +38,8 @@ const CONTROLLER = 'oidcclient';
 
 export class OidcClientController {
   readonly queue: WorkQueue;
+  /** States of Secrets and OidcClients we wrote ourselves: their events wake nothing. */
+  readonly ownWrites = new OwnWrites();
   private readonly clientInformers: Informer<OidcClient>[] = [];
   private readonly secretInformers: Informer<V1Secret>[] = [];
   private readonly providerInformers: Informer<OidcProvider>[] = [];
@@ -44,6 +47,7 @@ export class OidcClientController {
   /** Namespace labels for ClusterOidcProvider spec.conditions; a label change wakes its clients. */
   private readonly namespaces: Informer<V1Namespace>;
   private readonly registry: ProviderRegistry;
+  private readonly providers: CacheReader<OidcProvider>;
   private readonly reconciler: OidcClientReconciler;
   private workers?: Promise<void>;
 
@@ -56,6 +60,7 @@ export class OidcClientController {
         retried: () => m.queueRetries.inc({ controller: CONTROLLER }),
       },
     });
+    o.rest.trackWrites(this.ownWrites, ['secrets', 'oidcclients']);
     const scopes = o.namespaces.length > 0 ? o.namespaces : [undefined];
     const group = `/apis/${API_GROUP_VERSION}`;
     const mk = <T extends KubernetesObject>(name: string, path: string, labelSelector?: string) =>
@@ -82,12 +87,16 @@ export class OidcClientController {
     const clients = multiInformer(this.clientInformers);
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
+    this.providers = providers;
     this.registry = new ProviderRegistry({
       rest: o.rest,
       providers,
       clusterProviders: this.clusterProviders,
       log: o.log,
-      observe: m ? (e) => m.observeProviderRequest(e) : undefined,
+      metrics: m && {
+        observe: (provider, e) => m.observeProviderRequest({ provider, ...e }),
+        release: (provider) => m.releaseProvider(provider),
+      },
       requestTimeoutMs: o.providerRequestTimeoutMs,
       retries: o.providerRetries,
       secretRecheckMs: o.providerSecretRecheckMs,
@@ -137,7 +146,9 @@ export class OidcClientController {
           { oidcclient: key, err: errorMessage(error) },
           'reconcile failed; retrying with backoff',
         );
-        return error instanceof ReconcileError ? error.retryAfterMs : undefined;
+        return error instanceof ReconcileError
+          ? { afterMs: error.retryAfterMs, beforeMs: error.retryBeforeMs }
+          : undefined;
       },
     );
   }
@@ -216,13 +227,15 @@ export class OidcClientController {
         },
         onUpdate: (c, old) => {
           this.scheduleReadyGauge();
-          // Our own status writes come back as updates; they need no reconcile.
+          // Our own writes (status, finalizer) come back as updates; they need no reconcile.
           if (!specOrMetaChanged(c, old)) return;
-          enqueue(c);
+          const id = objectId('oidcclients', c.metadata.namespace, c.metadata.name as string);
+          this.ownWrites.judge(id, c.metadata.resourceVersion, () => enqueue(c));
         },
         onDelete: (c) => {
           this.scheduleReadyGauge();
           enqueue(c);
+          this.releaseUnusedProvider(providerKeyOf(c).kind, providerKeyOf(c).key);
         },
       });
     }
@@ -230,10 +243,21 @@ export class OidcClientController {
       const owner = ownerClientName(s);
       if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
     };
+    // A Secret state we wrote ourselves wakes nothing: the reconcile that wrote it knows it, and
+    // waking the key again would bypass its backoff (and Retry-After) after every failed attempt.
+    const fromSecretChange = (s: V1Secret) => {
+      const id = objectId('secrets', s.metadata?.namespace, s.metadata?.name as string);
+      this.ownWrites.judge(id, s.metadata?.resourceVersion, () => fromSecret(s));
+    };
     for (const inf of this.secretInformers) {
       inf.on({
-        onAdd: fromSecret,
-        onUpdate: fromSecret,
+        onAdd: fromSecretChange,
+        // On the management Secret, annotation- or finalizer-only changes are bookkeeping (attempt
+        // markers, a rejected token's fingerprint): they wake nothing, whoever made them.
+        onUpdate: (s, old) => {
+          if (s.metadata?.labels?.[LABEL_ROLE] !== 'registration' || secretContentChanged(s, old))
+            fromSecretChange(s);
+        },
         onDelete: (s) => {
           const owner = ownerClientName(s);
           if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {
@@ -256,7 +280,14 @@ export class OidcClientController {
         if (old && old.metadata.generation === p.metadata.generation) return;
         wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
       };
-      inf.on({ onAdd: (p) => wake(p), onUpdate: wake, onDelete: (p) => wake(p) });
+      inf.on({
+        onAdd: (p) => wake(p),
+        onUpdate: wake,
+        onDelete: (p) => {
+          wake(p);
+          this.releaseUnusedProvider('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+        },
+      });
     }
     const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
       if (old && old.metadata.generation === p.metadata.generation) return;
@@ -265,7 +296,10 @@ export class OidcClientController {
     this.clusterProviders.on({
       onAdd: (p) => wakeCluster(p),
       onUpdate: wakeCluster,
-      onDelete: (p) => wakeCluster(p),
+      onDelete: (p) => {
+        wakeCluster(p);
+        this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+      },
     });
     // A namespace label change can allow or refuse its clients of ClusterOidcProviders.
     this.namespaces.on({
@@ -280,6 +314,27 @@ export class OidcClientController {
       },
     });
   }
+
+  /**
+   * Frees a deleted provider's client and metric series once no OidcClient refers to it. Clients
+   * being finalized still refer to it (their DELETE may need it), so the last one to go frees it.
+   */
+  private releaseUnusedProvider(kind: 'OidcProvider' | 'ClusterOidcProvider', key: string): void {
+    const [namespace = '', name = ''] = key.split('/');
+    const exists = kind === 'ClusterOidcProvider' ? this.clusterProviders.get(name) : this.providers.get(key);
+    if (exists) return;
+    for (const inf of this.clientInformers) {
+      for (const c of inf.list()) {
+        const ref = providerKeyOf(c);
+        if (ref.kind === kind && ref.key === key) return;
+      }
+    }
+    this.registry.release(key, {
+      kind,
+      namespace: kind === 'ClusterOidcProvider' ? '' : namespace,
+      name,
+    });
+  }
 }
 
 function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {
@@ -291,6 +346,17 @@ function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {
     JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
     JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
     JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})
+  );
+}
+
+function secretContentChanged(s: V1Secret, old: V1Secret): boolean {
+  const a = s.metadata ?? {};
+  const b = old.metadata ?? {};
+  return (
+    JSON.stringify(s.data ?? {}) !== JSON.stringify(old.data ?? {}) ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.ownerReferences ?? []) !== JSON.stringify(b.ownerReferences ?? [])
   );
 }
 

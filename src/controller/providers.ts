@@ -12,9 +12,11 @@ import type {
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
+import type { ProviderLabels, ProviderRequestObservation } from '../observability/metrics.js';
 import { RegistrationClient, type RegistrationClientOptions } from '../registration/client.js';
 import { discoverEndpoints } from '../registration/discovery.js';
 import { ProviderUnavailableError, RegistrationUnauthorizedError } from '../registration/errors.js';
+import { ManagementOrigins, OriginConfigError } from '../registration/origins.js';
 import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ProviderEndpoints, RequestObserver } from '../registration/types.js';
 import { setCondition } from './conditions.js';
@@ -101,11 +103,59 @@ export function isStaleTrust(error: unknown): boolean {
   return error instanceof ProviderUnavailableError && isTlsVerificationCode(error.code);
 }
 
+/** Per-provider request metrics: labelled by the provider resource, released with it. */
+export interface ProviderMetricsSink {
+  observe(provider: ProviderLabels, e: Omit<ProviderRequestObservation, 'provider'>): void;
+  release(provider: ProviderLabels): void;
+}
+
 export function providerKeyOf(cr: OidcClient): { kind: 'OidcProvider' | 'ClusterOidcProvider'; key: string } {
   const kind = cr.spec.providerRef.kind ?? 'OidcProvider';
   return kind === 'ClusterOidcProvider'
     ? { kind, key: `cluster/${cr.spec.providerRef.name}` }
     : { kind, key: `${cr.metadata.namespace}/${cr.spec.providerRef.name}` };
+}
+
+/** Metric labels of a provider resource (namespace '' for a ClusterOidcProvider). */
+function labelsOfProvider(provider: AnyProvider): ProviderLabels {
+  const ns = provider.metadata.namespace;
+  return ns
+    ? { kind: 'OidcProvider', namespace: ns, name: provider.metadata.name ?? '' }
+    : { kind: 'ClusterOidcProvider', namespace: '', name: provider.metadata.name ?? '' };
+}
+
+function providerLabelsOf(cr: OidcClient): ProviderLabels {
+  const { kind } = providerKeyOf(cr);
+  return {
+    kind,
+    namespace: kind === 'ClusterOidcProvider' ? '' : (cr.metadata.namespace ?? ''),
+    name: cr.spec.providerRef.name,
+  };
+}
+
+/**
+ * Where a provider that is gone may still receive the DELETE of a client: only the origin the
+ * operator itself recorded on the OidcClient's status (a tenant edits the management Secret, not the
+ * status). Without it nothing is trusted and the finalizer gives up after --deletion-timeout.
+ */
+function checkOrigins(endpoint: string, origins: readonly string[]): void {
+  try {
+    new ManagementOrigins(endpoint, origins);
+  } catch (error) {
+    if (error instanceof OriginConfigError)
+      throw new ProviderNotReadyError('ProviderInvalid', `spec.managementOrigins: ${error.message}`);
+    throw error;
+  }
+}
+
+function recordedOrigins(cr: OidcClient): string[] {
+  const uri = cr.status?.registrationClientUri;
+  if (!uri) return [];
+  try {
+    return [new URL(uri).origin];
+  } catch {
+    return [];
+  }
 }
 
 export class ProviderRegistry {
@@ -117,7 +167,7 @@ export class ProviderRegistry {
       providers: CacheReader<OidcProvider>;
       clusterProviders: CacheReader<ClusterOidcProvider>;
       log: Logger;
-      observe?: RequestObserver;
+      metrics?: ProviderMetricsSink;
       /** Timeout and retries for provider calls; tests shorten them. */
       requestTimeoutMs?: number;
       retries?: number;
@@ -195,7 +245,8 @@ export class ProviderRegistry {
    * For deleting a client: namespace deletion removes the OidcProvider at the same time as the
    * OidcClient, yet the RFC 7592 DELETE needs only the registration_client_uri and the token.
    * So a provider that is gone still serves from its last resolved client, or from a bare client
-   * (default trust store) when this process never resolved it.
+   * (default trust store, management calls only to the origin recorded on the client's status)
+   * when this process never resolved it.
    */
   async resolveForDeletion(cr: OidcClient, issuer: string | undefined): Promise<ResolvedProvider> {
     try {
@@ -203,21 +254,27 @@ export class ProviderRegistry {
     } catch (error) {
       if (!(error instanceof ProviderNotReadyError) || error.reason !== 'ProviderNotFound') throw error;
       const { key } = providerKeyOf(cr);
+      const origins = recordedOrigins(cr);
+      const version = `gone:${origins.join(',')}`;
       const cached = this.entries.get(key);
-      if (cached) return cached.resolved;
+      if (cached && (!cached.version.startsWith('gone:') || cached.version === version))
+        return cached.resolved;
+      if (cached) this.invalidate(key);
       const endpoints: ProviderEndpoints = {
         issuer: issuer ?? '',
         registrationEndpoint: '',
         source: 'explicit',
       };
+      const labels = providerLabelsOf(cr);
       const client = new RegistrationClient({
         endpoints,
+        managementOrigins: origins,
         requestTimeoutMs: this.deps.requestTimeoutMs,
         retries: this.deps.retries,
-        observe: this.deps.observe,
+        observe: this.observer(labels),
       });
       const resolved = Promise.resolve({ key, endpoints, client });
-      this.entries.set(key, { version: 'gone', resolved, checkedAt: Date.now() });
+      this.entries.set(key, { version, resolved, checkedAt: Date.now() });
       return resolved;
     }
   }
@@ -227,6 +284,20 @@ export class ProviderRegistry {
     const e = this.entries.get(key);
     this.entries.delete(key);
     if (e) void e.resolved.then((r) => r.client.close()).catch(() => undefined);
+  }
+
+  /**
+   * A provider resource is gone and no OidcClient refers to it any more: close its connections and
+   * drop its metric series, so deleted providers do not accumulate in memory.
+   */
+  release(key: string, labels: ProviderLabels): void {
+    this.invalidate(key);
+    this.deps.metrics?.release(labels);
+  }
+
+  private observer(labels: ProviderLabels): RequestObserver | undefined {
+    const sink = this.deps.metrics;
+    return sink ? (e) => sink.observe(labels, e) : undefined;
   }
 
   async close(): Promise<void> {
@@ -243,6 +314,9 @@ export class ProviderRegistry {
   ): Promise<ResolvedProvider> {
     const spec = provider.spec;
     try {
+      // Refuse bad origins before anything is fetched: an http origin next to https fails even
+      // while discovery is down.
+      checkOrigins(spec.registrationEndpoint || spec.issuerUrl, spec.managementOrigins ?? []);
       const trust = known ?? (await this.readTrust(provider));
       entry.trust = trust.fingerprint;
       entry.checkedAt = Date.now();
@@ -252,30 +326,38 @@ export class ProviderRegistry {
         registrationEndpoint: spec.registrationEndpoint,
         caPem,
       });
-      const client = new TrustAwareClient(
-        {
-          endpoints,
-          caPem,
-          initialAccessToken,
-          maxConcurrentRequests: spec.maxConcurrentRequests ?? 4,
-          observe: this.deps.observe,
-          requestTimeoutMs: this.deps.requestTimeoutMs,
-          retries: this.deps.retries,
-        },
-        () => {
-          if (this.entries.get(key) !== entry) return;
-          this.deps.log.info(
-            { provider: key },
-            'provider refused our CA bundle or initial access token; re-reading',
-          );
-          this.invalidate(key);
-        },
-      );
+      let client: TrustAwareClient;
+      try {
+        client = new TrustAwareClient(
+          {
+            endpoints,
+            managementOrigins: spec.managementOrigins ?? [],
+            caPem,
+            initialAccessToken,
+            maxConcurrentRequests: spec.maxConcurrentRequests ?? 4,
+            observe: this.observer(labelsOfProvider(provider)),
+            requestTimeoutMs: this.deps.requestTimeoutMs,
+            retries: this.deps.retries,
+          },
+          () => {
+            if (this.entries.get(key) !== entry) return;
+            this.deps.log.info(
+              { provider: key },
+              'provider refused our CA bundle or initial access token; re-reading',
+            );
+            this.invalidate(key);
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof OriginConfigError)) throw error;
+        throw new ProviderNotReadyError('ProviderInvalid', `spec.managementOrigins: ${error.message}`);
+      }
+      const origins = client.managementOrigins;
       await this.writeStatus(
         provider,
         true,
         'Discovered',
-        `registration endpoint ${endpoints.registrationEndpoint} (${endpoints.source})`,
+        `registration endpoint ${endpoints.registrationEndpoint} (${endpoints.source}); management calls go to ${origins.join(', ')} only`,
         endpoints,
       );
       return { key, endpoints, client };

@@ -4,6 +4,7 @@
 // more uniform) through one small request function.
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { type Dispatcher, fetch } from 'undici';
+import { type OwnWrites, writeTarget } from './own-writes.js';
 
 /** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
 export class KubeApiError extends Error {
@@ -43,11 +44,17 @@ export class KubeRest {
    * alive and reused; the per-request copies are closed unused.
    */
   private dispatcher?: Dispatcher;
+  private own?: { writes: OwnWrites; resources: ReadonlySet<string> };
 
   constructor(readonly kubeConfig: KubeConfig) {}
 
   onRequest(observer: KubeRequestObserver): void {
     this.observers.push(observer);
+  }
+
+  /** Reports every write to these resources (plural names) and the resourceVersion it produced. */
+  trackWrites(writes: OwnWrites, resources: string[]): void {
+    this.own = { writes, resources: new Set(resources) };
   }
 
   get<T>(path: string, query?: Query): Promise<T> {
@@ -74,6 +81,25 @@ export class KubeRest {
     method: HttpMethod,
     path: string,
     opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const own = this.own;
+    const target = own && method !== HttpMethod.GET ? writeTarget(path, opts.body, own.resources) : undefined;
+    if (!own || !target) return this.send<T>(method, path, opts);
+    own.writes.begin(target);
+    let rv: string | undefined;
+    try {
+      const result = await this.send<T>(method, path, opts);
+      rv = (result as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
+      return result;
+    } finally {
+      own.writes.end(target, rv);
+    }
+  }
+
+  private async send<T>(
+    method: HttpMethod,
+    path: string,
+    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal },
   ): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');

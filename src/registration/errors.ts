@@ -60,6 +60,30 @@ export class UnexpectedResponseError extends RegistrationError {
   readonly kind = 'UnexpectedResponse';
 }
 
+/**
+ * A management URL (registration_client_uri from a Secret, an adoption source or a provider answer,
+ * or a redirect target) is not on an origin of the provider. Raised before anything is sent: a
+ * registration access token only ever goes to the provider that issued it.
+ */
+export class ForeignEndpointError extends RegistrationError {
+  readonly kind = 'ForeignEndpoint';
+  /** The offending origin (scheme://host[:port]); never a path, query or token. */
+  readonly origin: string;
+
+  constructor(message: string, origin: string) {
+    super(message);
+    this.origin = origin;
+  }
+}
+
+/**
+ * A management URL or answer names another client than the one stored: acting on it could change
+ * or delete someone else's registration. Raised before a request, or instead of using the answer.
+ */
+export class ClientMismatchError extends RegistrationError {
+  readonly kind = 'ClientMismatch';
+}
+
 /** 401/403 on registration (POST): the initial access token is missing or wrong. */
 export class RegistrationUnauthorizedError extends RegistrationError {
   readonly kind = 'RegistrationUnauthorized';

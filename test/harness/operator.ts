@@ -28,6 +28,9 @@ export interface InProcessOperatorOptions {
   resyncIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
+  /** Provider HTTP tuning; defaults 5 s per request and 2 retries. */
+  providerRequestTimeoutMs?: number;
+  providerRetries?: number;
 }
 
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
@@ -60,8 +63,8 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     workers: opts.workers ?? 4,
     resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
     deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
-    providerRequestTimeoutMs: 5_000,
-    providerRetries: 2,
+    providerRequestTimeoutMs: opts.providerRequestTimeoutMs ?? 5_000,
+    providerRetries: opts.providerRetries ?? 2,
     providerSecretRecheckMs: opts.providerSecretRecheckMs,
   });
   await controller.start();

@@ -128,6 +128,15 @@ Rules for the cluster-scoped ClusterOidcProvider: always in a ClusterRole.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["list", "watch"]
+{{- if eq .Values.metrics.auth "kubernetes" }}
+# --metrics-auth=kubernetes: who is this Bearer token, and may it get /metrics?
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end }}
 {{- end }}
 
 {{- define "oidc-client-operator.subjects" -}}

@@ -19,6 +19,11 @@ export interface RegistrationServerOptions {
   port?: number;
   /** Default true; false = discovery omits registration_endpoint (some servers do this). */
   advertiseRegistrationEndpoint?: boolean;
+  /**
+   * Answer registrations without registration_access_token / registration_client_uri (a server
+   * without RFC 7592 management). The client is stored and its credentials work.
+   */
+  omitManagementCredentials?: boolean;
 }
 
 export interface FaultRule {
@@ -34,6 +39,10 @@ export interface FaultRule {
   delayMs?: number;
   /** Destroy the socket without answering. */
   drop?: boolean;
+  /** With status: send the head at once, then the body chunkBytes (default 1) per intervalMs. */
+  trickle?: { intervalMs: number; chunkBytes?: number };
+  /** Without status: the real handler answers, and its JSON object body is replaced by rewrite(body). */
+  rewrite?: (body: Record<string, unknown>) => unknown;
   /** How many matching requests the rule applies to (default 1; Infinity allowed). */
   times?: number;
   /** Close the connection with a TCP reset (RST) instead of answering. */

@@ -319,6 +319,25 @@ describe('validateResource: semantic errors', () => {
   });
 });
 
+describe('validateProviderSpec: managementOrigins', () => {
+  it('accepts origins, refuses paths and http next to an https provider', () => {
+    const check = (spec: Record<string, unknown>) => validateProviderSpec(spec, { clusterScoped: false });
+    expect(
+      check({ issuerUrl: 'https://iam.example.org/', managementOrigins: ['https://admin.example.org:8443'] }),
+    ).toEqual([]);
+    expect(
+      check({
+        issuerUrl: 'https://iam.example.org/',
+        managementOrigins: ['https://a.example.org/x', 'http://b.example.org'],
+      }),
+    ).toEqual([
+      { path: '/spec/managementOrigins/0', message: expect.stringMatching(/origin only/) },
+      { path: '/spec/managementOrigins/1', message: 'must use https: the provider uses https' },
+    ]);
+    expect(check({ issuerUrl: 'http://iam.local/', managementOrigins: ['http://admin.local'] })).toEqual([]);
+  });
+});
+
 describe('validateResource: dispatch', () => {
   it('skips other API groups but names their kind', () => {
     expect(validateResource({ apiVersion: 'v1', kind: 'Secret', spec: 42 })).toEqual({
