@@ -13,6 +13,7 @@ import {
   ProviderUnavailableError,
   RegistrationError,
   TokenRejectedError,
+  UnconfirmedNotFoundError,
 } from '../registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
@@ -232,7 +233,21 @@ export class ClientLifecycle {
       return { reg: next, observed, mgmt };
     } catch (error) {
       if (error instanceof ClientNotFoundError)
-        return this.reregister(cr, provider, mgmt, mgmtName, reg, 'answered 404', log);
+        return this.reregister(cr, provider, mgmt, mgmtName, reg, `answered ${error.status}`, log);
+      if (error instanceof UnconfirmedNotFoundError) {
+        // A bare 404 (e.g. an ingress's HTML page during maintenance) is gone only when confirmed.
+        const probe = await provider.client.probeCredentials(
+          reg.clientId,
+          reg.clientSecret,
+          cr.spec.tokenEndpointAuthMethod,
+        );
+        if (probe === 'invalid') {
+          const why = `answered ${error.status} and the client credentials no longer work`;
+          return this.reregister(cr, provider, mgmt, mgmtName, reg, why, log);
+        }
+        const message = `${error.message}; the client credentials ${probe === 'valid' ? 'still work' : 'could not be checked'}, so client ${reg.clientId} is not registered again; retrying`;
+        return { outcome: { kind: 'retry', reason: Reason.UnexpectedResponse, message } };
+      }
       if (!(error instanceof TokenRejectedError)) throw error;
       // 401 is ambiguous (RFC 7592 §2.1): ask the token endpoint whether the client still exists.
       const probe = await provider.client.probeCredentials(
@@ -398,6 +413,15 @@ export class ClientLifecycle {
       log.info({ clientId: reg.clientId }, 'deleted client at the provider');
     } catch (error) {
       if (error instanceof ClientNotFoundError) return;
+      if (error instanceof UnconfirmedNotFoundError) {
+        const probe = await provider.client.probeCredentials(
+          reg.clientId,
+          reg.clientSecret,
+          cr.spec.tokenEndpointAuthMethod,
+        );
+        if (probe === 'invalid') return; // confirmed gone
+        throw error;
+      }
       if (error instanceof TokenRejectedError) {
         const probe = await provider.client.probeCredentials(
           reg.clientId,

@@ -44,6 +44,8 @@ export const Reason = {
   InvalidMetadata: 'InvalidMetadata',
   ProviderNotFound: 'ProviderNotFound',
   ProviderUnavailable: 'ProviderUnavailable',
+  /** The provider answered in a way that does not fit RFC 7591/7592 (e.g. an HTML 404). */
+  UnexpectedResponse: 'UnexpectedResponse',
   RegistrationUnauthorized: 'RegistrationUnauthorized',
   RegistrationTokenRejected: 'RegistrationTokenRejected',
   SecretConflict: 'SecretConflict',

@@ -17,6 +17,7 @@ import {
   ProviderUnavailableError,
   RegistrationError,
   RegistrationUnauthorizedError,
+  UnexpectedResponseError,
 } from '../registration/errors.js';
 import type { RegisteredClient } from '../registration/types.js';
 import { AppSecrets } from './app-secrets.js';
@@ -475,6 +476,9 @@ export class OidcClientReconciler {
         message: error.message,
         retryAfterMs: error.retryAfterMs,
       };
+    }
+    if (error instanceof UnexpectedResponseError) {
+      return { kind: 'retry', reason: Reason.UnexpectedResponse, message: error.message };
     }
     if (error instanceof RegistrationError) {
       return { kind: 'retry', reason: Reason.ProviderUnavailable, message: error.message };

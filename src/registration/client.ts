@@ -124,7 +124,7 @@ export class RegistrationClient {
     const url = httpUrl(registrationClientUri, 'registration_client_uri');
     const res = await this.#transport.send({ method: 'DELETE', url, retryClass: 'idempotent', bearer: rat });
     if (res.status === 204 || res.status === 200) return;
-    throw errorForResponse('manage', res.status, res.body, describeCall('DELETE', url));
+    throw errorForResponse('manage', res.status, res.body, describeCall('DELETE', url), contentTypeOf(res));
   }
 
   /**
@@ -176,7 +176,8 @@ export class RegistrationClient {
 
   #expectClient(kind: CallKind, res: HttpResponse, url: URL, method: string, ok: number[]): RegisteredClient {
     const what = describeCall(method, url);
-    if (!ok.includes(res.status)) throw errorForResponse(kind, res.status, res.body, what);
+    if (!ok.includes(res.status))
+      throw errorForResponse(kind, res.status, res.body, what, contentTypeOf(res));
     if (res.unparsable)
       throw new UnexpectedResponseError(`${what}: HTTP ${res.status} body is not JSON`, res.status);
     try {
@@ -189,6 +190,11 @@ export class RegistrationClient {
       throw error;
     }
   }
+}
+
+function contentTypeOf(res: HttpResponse): string | undefined {
+  const value = res.headers['content-type'];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function httpUrl(value: string, what: string): URL {
