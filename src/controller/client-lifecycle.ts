@@ -20,7 +20,8 @@ import type { ClientMetadata, RegisteredClient } from '../registration/types.js'
 import { parseAdoptionSecret } from './adoption.js';
 import type { AppSecrets } from './app-secrets.js';
 import { Reason } from './conditions.js';
-import type { ManagementSecrets } from './management-secrets.js';
+import { WritePendingError } from './credential-outbox.js';
+import { type ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
   ANNOTATION_ATTEMPT,
@@ -109,16 +110,13 @@ export class ClientLifecycle {
         'provider answered the registration without registration_access_token or registration_client_uri; RFC 7592 management is required',
       );
     }
-    try {
-      mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, reg);
-    } catch (error) {
-      // We could not store what we just created: undo it at the provider so nothing is orphaned.
-      log.error(
-        { err: errorMessage(error) },
-        'could not store new registration; deleting it at the provider',
-      );
+    // When this registration cannot be stored (another attempt's is, or the write is refused), it
+    // is undone at the provider so nothing is orphaned. No one else can know this client, so the
+    // undo is allowed even after this replica lost the Lease.
+    const undo = async (): Promise<void> => {
+      log.warn({ clientId: reg.clientId }, 'new registration not stored; deleting it at the provider');
       await provider.client
-        .delete(reg.registrationClientUri, reg.registrationAccessToken)
+        .delete(reg.registrationClientUri, reg.registrationAccessToken, { unfenced: true })
         .catch((e: unknown) => {
           this.d.events.record(
             cr,
@@ -126,11 +124,25 @@ export class ClientLifecycle {
             'OrphanedClient',
             `client ${reg.clientId} could not be stored nor deleted: ${errorMessage(e)}`,
           );
+          throw e;
         });
+    };
+    try {
+      mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, reg, REGISTERED, { onConflict: undo });
+    } catch (error) {
+      if (error instanceof WritePendingError) {
+        throw new OutcomeError({
+          kind: 'retry',
+          reason: Reason.SecretWriteFailed,
+          message: `client ${reg.clientId} registered; ${error.message}`,
+          retryAfterMs: error.retryAfterMs,
+        });
+      }
       throw new OutcomeError({
         kind: 'retry',
         reason: Reason.SecretWriteFailed,
-        message: `storing the registration failed, so the new client was deleted at the provider again: ${errorMessage(error)}`,
+        message: `the new registration was not stored, so client ${reg.clientId} was deleted at the provider again: ${errorMessage(error)}`,
+        retryAfterMs: 200,
       });
     }
     this.d.lastKnown.set(clientKey(cr), reg);

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
+import { type Fence, FenceSlot, isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
@@ -40,6 +41,8 @@ export class OidcClientController {
   private readonly clusterProviders: Informer<ClusterOidcProvider>;
   private readonly registry: ProviderRegistry;
   private readonly reconciler: OidcClientReconciler;
+  /** The leadership term's fence, set by start(); every write and provider call of a reconcile reads it. */
+  private readonly fence = new FenceSlot();
   private workers?: Promise<void>;
 
   constructor(private readonly o: ControllerOptions) {
@@ -76,8 +79,11 @@ export class OidcClientController {
     const clients = multiInformer(this.clientInformers);
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
+    // Informers read through the plain client; everything a reconcile does goes through the fence.
+    const rest = o.rest.fenced(this.fence);
     this.registry = new ProviderRegistry({
-      rest: o.rest,
+      rest,
+      fence: this.fence,
       providers,
       clusterProviders: this.clusterProviders,
       log: o.log,
@@ -86,11 +92,11 @@ export class OidcClientController {
       retries: o.providerRetries,
     });
     this.reconciler = new OidcClientReconciler({
-      rest: o.rest,
+      rest,
       clients,
       secrets,
       providers: this.registry,
-      events: new EventRecorder(o.rest, 'oidc-client-operator', o.log),
+      events: new EventRecorder(rest, 'oidc-client-operator', o.log),
       log: o.log,
       resyncIntervalMs: o.resyncIntervalMs,
       deletionTimeoutMs: o.deletionTimeoutMs,
@@ -108,16 +114,28 @@ export class OidcClientController {
     return this.informersSynced;
   }
 
-  /** Starts the informers (if not yet) and, once their caches are synced, the workers. */
-  async start(): Promise<void> {
+  /**
+   * Starts the informers (if not yet) and, once their caches are synced, the workers. With a
+   * leadership `fence`, the workers stop taking keys once it closes, and every write and provider
+   * call of a reconcile is refused from then on (a controller leads one term; the process exits
+   * after losing the Lease).
+   */
+  async start(fence?: Fence): Promise<void> {
+    if (fence) {
+      this.fence.set(fence);
+      const closed = fence.signal;
+      if (closed.aborted) this.queue.shutDown();
+      else closed.addEventListener('abort', () => this.queue.shutDown(), { once: true });
+    }
     await this.startInformers();
-    if (this.workers) return;
+    if (this.workers || fence?.signal.aborted) return;
     this.o.log.info({ workers: this.o.workers }, 'starting workers');
     this.workers = runWorkers(
       this.queue,
       this.o.workers,
       (key) => this.reconcileTimed(key),
       (key, error) => {
+        if (isFenced(error)) return undefined;
         // The status tells users; the log tells operators (error messages carry no secrets).
         this.o.log.warn(
           { oidcclient: key, err: errorMessage(error) },
@@ -128,12 +146,21 @@ export class OidcClientController {
     );
   }
 
-  /** Graceful stop: no new keys, in-flight reconciles finish. */
-  async stop(): Promise<void> {
+  /**
+   * Graceful stop: no new keys, in-flight reconciles finish (or fail at once when fenced), then
+   * credentials the provider returned but not yet stored get up to drainMs to be written.
+   */
+  async stop(drainMs = 15_000): Promise<void> {
     clearTimeout(this.gaugeTimer);
     this.queue.shutDown();
     for (const i of this.allInformers()) i.stop();
     await this.workers;
+    const left = await this.reconciler.drainWrites(drainMs);
+    if (left > 0)
+      this.o.log.error(
+        { clients: left },
+        'stopping with provider answers not stored in their management Secrets',
+      );
     await this.registry.close();
   }
 

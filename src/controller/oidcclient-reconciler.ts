@@ -8,6 +8,7 @@ import { API_GROUP, API_GROUP_VERSION } from '../api/schema.js';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
+import { isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
 import { secretPath } from '../kube/secrets.js';
@@ -72,7 +73,7 @@ export class OidcClientReconciler {
   private readonly lifecycle: ClientLifecycle;
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets);
+    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log);
     this.appSecrets = new AppSecrets(o.rest, o.secrets);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,
@@ -88,6 +89,11 @@ export class OidcClientReconciler {
     if (this.finalized.has(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
     const reg = readRegistration(secret);
     if (reg) this.lastKnown.set(key, reg);
+  }
+
+  /** On shutdown: waits up to timeoutMs for provider answers not stored yet; returns how many remain. */
+  drainWrites(timeoutMs: number): Promise<number> {
+    return this.mgmtSecrets.drain(timeoutMs);
   }
 
   forget(key: string): void {
@@ -114,6 +120,7 @@ export class OidcClientReconciler {
     try {
       outcome = await this.sync(cr, status, log);
     } catch (error) {
+      if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = this.classify(cr, error, log);
     }
     if (outcome.kind === 'stalled')

@@ -7,6 +7,7 @@ import type {
   OidcProvider,
   OidcProviderStatus,
 } from '../api/types.generated.js';
+import type { Fence } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
@@ -61,6 +62,8 @@ export class ProviderRegistry {
       /** Timeout and retries for provider calls; tests shorten them. */
       requestTimeoutMs?: number;
       retries?: number;
+      /** Leadership fence for every provider call. */
+      fence?: Fence;
     },
   ) {}
 
@@ -113,6 +116,7 @@ export class ProviderRegistry {
         requestTimeoutMs: this.deps.requestTimeoutMs,
         retries: this.deps.retries,
         observe: this.deps.observe,
+        fence: this.deps.fence,
       });
       const resolved = Promise.resolve({ key, endpoints, client });
       this.entries.set(key, { version: 'gone', resolved });
@@ -145,6 +149,9 @@ export class ProviderRegistry {
         issuerUrl: spec.issuerUrl,
         registrationEndpoint: spec.registrationEndpoint,
         caPem,
+        // The same per-request timeout as every other provider call (default 10 s × 4 attempts).
+        requestTimeoutMs: this.deps.requestTimeoutMs,
+        signal: this.deps.fence?.signal,
       });
       const client = new RegistrationClient({
         endpoints,
@@ -154,6 +161,7 @@ export class ProviderRegistry {
         observe: this.deps.observe,
         requestTimeoutMs: this.deps.requestTimeoutMs,
         retries: this.deps.retries,
+        fence: this.deps.fence,
       });
       await this.writeStatus(
         provider,

@@ -1,6 +1,7 @@
 // RFC 7591 registration and RFC 7592 management against one provider. Owns one keep-alive Agent
 // and one semaphore; turns every answer into a RegisteredClient or a typed RegistrationError.
 import type { Dispatcher } from 'undici';
+import type { Fence } from '../kube/fence.js';
 import { createProviderAgent } from './agent.js';
 import { ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
 import { parseRegistrationResponse } from './metadata.js';
@@ -30,6 +31,8 @@ export interface RegistrationClientOptions {
   retryMinTimeoutMs?: number;
   /** Metrics hook, called once per HTTP attempt. */
   observe?: RequestObserver;
+  /** Leadership fence: no call starts after it closes; calls in flight are cut off at its hard deadline. */
+  fence?: Fence;
 }
 
 /** Keys a server issues itself; node-oidc-provider rejects a PUT that carries any of them. */
@@ -60,6 +63,7 @@ export class RegistrationClient {
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       retryMinTimeoutMs: opts.retryMinTimeoutMs ?? 200,
       observe: opts.observe,
+      fence: opts.fence,
     });
   }
 
@@ -119,10 +123,19 @@ export class RegistrationClient {
     return client;
   }
 
-  /** RFC 7592 §2.3: deregister. 204 (or 200). */
-  async delete(registrationClientUri: string, rat: string): Promise<void> {
+  /**
+   * RFC 7592 §2.3: deregister. 204 (or 200). `unfenced` is for undoing a registration whose result
+   * was never stored: no one else can know that client, so it may be deleted whoever leads.
+   */
+  async delete(registrationClientUri: string, rat: string, opts: { unfenced?: boolean } = {}): Promise<void> {
     const url = httpUrl(registrationClientUri, 'registration_client_uri');
-    const res = await this.#transport.send({ method: 'DELETE', url, retryClass: 'idempotent', bearer: rat });
+    const res = await this.#transport.send({
+      method: 'DELETE',
+      url,
+      retryClass: 'idempotent',
+      bearer: rat,
+      unfenced: opts.unfenced === true,
+    });
     if (res.status === 204 || res.status === 200) return;
     throw errorForResponse('manage', res.status, res.body, describeCall('DELETE', url), contentTypeOf(res));
   }

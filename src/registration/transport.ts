@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
 import { type Dispatcher, request } from 'undici';
+import { assertNotFenced, type Fence } from '../kube/fence.js';
 import { ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
 import {
   isRetryableNetworkCode,
@@ -28,6 +29,11 @@ export interface TransportOptions {
   /** First backoff delay; doubles per retry and is randomised (×1–2). */
   retryMinTimeoutMs: number;
   observe?: RequestObserver | undefined;
+  /**
+   * Leadership: no attempt starts once `fence.signal` aborts (retries and their backoff included),
+   * and attempts in flight are cut off when `fence.hardSignal` aborts.
+   */
+  fence?: Fence | undefined;
 }
 
 export interface HttpRequest {
@@ -42,6 +48,11 @@ export interface HttpRequest {
   form?: Record<string, string>;
   /** Cancels the call (attempts and backoff); the call then rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
+  /**
+   * Ignore the fence: only for undoing a registration that was never stored (nobody else can know
+   * that client, so deleting it is safe whoever leads).
+   */
+  unfenced?: boolean;
 }
 
 export interface HttpResponse {
@@ -77,35 +88,46 @@ export class Transport {
    * 429; those (after retries) and network failures reject with ProviderUnavailableError.
    */
   send(req: HttpRequest): Promise<HttpResponse> {
-    return pRetry(() => this.#attempt(req), {
+    const fence = req.unfenced ? undefined : this.#opts.fence;
+    const stop = anySignal([req.signal, fence?.signal]);
+    return pRetry(() => this.#attempt(req, fence), {
       retries: this.#opts.retries,
       minTimeout: this.#opts.retryMinTimeoutMs,
       factor: 2,
       randomize: true,
       maxTimeout: MAX_RETRY_AFTER_MS,
-      ...(req.signal ? { signal: req.signal } : {}),
+      ...(stop ? { signal: stop } : {}),
       onFailedAttempt: async ({ error, retriesLeft, retryDelay }) => {
         // p-retry's own backoff is the floor; Retry-After can only make the wait longer.
         const wanted = error instanceof ProviderUnavailableError ? error.retryAfterMs : undefined;
         if (retriesLeft > 0 && wanted !== undefined && wanted > retryDelay) {
-          await sleep(wanted - retryDelay, undefined, req.signal ? { signal: req.signal } : {});
+          await sleep(wanted - retryDelay, undefined, stop ? { signal: stop } : {});
         }
       },
     });
   }
 
-  async #attempt(req: HttpRequest): Promise<HttpResponse> {
+  async #attempt(req: HttpRequest, fence: Fence | undefined): Promise<HttpResponse> {
     const what = describeCall(req.method, req.url);
     const release = await this.#semaphore.acquire();
+    // Read after the semaphore wait, right before sending: that wait can outlast the term.
+    try {
+      if (fence) assertNotFenced(fence.signal);
+    } catch (error) {
+      release();
+      throw new AbortError(toError(error));
+    }
+    const cutOff = fence?.hardSignal;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.#opts.requestTimeoutMs);
     const started = performance.now();
     let response: HttpResponse;
     try {
-      const signal = req.signal ? AbortSignal.any([timeout.signal, req.signal]) : timeout.signal;
+      const signal = AbortSignal.any([timeout.signal, ...[req.signal, cutOff].filter(isSignal)]);
       response = await this.#exchange(req, signal);
     } catch (error) {
       this.#observe(req, 'error', started);
+      if (cutOff?.aborted) throw new AbortError(toError(cutOff.reason));
       if (req.signal?.aborted) throw new AbortError(toError(req.signal.reason));
       if (error instanceof UnexpectedResponseError) throw new AbortError(error);
       throw this.#networkFailure(req, what, error, timeout.signal.aborted);
@@ -190,6 +212,16 @@ export class Transport {
       // A broken metrics hook must not turn a successful call into a failure.
     }
   }
+}
+
+function isSignal(value: AbortSignal | undefined): value is AbortSignal {
+  return value !== undefined;
+}
+
+function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const present = signals.filter(isSignal);
+  if (present.length <= 1) return present[0];
+  return AbortSignal.any(present);
 }
 
 function toError(value: unknown): Error {

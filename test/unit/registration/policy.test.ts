@@ -70,7 +70,13 @@ describe('errorForResponse', () => {
   it('recognises OAuth error codes by their RFC 6749 syntax', () => {
     expect(isOAuthErrorBody({ error: 'invalid_client_id' })).toBe(true);
     expect(isOAuthErrorBody({ error: 'not_found', error_description: 'no such client' })).toBe(true);
-    for (const body of [{ error: 'Not Found' }, { error: 'a"b' }, { error: '' }, 'invalid_client', undefined]) {
+    for (const body of [
+      { error: 'Not Found' },
+      { error: 'a"b' },
+      { error: '' },
+      'invalid_client',
+      undefined,
+    ]) {
       expect(isOAuthErrorBody(body)).toBe(false);
     }
   });

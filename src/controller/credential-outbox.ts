@@ -1,0 +1,304 @@
+// Credentials a provider handed out but the management Secret does not hold yet: a new
+// registration, or a registration access token the provider rotated (Keycloak issues a new one on
+// every call and invalidates the old). Losing either is unrecoverable (an orphaned client, a client
+// no one can manage), so each is kept in memory, newest per client, and written until stored.
+//
+// Every write is a compare-and-swap on what the Secret held when the provider was called, never a
+// blind overwrite: a token replaces exactly the token it was rotated from, and a new registration
+// goes only into the Secret still carrying this attempt's `pending` marker. That makes the writes
+// safe whoever holds the Lease, so they go through the unfenced client and continue after a leader
+// lost its term. A registration that loses (another attempt stored first) is deleted at the
+// provider instead of overwriting the winner.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { OidcClient } from '../api/types.generated.js';
+import { errorMessage } from '../kube/informer.js';
+import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
+import { readSecret } from '../kube/secrets.js';
+import { ANNOTATION_ATTEMPT, clientKey } from './names.js';
+import { ReconcileError } from './outcome.js';
+import { readRegistration, type StoredRegistration } from './secrets.js';
+
+/** What the Secret must still hold for a pending write to be the right one. */
+export type WriteBasis =
+  /** A new registration: no credentials stored, and (when known) this attempt's marker. */
+  | { kind: 'new'; attempt: string | undefined }
+  /** A changed registration (rotated token): the token the provider call used is still stored. */
+  | { kind: 'update'; token: string };
+
+/** Another attempt's registration (or a newer token set by someone else) is stored: ours lost. */
+export class RegistrationConflictError extends ReconcileError {
+  constructor(message: string) {
+    super(message, 200);
+    this.name = 'RegistrationConflictError';
+  }
+}
+
+/** Not stored yet: kept in memory and retried in the background; the reconcile retries too. */
+export class WritePendingError extends ReconcileError {
+  constructor(message: string) {
+    super(message, 1000);
+    this.name = 'WritePendingError';
+  }
+}
+
+export interface WriteRequest {
+  cr: OidcClient;
+  name: string;
+  reg: StoredRegistration;
+  annotations: Record<string, string>;
+  /**
+   * The stored Secret the provider call was based on (undefined: none is stored); its content is
+   * the basis of the compare-and-swap.
+   */
+  base: V1Secret | undefined;
+  /** Called once when a new registration lost: undo it at the provider. */
+  onConflict?: () => Promise<void>;
+}
+
+export interface SecretWriter {
+  replace(
+    rest: KubeRest,
+    cr: OidcClient,
+    current: V1Secret,
+    reg: StoredRegistration,
+    annotations: Record<string, string>,
+  ): Promise<V1Secret>;
+  create(
+    rest: KubeRest,
+    cr: OidcClient,
+    name: string,
+    reg: StoredRegistration,
+    annotations: Record<string, string>,
+  ): Promise<V1Secret>;
+}
+
+interface Pending {
+  key: string;
+  cr: OidcClient;
+  namespace: string;
+  name: string;
+  reg: StoredRegistration;
+  annotations: Record<string, string>;
+  basis: WriteBasis;
+  onConflict: (() => Promise<void>) | undefined;
+  /** The Secret to try first (null: read it). */
+  hint: V1Secret | null;
+  failures: number;
+  done: Promise<V1Secret>;
+  resolve: (s: V1Secret) => void;
+  reject: (e: Error) => void;
+}
+
+type Verdict = 'stored' | 'apply' | 'missing' | 'lost';
+
+/** Judges the Secret as it is now against a pending write. */
+export function judge(current: V1Secret | undefined, reg: StoredRegistration, basis: WriteBasis): Verdict {
+  if (!current) return 'missing';
+  const stored = readRegistration(current);
+  if (
+    stored &&
+    stored.clientId === reg.clientId &&
+    stored.registrationAccessToken === reg.registrationAccessToken &&
+    stored.clientSecret === reg.clientSecret
+  )
+    return 'stored';
+  if (basis.kind === 'update') return stored?.registrationAccessToken === basis.token ? 'apply' : 'lost';
+  if (stored) return 'lost';
+  const attempt = current.metadata?.annotations?.[ANNOTATION_ATTEMPT];
+  return basis.attempt === undefined || attempt === basis.attempt ? 'apply' : 'lost';
+}
+
+export function basisOf(secret: V1Secret | undefined): WriteBasis {
+  const stored = readRegistration(secret);
+  return stored
+    ? { kind: 'update', token: stored.registrationAccessToken }
+    : { kind: 'new', attempt: secret?.metadata?.annotations?.[ANNOTATION_ATTEMPT] };
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+export class CredentialOutbox {
+  private readonly pending = new Map<string, Pending>();
+  private closed = false;
+
+  constructor(
+    /** Unfenced: these writes are compare-and-swap and must outlive a lost term. */
+    private readonly rest: KubeRest,
+    private readonly writer: SecretWriter,
+    private readonly log: Logger | undefined,
+    /** How long persist() waits for the write before the reconcile moves on (the write does not). */
+    private readonly waitMs = 5_000,
+  ) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** The newest unstored registration for this client and Secret, if any. */
+  peek(
+    key: string,
+    name: string,
+  ): { reg: StoredRegistration; annotations: Record<string, string>; basis: WriteBasis } | undefined {
+    const p = this.pending.get(key);
+    return p && p.name === name ? { reg: p.reg, annotations: p.annotations, basis: p.basis } : undefined;
+  }
+
+  /** The Secret now holds what was pending (seen in the cache or read): nothing left to write. */
+  settleIfStored(key: string, current: V1Secret): void {
+    const p = this.pending.get(key);
+    if (p && current.metadata?.name === p.name && judge(current, p.reg, p.basis) === 'stored')
+      this.settle(p, current);
+  }
+
+  /**
+   * Records `req` as the newest registration for its client and writes it; resolves with the stored
+   * Secret, or rejects with RegistrationConflictError (ours lost) or WritePendingError (not stored
+   * within waitMs; it stays queued and is retried with backoff until stored).
+   */
+  async write(req: WriteRequest): Promise<V1Secret> {
+    const key = clientKey(req.cr);
+    let p = this.pending.get(key);
+    if (p && p.name === req.name) {
+      // A newer answer for a write still pending (the reconcile used the in-memory token): the
+      // basis stays what the Secret holds, the value becomes the newest.
+      p.reg = req.reg;
+      p.annotations = req.annotations;
+      p.cr = req.cr;
+      if (req.onConflict) p.onConflict = req.onConflict;
+    } else {
+      p = this.enqueue(key, req);
+    }
+    const waited = await Promise.race([p.done, delay(this.waitMs).then(() => undefined)]);
+    if (waited) return waited;
+    throw new WritePendingError(
+      `the management Secret ${req.name} did not accept the provider's answer within ${this.waitMs / 1000} s; it is kept in memory and written as soon as the API server accepts it`,
+    );
+  }
+
+  /** Forgets the client (it is gone, or its Secret was handled otherwise). */
+  forget(key: string): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    p.reject(new WritePendingError('the pending write was dropped'));
+  }
+
+  /** Waits up to timeoutMs for every pending write to be stored or resolved. */
+  async drain(timeoutMs: number): Promise<number> {
+    const all = [...this.pending.values()].map((p) => p.done.catch(() => undefined));
+    await Promise.race([Promise.all(all), delay(timeoutMs)]);
+    return this.pending.size;
+  }
+
+  /** Stops the background writes (process shutdown after drain). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private enqueue(key: string, req: WriteRequest): Pending {
+    let resolve!: (s: V1Secret) => void;
+    let reject!: (e: Error) => void;
+    const done = new Promise<V1Secret>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    done.catch(() => undefined); // awaited by persist() or not at all
+    const p: Pending = {
+      key,
+      cr: req.cr,
+      namespace: req.cr.metadata.namespace as string,
+      name: req.name,
+      reg: req.reg,
+      annotations: req.annotations,
+      basis: basisOf(req.base),
+      onConflict: req.onConflict,
+      hint: req.base?.metadata?.resourceVersion ? req.base : null,
+      failures: 0,
+      done,
+      resolve,
+      reject,
+    };
+    this.pending.set(key, p);
+    void this.flush(p);
+    return p;
+  }
+
+  private settle(p: Pending, stored: V1Secret): void {
+    if (this.pending.get(p.key) === p) this.pending.delete(p.key);
+    p.resolve(stored);
+  }
+
+  private async lose(p: Pending, why: string): Promise<void> {
+    if (this.pending.get(p.key) === p) this.pending.delete(p.key);
+    if (p.basis.kind === 'new' && p.onConflict) {
+      this.log?.warn(
+        { oidcclient: p.key, clientId: p.reg.clientId, reason: why },
+        'another registration was stored first; deleting ours at the provider',
+      );
+      await p.onConflict().catch(() => undefined);
+    } else {
+      this.log?.info({ oidcclient: p.key, reason: why }, 'pending registration superseded; not writing it');
+    }
+    p.reject(new RegistrationConflictError(why));
+  }
+
+  private async flush(p: Pending): Promise<void> {
+    for (;;) {
+      if (this.closed || this.pending.get(p.key) !== p) return;
+      const reg = p.reg;
+      const annotations = p.annotations;
+      try {
+        const current = p.hint ?? (await readSecret(this.rest, p.namespace, p.name));
+        p.hint = null;
+        const verdict = judge(current, reg, p.basis);
+        if (verdict === 'stored' && current) {
+          if (p.reg === reg) return this.settle(p, current);
+          p.basis = { kind: 'update', token: reg.registrationAccessToken };
+          continue;
+        }
+        if (verdict === 'lost') {
+          const why =
+            p.basis.kind === 'new'
+              ? `Secret ${p.name} changed under this registration attempt (another attempt's registration or marker is stored)`
+              : `Secret ${p.name} holds a registration access token other than the one this answer replaces`;
+          return await this.lose(p, why);
+        }
+        const written = current
+          ? await this.writer.replace(this.rest, p.cr, current, reg, annotations)
+          : await this.writer.create(this.rest, p.cr, p.name, reg, annotations);
+        if (p.reg === reg) return this.settle(p, written);
+        // A newer answer arrived while this one was being written: it replaces what we just stored.
+        p.basis = { kind: 'update', token: reg.registrationAccessToken };
+        p.hint = written;
+      } catch (error) {
+        if (isKubeStatus(error, 409) || isKubeStatus(error, 404)) continue; // re-read and judge again
+        if (p.basis.kind === 'new' && isPermanent(error)) {
+          return await this.lose(p, `storing the registration failed: ${errorMessage(error)}`);
+        }
+        p.failures += 1;
+        const wait =
+          Math.min(MAX_BACKOFF_MS, 200 * 2 ** Math.min(p.failures - 1, 10)) * (0.75 + Math.random() * 0.5);
+        if (p.failures === 1 || p.failures % 10 === 0) {
+          this.log?.warn(
+            { oidcclient: p.key, attempts: p.failures, err: errorMessage(error) },
+            'management Secret write failed; the provider answer is kept in memory and retried',
+          );
+        }
+        await delay(wait);
+      }
+    }
+  }
+}
+
+/** Errors retrying cannot fix (forbidden, invalid): anything but 409, 404, 429, 5xx and network failures. */
+function isPermanent(error: unknown): boolean {
+  return error instanceof KubeApiError && error.status >= 400 && error.status < 500 && error.status !== 429;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    t.unref();
+  });
+}
