@@ -10,10 +10,11 @@ import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
-import { findCondition } from './conditions.js';
+import { findCondition, Reason } from './conditions.js';
 import { clientKey, LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
+import { ProviderSlots } from './provider-slots.js';
 import { ProviderRegistry, providerKeyOf } from './providers.js';
 
 export interface ControllerOptions {
@@ -43,6 +44,9 @@ export class OidcClientController {
   private readonly reconciler: OidcClientReconciler;
   /** The leadership term's fence, set by start(); every write and provider call of a reconcile reads it. */
   private readonly fence = new FenceSlot();
+  /** Keeps one slow or silent provider from holding more than its share of the workers. */
+  private readonly slots: ProviderSlots;
+  private readonly clients: CacheReader<OidcClient>;
   private workers?: Promise<void>;
 
   constructor(private readonly o: ControllerOptions) {
@@ -77,6 +81,8 @@ export class OidcClientController {
     this.clusterProviders = mk<ClusterOidcProvider>('clusteroidcproviders', `${group}/clusteroidcproviders`);
 
     const clients = multiInformer(this.clientInformers);
+    this.clients = clients;
+    this.slots = new ProviderSlots({ workers: o.workers, wake: (key) => this.queue.add(key) });
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
     // Informers read through the plain client; everything a reconcile does goes through the fence.
@@ -133,7 +139,7 @@ export class OidcClientController {
     this.workers = runWorkers(
       this.queue,
       this.o.workers,
-      (key) => this.reconcileTimed(key),
+      (key) => this.reconcileFair(key),
       (key, error) => {
         if (isFenced(error)) return undefined;
         // The status tells users; the log tells operators (error messages carry no secrets).
@@ -179,6 +185,29 @@ export class OidcClientController {
       ...this.providerInformers,
       this.clusterProviders,
     ] as Informer<KubernetesObject>[];
+  }
+
+  /** Reconciles `key` in a slot of its provider; a key whose provider is at its share is parked. */
+  private async reconcileFair(key: string) {
+    const cr = this.clients.get(key);
+    if (!cr) return this.reconcileTimed(key);
+    const slot = this.slots.acquire(providerKeyOf(cr).key, key);
+    if (!slot) {
+      this.o.log.debug({ oidcclient: key }, 'provider at its share of workers; parked');
+      return undefined;
+    }
+    let result: 'ok' | 'unavailable' | 'other' = 'other';
+    try {
+      const outcome = await this.reconcileTimed(key);
+      result = 'ok';
+      return outcome;
+    } catch (error) {
+      if (error instanceof ReconcileError && error.reason === Reason.ProviderUnavailable)
+        result = 'unavailable';
+      throw error;
+    } finally {
+      slot.release(result);
+    }
   }
 
   private async reconcileTimed(key: string) {

@@ -126,7 +126,8 @@ export class OidcClientReconciler {
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
     await this.writeStatus(cr, base, status, outcome);
-    if (outcome.kind === 'retry') throw new ReconcileError(outcome.message, outcome.retryAfterMs);
+    if (outcome.kind === 'retry')
+      throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
     return { requeueAfterMs: this.resyncDelay(key) };
   }
@@ -327,6 +328,7 @@ export class OidcClientReconciler {
           throw new ReconcileError(
             outcome.message,
             outcome.kind === 'retry' ? outcome.retryAfterMs : undefined,
+            outcome.reason,
           );
         }
         this.o.events.record(

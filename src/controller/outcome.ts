@@ -35,6 +35,8 @@ export class ReconcileError extends Error {
   constructor(
     message: string,
     readonly retryAfterMs?: number,
+    /** The Ready reason reported, when known (the controller limits providers that do not answer). */
+    readonly reason?: ReasonName,
   ) {
     super(message);
     this.name = 'ReconcileError';
