@@ -62,16 +62,21 @@ class FakeSecret {
         throw new KubeApiError(409, 'Conflict', 'changed', 'PUT', '/');
       this.writes++;
       this.set(managementSecretData(r), annotations);
-      return structuredClone(this.secret as V1Secret);
+      return this.snapshot();
     },
     create: async (_rest, _cr, _name, r, annotations) => {
       if (this.down) throw new KubeApiError(503, 'ServiceUnavailable', 'down', 'POST', '/');
       if (this.secret) throw new KubeApiError(409, 'AlreadyExists', 'exists', 'POST', '/');
       this.writes++;
       this.set(managementSecretData(r), annotations);
-      return structuredClone(this.secret as V1Secret);
+      return this.snapshot();
     },
   };
+
+  snapshot(): V1Secret {
+    if (!this.secret) throw new Error('no secret');
+    return structuredClone(this.secret);
+  }
 
   token(): string | undefined {
     const v = this.secret?.data?.registration_access_token;
