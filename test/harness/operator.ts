@@ -22,12 +22,16 @@ export interface InProcessOperatorOptions {
   resyncIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
+  /** Timeout of one apiserver request (default 30 s); outage tests shorten it. */
+  kubeTimeoutMs?: number;
+  providerRequestTimeoutMs?: number;
+  providerRetries?: number;
 }
 
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
   const kc = new KubeConfig();
   kc.loadFromFile(opts.kubeconfigPath);
-  const rest = new KubeRest(kc);
+  const rest = new KubeRest(kc, { timeoutMs: opts.kubeTimeoutMs });
   const writes: string[] = [];
   rest.onRequest((e) => {
     if (e.method !== 'GET') writes.push(`${e.method} ${e.path}`);
@@ -52,8 +56,8 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     workers: opts.workers ?? 4,
     resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
     deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
-    providerRequestTimeoutMs: 5_000,
-    providerRetries: 2,
+    providerRequestTimeoutMs: opts.providerRequestTimeoutMs ?? 5_000,
+    providerRetries: opts.providerRetries ?? 2,
   });
   await controller.start();
   return {
