@@ -15,7 +15,7 @@ import { clientKey, LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } fro
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
 import { ProviderSlots } from './provider-slots.js';
-import { ProviderRegistry, providerKeyOf } from './providers.js';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, ProviderRegistry, providerKeyOf } from './providers.js';
 
 export interface ControllerOptions {
   rest: KubeRest;
@@ -82,9 +82,18 @@ export class OidcClientController {
 
     const clients = multiInformer(this.clientInformers);
     this.clients = clients;
-    this.slots = new ProviderSlots({ workers: o.workers, wake: (key) => this.queue.add(key) });
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
+    this.slots = new ProviderSlots({
+      workers: o.workers,
+      wake: (key) => this.queue.add(key),
+      capOf: (key) => {
+        const p = key.startsWith('cluster/')
+          ? this.clusterProviders.get(key.slice('cluster/'.length))
+          : providers.get(key);
+        return p?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+      },
+    });
     // Informers read through the plain client; everything a reconcile does goes through the fence.
     const rest = o.rest.fenced(this.fence);
     this.registry = new ProviderRegistry({

@@ -1,14 +1,20 @@
 // Fair use of the workers across providers. Workers are shared, and a provider that is slow or
 // never answers would otherwise hold every worker (each for requestTimeout × attempts) while the
-// clients of healthy providers wait in the queue. Each provider gets at most its share of the
-// workers at once; a key whose provider is at its share is parked, not waited on, and handed back
-// to the queue when that provider frees a slot. A provider whose calls fail for lack of an answer
-// (timeouts, refused connections, 5xx) is limited to one reconcile at a time until one succeeds.
+// clients of healthy providers wait in the queue. A key whose provider is at its share is parked,
+// not waited on, and handed back to the queue when that provider frees a slot. A provider's share
+// is the smallest of:
+// - its own cap: the provider's maxConcurrentRequests (more reconciles would only wait for its
+//   request semaphore while holding workers), so with more workers than that, others always find one;
+// - an equal split of the workers among the providers that had work recently;
+// - one, while its calls fail for lack of an answer (timeouts, refused connections, 5xx), until a
+//   reconcile against it succeeds again.
 
 export interface ProviderSlotsOptions {
   workers: number;
   /** Puts a parked key back into the work queue. */
   wake: (key: string) => void;
+  /** The most reconciles one provider may have in flight (its maxConcurrentRequests). Default: no cap. */
+  capOf?: (provider: string) => number;
   /** A provider counts towards the split while it had work this recently. Default 30 s. */
   activeWindowMs?: number;
   now?: () => number;
@@ -39,7 +45,8 @@ export class ProviderSlots {
       if (at >= since || (this.inFlight.get(p) ?? 0) > 0 || this.parked.has(p)) active++;
       else this.lastSeen.delete(p);
     }
-    return Math.max(1, Math.floor(this.o.workers / active));
+    const cap = this.o.capOf?.(provider) ?? Number.POSITIVE_INFINITY;
+    return Math.max(1, Math.min(cap, Math.floor(this.o.workers / active)));
   }
 
   /**

@@ -20,6 +20,9 @@ import { statusPatch } from './status.js';
 
 type AnyProvider = OidcProvider | ClusterOidcProvider;
 
+/** spec.maxConcurrentRequests when unset: requests in flight to one provider, and its share of the workers. */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 4;
+
 /** The provider cannot be used yet; `reason` goes on the OidcClient's Ready condition. */
 export class ProviderNotReadyError extends Error {
   constructor(
@@ -157,7 +160,7 @@ export class ProviderRegistry {
         endpoints,
         caPem,
         initialAccessToken,
-        maxConcurrentRequests: spec.maxConcurrentRequests ?? 4,
+        maxConcurrentRequests: spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS,
         observe: this.deps.observe,
         requestTimeoutMs: this.deps.requestTimeoutMs,
         retries: this.deps.retries,
