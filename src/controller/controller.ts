@@ -163,19 +163,16 @@ export class OidcClientController {
 
   /**
    * Graceful stop: no new keys, in-flight reconciles finish (or fail at once when fenced), then
-   * credentials the provider returned but not yet stored get up to drainMs to be written.
+   * credentials the provider returned but not yet stored get up to drainMs to be written (a new
+   * registration that still is not is deleted at the provider).
    */
   async stop(drainMs = 15_000): Promise<void> {
     clearTimeout(this.gaugeTimer);
     this.queue.shutDown();
     for (const i of this.allInformers()) i.stop();
     await this.workers;
-    const left = await this.reconciler.drainWrites(drainMs);
-    if (left > 0)
-      this.o.log.error(
-        { clients: left },
-        'stopping with provider answers not stored in their management Secrets',
-      );
+    // Logs each registration undone and each token lost itself.
+    await this.reconciler.drainWrites(drainMs);
     await this.registry.close();
   }
 

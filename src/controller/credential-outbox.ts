@@ -184,11 +184,35 @@ export class CredentialOutbox {
     p.reject(new WritePendingError('the pending write was dropped'));
   }
 
-  /** Waits up to timeoutMs for every pending write to be stored or resolved. */
+  /**
+   * On shutdown: waits up to timeoutMs for every pending write to be stored or resolved. A new
+   * registration still not stored then is undone at the provider (the process is going away with
+   * the only copy; a successor registers again); a rotated token still not stored is lost, which is
+   * logged. Returns how many tokens were lost.
+   */
   async drain(timeoutMs: number): Promise<number> {
     const all = [...this.pending.values()].map((p) => p.done.catch(() => undefined));
     await Promise.race([Promise.all(all), delay(timeoutMs)]);
-    return this.pending.size;
+    let lost = 0;
+    for (const p of [...this.pending.values()]) {
+      this.pending.delete(p.key);
+      if (p.basis.kind === 'new' && p.onConflict) {
+        this.log?.warn(
+          { oidcclient: p.key, clientId: p.reg.clientId },
+          'new registration not stored before shutdown; deleting it at the provider',
+        );
+        await p.onConflict().catch(() => undefined);
+        p.reject(new RegistrationConflictError('not stored before shutdown; undone at the provider'));
+      } else {
+        lost++;
+        this.log?.error(
+          { oidcclient: p.key, clientId: p.reg.clientId },
+          'shutting down with a registration access token the management Secret does not hold; the client may need a new token',
+        );
+        p.reject(new WritePendingError('not stored before shutdown'));
+      }
+    }
+    return lost;
   }
 
   /** Stops the background writes (process shutdown after drain). */

@@ -31,9 +31,8 @@ export interface LeaderElectorOptions {
   log?: Logger;
   /**
    * Called on acquiring the lease; `signal` aborts when leadership ends (lost, stop(), or no renewal
-   * within renewDeadline). `fence` carries the same signal plus `hardSignal`, which aborts midway
-   * between renewDeadline and leaseDuration after the last renewal: work still in flight then must
-   * stop, because from leaseDuration on a successor may act.
+   * within renewDeadline, i.e. before any successor may take over). `fence` carries the same signal
+   * and also reports an overdue deadline when read before its timer ran (after a process pause).
    */
   onStartedLeading: (signal: AbortSignal, fence: Fence) => void | Promise<void>;
   /** Called once leadership ended: at once when lost, after releasing the lease on stop(). */
@@ -197,7 +196,6 @@ export class LeaderElector {
   private readonly dispatcher = new SharedDispatcher();
   private readonly opts: LeaderElectorOptions;
   private readonly leaseDurationSeconds: number;
-  private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private readonly log: Logger | undefined;
@@ -230,7 +228,6 @@ export class LeaderElector {
       throw new Error(`renewDeadlineSeconds must be greater than ${1 + JITTER} × retryPeriodSeconds`);
     }
     this.leaseDurationSeconds = lease;
-    this.leaseDurationMs = lease * 1000;
     this.renewDeadlineMs = renew * 1000;
     this.retryPeriodMs = retry * 1000;
     this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
@@ -249,7 +246,7 @@ export class LeaderElector {
       this.log?.error({ error: describeError(error) }, 'leader election loop failed');
       if (this.leading) {
         this.leading = false;
-        this.term?.end('leader election failed', { cutOff: true });
+        this.term?.end('leader election failed');
         this.notifyStopped();
       }
     });
@@ -343,10 +340,7 @@ export class LeaderElector {
 
     if (lostBecause !== undefined) {
       this.leading = false;
-      // Someone else holding the lease may act already: cut off work in flight at once.
-      term.end(`leadership lost: ${lostBecause}`, {
-        cutOff: this.observed?.holderIdentity !== this.opts.identity,
-      });
+      term.end(`leadership lost: ${lostBecause}`);
       this.log?.warn({ reason: lostBecause }, 'lost leadership');
       this.notifyStopped();
       // A new term must not overlap with the old term's work.
@@ -360,13 +354,11 @@ export class LeaderElector {
   }
 
   /**
-   * A successor counts leaseDuration from when it saw this renewal, which is after `sentAt`. New work
-   * stops at renewDeadline; work in flight is cut off halfway to leaseDuration, leaving the other
-   * half as margin for the cut-off to take effect and for clock-rate differences.
+   * A successor counts leaseDuration from when it saw this renewal, which is after `sentAt`; the
+   * fence closes renewDeadline after `sentAt`, leaving leaseDuration - renewDeadline of margin.
    */
   private extendTerm(term: DeadlineFence, sentAt: number): void {
-    const soft = sentAt + this.renewDeadlineMs;
-    term.extend(soft, soft + (this.leaseDurationMs - this.renewDeadlineMs) / 2);
+    term.extend(sentAt + this.renewDeadlineMs);
   }
 
   private notifyStopped(): void {

@@ -31,7 +31,7 @@ export interface RegistrationClientOptions {
   retryMinTimeoutMs?: number;
   /** Metrics hook, called once per HTTP attempt. */
   observe?: RequestObserver;
-  /** Leadership fence: no call starts after it closes; calls in flight are cut off at its hard deadline. */
+  /** Leadership fence: no request is sent after it closes (requests already sent are let finish). */
   fence?: Fence;
 }
 

@@ -30,8 +30,9 @@ export interface TransportOptions {
   retryMinTimeoutMs: number;
   observe?: RequestObserver | undefined;
   /**
-   * Leadership: no attempt starts once `fence.signal` aborts (retries and their backoff included),
-   * and attempts in flight are cut off when `fence.hardSignal` aborts.
+   * Leadership: no attempt is sent once `fence.signal` aborts, and backoff waits end. An attempt
+   * already sent is not cut off: the provider carries it out whether or not we hang up, so its
+   * answer (a new client, a rotated token) is worth more than the early return.
    */
   fence?: Fence | undefined;
 }
@@ -117,17 +118,15 @@ export class Transport {
       release();
       throw new AbortError(toError(error));
     }
-    const cutOff = fence?.hardSignal;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.#opts.requestTimeoutMs);
     const started = performance.now();
     let response: HttpResponse;
     try {
-      const signal = AbortSignal.any([timeout.signal, ...[req.signal, cutOff].filter(isSignal)]);
+      const signal = req.signal ? AbortSignal.any([timeout.signal, req.signal]) : timeout.signal;
       response = await this.#exchange(req, signal);
     } catch (error) {
       this.#observe(req, 'error', started);
-      if (cutOff?.aborted) throw new AbortError(toError(cutOff.reason));
       if (req.signal?.aborted) throw new AbortError(toError(req.signal.reason));
       if (error instanceof UnexpectedResponseError) throw new AbortError(error);
       throw this.#networkFailure(req, what, error, timeout.signal.aborted);
