@@ -90,6 +90,8 @@ export class Transport {
    */
   send(req: HttpRequest): Promise<HttpResponse> {
     const fence = req.unfenced ? undefined : this.#opts.fence;
+    // Not handed to p-retry: it would drop the answer of an attempt in flight when the fence closes.
+    // Each attempt checks the fence before it is sent instead; only our Retry-After wait ends early.
     const stop = anySignal([req.signal, fence?.signal]);
     return pRetry(() => this.#attempt(req, fence), {
       retries: this.#opts.retries,
@@ -97,7 +99,7 @@ export class Transport {
       factor: 2,
       randomize: true,
       maxTimeout: MAX_RETRY_AFTER_MS,
-      ...(stop ? { signal: stop } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
       onFailedAttempt: async ({ error, retriesLeft, retryDelay }) => {
         // p-retry's own backoff is the floor; Retry-After can only make the wait longer.
         const wanted = error instanceof ProviderUnavailableError ? error.retryAfterMs : undefined;
@@ -119,7 +121,7 @@ export class Transport {
       throw new AbortError(toError(error));
     }
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.#opts.requestTimeoutMs);
+    const timer = pauseTolerantTimer(this.#opts.requestTimeoutMs, () => timeout.abort());
     const started = performance.now();
     let response: HttpResponse;
     try {
@@ -131,7 +133,7 @@ export class Transport {
       if (error instanceof UnexpectedResponseError) throw new AbortError(error);
       throw this.#networkFailure(req, what, error, timeout.signal.aborted);
     } finally {
-      clearTimeout(timer);
+      timer.clear();
       release();
     }
     this.#observe(req, response.status, started);
@@ -211,6 +213,26 @@ export class Transport {
       // A broken metrics hook must not turn a successful call into a failure.
     }
   }
+}
+
+/** A timer this late means the event loop did not run (process paused, long GC, starved CPU). */
+const STALL_MS = 1_000;
+/** After such a stall, how long the answers that piled up meanwhile get to be read. */
+const STALL_GRACE_MS = 1_000;
+
+/**
+ * A request timeout that tolerates a paused process. After a pause, Node runs overdue timers
+ * before it reads the sockets, so a plain timeout would abort a request whose answer is already
+ * waiting there — for a registration POST that answer is the only record of a client the provider
+ * just created. A timer that fires far too late therefore waits a moment more, once.
+ */
+function pauseTolerantTimer(ms: number, fire: () => void): { clear(): void } {
+  const due = performance.now() + ms;
+  let timer = setTimeout(() => {
+    if (performance.now() - due > STALL_MS) timer = setTimeout(fire, STALL_GRACE_MS);
+    else fire();
+  }, ms);
+  return { clear: () => clearTimeout(timer) };
 }
 
 function isSignal(value: AbortSignal | undefined): value is AbortSignal {
