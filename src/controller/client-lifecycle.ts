@@ -9,13 +9,17 @@ import { errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
 import {
+  ClientMismatchError,
   ClientNotFoundError,
+  ForeignEndpointError,
   ProviderUnavailableError,
   RegistrationError,
   TokenRejectedError,
   UnconfirmedNotFoundError,
+  UnexpectedResponseError,
 } from '../registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
+import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { parseAdoptionSecret } from './adoption.js';
 import type { AppSecrets } from './app-secrets.js';
@@ -43,6 +47,9 @@ export interface ClientLifecycleDeps {
   /** Last registration seen per key (shared with the reconciler): survives a deleted management Secret. */
   lastKnown: Map<string, StoredRegistration>;
 }
+
+/** How soon a client whose provider answered with an untrusted management URL is checked again. */
+const UNTRUSTED_ANSWER_RECHECK_MS = 5 * 60_000;
 
 export type Registration = { reg: StoredRegistration; observed: RegisteredClient; mgmt: V1Secret };
 
@@ -94,8 +101,19 @@ export class ClientLifecycle {
     try {
       created = await provider.client.register(metadata);
     } catch (error) {
-      // The provider answered, so nothing was registered: clear the marker (best effort).
-      if (error instanceof RegistrationError && !(error instanceof ProviderUnavailableError)) {
+      if (error instanceof UnexpectedResponseError && isSuccess(error.status)) {
+        // A success answer that cannot be used: a client may exist now. Keep the marker and stop,
+        // so a broken provider does not collect one orphaned client per retry.
+        const message = `the provider answered the registration with HTTP ${error.status}, but the answer cannot be used (${error.message}); a client may have been registered there and is not managed. A change to the spec tries again`;
+        this.d.events.record(cr, 'Warning', Reason.UnexpectedResponse, message);
+        throw new OutcomeError({ kind: 'stalled', reason: Reason.UnexpectedResponse, message });
+      }
+      // The provider answered, or the request never left (refused connection, certificate not
+      // trusted), so nothing was registered: clear the marker (best effort).
+      if (
+        error instanceof RegistrationError &&
+        (!(error instanceof ProviderUnavailableError) || neverSent(error))
+      ) {
         mgmt = await this.d.mgmtSecrets
           .replace(cr, mgmt, mgmt.data ?? {}, {
             [ANNOTATION_STATE]: 'pending',
@@ -116,7 +134,7 @@ export class ClientLifecycle {
     const undo = async (): Promise<void> => {
       log.warn({ clientId: reg.clientId }, 'new registration not stored; deleting it at the provider');
       await provider.client
-        .delete(reg.registrationClientUri, reg.registrationAccessToken, { unfenced: true })
+        .delete(reg.registrationClientUri, reg.registrationAccessToken, reg.clientId, { unfenced: true })
         .catch((e: unknown) => {
           this.d.events.record(
             cr,
@@ -153,6 +171,8 @@ export class ClientLifecycle {
       `registered client ${reg.clientId} at ${provider.endpoints.registrationEndpoint}`,
     );
     log.info({ clientId: reg.clientId }, 'registered client');
+    // Stored (so it is neither lost nor registered twice), but never called while untrusted.
+    provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
     return { reg, observed: created, mgmt };
   }
 
@@ -187,8 +207,20 @@ export class ClientLifecycle {
       observed = await provider.client.read(
         candidate.registrationClientUri,
         candidate.registrationAccessToken,
+        candidate.clientId,
       );
     } catch (error) {
+      if (error instanceof ForeignEndpointError) {
+        error.message = `adoption Secret ${ref.name}: ${error.message}`;
+        throw error;
+      }
+      if (error instanceof ClientMismatchError) {
+        throw new OutcomeError({
+          kind: 'stalled',
+          reason: Reason.AdoptionFailed,
+          message: `adoption Secret ${ref.name}: ${error.message}`,
+        });
+      }
       if (error instanceof TokenRejectedError || error instanceof ClientNotFoundError) {
         throw new OutcomeError({
           kind: 'stalled',
@@ -231,7 +263,11 @@ export class ClientLifecycle {
     log: Logger,
   ): Promise<Registration | { outcome: Outcome }> {
     try {
-      const observed = await provider.client.read(reg.registrationClientUri, reg.registrationAccessToken);
+      const observed = await provider.client.read(
+        reg.registrationClientUri,
+        reg.registrationAccessToken,
+        reg.clientId,
+      );
       const next = toStored(observed, provider, reg) ?? reg;
       if (
         mgmt &&
@@ -242,6 +278,7 @@ export class ClientLifecycle {
       if (!mgmt)
         mgmt = await this.d.mgmtSecrets.create(cr, mgmtName, next, { [ANNOTATION_STATE]: 'registered' });
       this.d.lastKnown.set(clientKey(cr), next);
+      this.refuseUntrustedAnswer(cr, provider, observed, 'GET');
       return { reg: next, observed, mgmt };
     } catch (error) {
       if (error instanceof ClientNotFoundError)
@@ -324,7 +361,7 @@ export class ClientLifecycle {
   ): Promise<Registration> {
     let oldFate = 'deleted at the provider';
     try {
-      await provider.client.delete(old.registrationClientUri, old.registrationAccessToken);
+      await provider.client.delete(old.registrationClientUri, old.registrationAccessToken, old.clientId);
     } catch (error) {
       if (!(error instanceof ClientNotFoundError))
         oldFate = `not deleted (${errorMessage(error)}); it may remain at the provider`;
@@ -389,6 +426,7 @@ export class ClientLifecycle {
     const next = toStored(updated, provider, reg) ?? reg;
     if (changedRegistration(reg, next)) mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, next);
     this.d.lastKnown.set(clientKey(cr), next);
+    this.refuseUntrustedAnswer(cr, provider, updated, 'PUT');
     // What still differs after a successful PUT is normalised or dropped by the provider: stop
     // sending it until the spec changes, instead of fighting.
     const stuck = diffSpecified(desired, updated.metadata).map((d) => d.field);
@@ -413,6 +451,37 @@ export class ClientLifecycle {
     return { reg: next, mgmt };
   }
 
+  /**
+   * A GET or PUT answer named a management URL the operator may not call: the stored one stays (and
+   * whatever else the answer brought, such as a rotated token, is already stored). Ready=False with
+   * a Warning Event; checked again after a while, or at once when the provider resource changes.
+   */
+  private refuseUntrustedAnswer(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    answer: RegisteredClient,
+    call: 'GET' | 'PUT',
+  ): void {
+    const uri = answer.untrustedRegistrationClientUri;
+    if (uri === undefined) return;
+    let why = 'it is not usable';
+    try {
+      provider.client.assertManageable(uri, answer.clientId);
+    } catch (error) {
+      if (error instanceof ForeignEndpointError) {
+        why = `it is on ${error.origin}, not an origin of the provider (${provider.client.managementOrigins.join(', ')}); if the provider really serves it, add it to spec.managementOrigins of the provider`;
+      } else if (error instanceof ClientMismatchError) why = 'it names another client';
+    }
+    const message = `the provider's ${call} answer for client ${answer.clientId} names a new registration_client_uri that is not trusted: ${why}. The stored one is kept`;
+    this.d.events.record(cr, 'Warning', Reason.UntrustedEndpoint, message);
+    throw new OutcomeError({
+      kind: 'retry',
+      reason: Reason.UntrustedEndpoint,
+      message,
+      retryAfterMs: UNTRUSTED_ANSWER_RECHECK_MS,
+    });
+  }
+
   async deleteAtProvider(
     cr: OidcClient,
     provider: ResolvedProvider,
@@ -420,7 +489,7 @@ export class ClientLifecycle {
     log: Logger,
   ): Promise<void> {
     try {
-      await provider.client.delete(reg.registrationClientUri, reg.registrationAccessToken);
+      await provider.client.delete(reg.registrationClientUri, reg.registrationAccessToken, reg.clientId);
       this.d.events.record(cr, 'Normal', 'Deleted', `deleted client ${reg.clientId} at the provider`);
       log.info({ clientId: reg.clientId }, 'deleted client at the provider');
     } catch (error) {
@@ -453,13 +522,21 @@ export class ClientLifecycle {
   }
 }
 
+/**
+ * What to store from an answer. A registration_client_uri the operator may not call is kept out,
+ * except from a new registration: that client exists at the provider, so it is stored (never
+ * called) rather than lost, and no second client is registered.
+ */
 function toStored(
   r: RegisteredClient,
   provider: ResolvedProvider,
   prev: StoredRegistration | undefined,
 ): StoredRegistration | undefined {
   const rat = r.registrationAccessToken ?? prev?.registrationAccessToken;
-  const uri = r.registrationClientUri ?? prev?.registrationClientUri;
+  const uri =
+    r.registrationClientUri ??
+    prev?.registrationClientUri ??
+    (prev === undefined ? r.untrustedRegistrationClientUri : undefined);
   if (!rat || !uri) return undefined;
   return {
     clientId: r.clientId,
@@ -470,6 +547,10 @@ function toStored(
   };
 }
 
+function isSuccess(status: number | undefined): boolean {
+  return status !== undefined && status >= 200 && status < 300;
+}
+
 function changedRegistration(a: StoredRegistration, b: StoredRegistration): boolean {
   return (
     a.clientId !== b.clientId ||
@@ -478,4 +559,9 @@ function changedRegistration(a: StoredRegistration, b: StoredRegistration): bool
     a.registrationClientUri !== b.registrationClientUri ||
     a.issuer !== b.issuer
   );
+}
+
+/** A failure before the request was sent: the provider cannot have registered anything. */
+function neverSent(error: ProviderUnavailableError): boolean {
+  return error.code === 'ECONNREFUSED' || isTlsVerificationCode(error.code);
 }

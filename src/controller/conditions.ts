@@ -44,8 +44,16 @@ export const Reason = {
   InvalidMetadata: 'InvalidMetadata',
   ProviderNotFound: 'ProviderNotFound',
   ProviderUnavailable: 'ProviderUnavailable',
-  /** The provider answered in a way that does not fit RFC 7591/7592 (e.g. an HTML 404). */
+  /** A management URL is not on an origin of the provider: nothing is sent there. */
+  UntrustedEndpoint: 'UntrustedEndpoint',
+  /** A management URL or a provider answer names another client than the stored one. */
+  ClientMismatch: 'ClientMismatch',
+  /** The provider answered with something that is not RFC 7591/7592 (redirect, HTML, no client_id...). */
   UnexpectedResponse: 'UnexpectedResponse',
+  /** The client's namespace may not use the ClusterOidcProvider (its spec.conditions). */
+  NotAllowed: 'NotAllowed',
+  /** The spec asks for something the provider's clientPolicy does not allow. */
+  PolicyViolation: 'PolicyViolation',
   RegistrationUnauthorized: 'RegistrationUnauthorized',
   RegistrationTokenRejected: 'RegistrationTokenRejected',
   SecretConflict: 'SecretConflict',

@@ -1,6 +1,6 @@
 // Wires informers to the work queue and the OidcClient reconciler: which events wake which keys,
 // how many workers run, and how the loop reports to metrics and health checks.
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
@@ -10,8 +10,9 @@ import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
+import { ClientAccess } from './access.js';
 import { findCondition, Reason } from './conditions.js';
-import { clientKey, LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
+import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
 import { ProviderSlots } from './provider-slots.js';
@@ -29,6 +30,8 @@ export interface ControllerOptions {
   /** Provider HTTP tuning (tests shorten these). */
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
+  /** How often a provider's CA / initial access token Secrets are re-read at most (default 30 s). */
+  providerSecretRecheckMs?: number;
   watchTimeoutSeconds?: [number, number];
 }
 
@@ -40,7 +43,10 @@ export class OidcClientController {
   private readonly secretInformers: Informer<V1Secret>[] = [];
   private readonly providerInformers: Informer<OidcProvider>[] = [];
   private readonly clusterProviders: Informer<ClusterOidcProvider>;
+  /** Namespace labels for ClusterOidcProvider spec.conditions; a label change wakes its clients. */
+  private readonly namespaces: Informer<V1Namespace>;
   private readonly registry: ProviderRegistry;
+  private readonly providers: CacheReader<OidcProvider>;
   private readonly reconciler: OidcClientReconciler;
   /** The leadership term's fence, set by start(); every write and provider call of a reconcile reads it. */
   private readonly fence = new FenceSlot();
@@ -79,11 +85,13 @@ export class OidcClientController {
       );
     }
     this.clusterProviders = mk<ClusterOidcProvider>('clusteroidcproviders', `${group}/clusteroidcproviders`);
+    this.namespaces = mk<V1Namespace>('namespaces', '/api/v1/namespaces');
 
     const clients = multiInformer(this.clientInformers);
     this.clients = clients;
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
+    this.providers = providers;
     this.slots = new ProviderSlots({
       workers: o.workers,
       wake: (key) => this.queue.add(key),
@@ -102,16 +110,27 @@ export class OidcClientController {
       providers,
       clusterProviders: this.clusterProviders,
       log: o.log,
-      observe: m ? (e) => m.observeProviderRequest(e) : undefined,
+      metrics: m && {
+        observe: (provider, e) => m.observeProviderRequest({ provider, ...e }),
+        release: (provider) => m.releaseProvider(provider),
+      },
       requestTimeoutMs: o.providerRequestTimeoutMs,
       retries: o.providerRetries,
+      secretRecheckMs: o.providerSecretRecheckMs,
     });
+    const events = new EventRecorder(rest, 'oidc-client-operator', o.log);
     this.reconciler = new OidcClientReconciler({
       rest,
       clients,
       secrets,
       providers: this.registry,
-      events: new EventRecorder(rest, 'oidc-client-operator', o.log),
+      access: new ClientAccess({
+        providers,
+        clusterProviders: this.clusterProviders,
+        namespaces: this.namespaces,
+        events,
+      }),
+      events,
       log: o.log,
       resyncIntervalMs: o.resyncIntervalMs,
       deletionTimeoutMs: o.deletionTimeoutMs,
@@ -190,6 +209,7 @@ export class OidcClientController {
       ...this.secretInformers,
       ...this.providerInformers,
       this.clusterProviders,
+      this.namespaces,
     ] as Informer<KubernetesObject>[];
   }
 
@@ -270,19 +290,25 @@ export class OidcClientController {
         onDelete: (c) => {
           this.scheduleReadyGauge();
           enqueue(c);
+          this.releaseUnusedProvider(providerKeyOf(c).kind, providerKeyOf(c).key);
         },
       });
     }
     const fromSecret = (s: V1Secret) => {
-      const owner = s.metadata?.labels?.[LABEL_CLIENT];
+      const owner = ownerClientName(s);
       if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
     };
     for (const inf of this.secretInformers) {
       inf.on({
         onAdd: fromSecret,
-        onUpdate: fromSecret,
+        // On the management Secret, annotation- or finalizer-only changes are the reconciler's own
+        // bookkeeping (attempt markers): waking on them would re-run a failed registration at once.
+        onUpdate: (s, old) => {
+          if (s.metadata?.labels?.[LABEL_ROLE] !== 'registration' || secretContentChanged(s, old))
+            fromSecret(s);
+        },
         onDelete: (s) => {
-          const owner = s.metadata?.labels?.[LABEL_CLIENT];
+          const owner = ownerClientName(s);
           if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {
             this.reconciler.rememberRegistration(`${s.metadata?.namespace}/${owner}`, s);
           }
@@ -303,7 +329,14 @@ export class OidcClientController {
         if (old && old.metadata.generation === p.metadata.generation) return;
         wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
       };
-      inf.on({ onAdd: (p) => wake(p), onUpdate: wake, onDelete: (p) => wake(p) });
+      inf.on({
+        onAdd: (p) => wake(p),
+        onUpdate: wake,
+        onDelete: (p) => {
+          wake(p);
+          this.releaseUnusedProvider('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+        },
+      });
     }
     const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
       if (old && old.metadata.generation === p.metadata.generation) return;
@@ -312,7 +345,43 @@ export class OidcClientController {
     this.clusterProviders.on({
       onAdd: (p) => wakeCluster(p),
       onUpdate: wakeCluster,
-      onDelete: (p) => wakeCluster(p),
+      onDelete: (p) => {
+        wakeCluster(p);
+        this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+      },
+    });
+    // A namespace label change can allow or refuse its clients of ClusterOidcProviders.
+    this.namespaces.on({
+      onUpdate: (n, old) => {
+        if (JSON.stringify(n.metadata?.labels ?? {}) === JSON.stringify(old.metadata?.labels ?? {})) return;
+        for (const inf of this.clientInformers) {
+          for (const c of inf.list()) {
+            if (c.metadata.namespace === n.metadata?.name && providerKeyOf(c).kind === 'ClusterOidcProvider')
+              enqueue(c);
+          }
+        }
+      },
+    });
+  }
+
+  /**
+   * Frees a deleted provider's client and metric series once no OidcClient refers to it. Clients
+   * being finalized still refer to it (their DELETE may need it), so the last one to go frees it.
+   */
+  private releaseUnusedProvider(kind: 'OidcProvider' | 'ClusterOidcProvider', key: string): void {
+    const [namespace = '', name = ''] = key.split('/');
+    const exists = kind === 'ClusterOidcProvider' ? this.clusterProviders.get(name) : this.providers.get(key);
+    if (exists) return;
+    for (const inf of this.clientInformers) {
+      for (const c of inf.list()) {
+        const ref = providerKeyOf(c);
+        if (ref.kind === kind && ref.key === key) return;
+      }
+    }
+    this.registry.release(key, {
+      kind,
+      namespace: kind === 'ClusterOidcProvider' ? '' : namespace,
+      name,
     });
   }
 }
@@ -326,6 +395,17 @@ function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {
     JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
     JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
     JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})
+  );
+}
+
+function secretContentChanged(s: V1Secret, old: V1Secret): boolean {
+  const a = s.metadata ?? {};
+  const b = old.metadata ?? {};
+  return (
+    JSON.stringify(s.data ?? {}) !== JSON.stringify(old.data ?? {}) ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.ownerReferences ?? []) !== JSON.stringify(b.ownerReferences ?? [])
   );
 }
 

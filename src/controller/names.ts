@@ -1,4 +1,6 @@
 // Names the operator stamps on the objects it manages. Users grep for these; keep them stable.
+import { createHash } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
 import { API_GROUP } from '../api/schema.js';
 import type { OidcClient } from '../api/types.generated.js';
 
@@ -8,6 +10,7 @@ export const REGISTRATION_FINALIZER = `${API_GROUP}/registration`;
 
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'oidc-client-operator';
+/** The OidcClient's name, or for names over 63 characters (the label limit) see clientLabelValue. */
 export const LABEL_CLIENT = `${API_GROUP}/client`;
 export const LABEL_ROLE = `${API_GROUP}/secret-role`;
 export type SecretRole = 'credentials' | 'registration';
@@ -43,4 +46,26 @@ export function managementSecretName(cr: OidcClient): string {
 
 export function clientKey(cr: OidcClient): string {
   return `${cr.metadata.namespace}/${cr.metadata.name}`;
+}
+
+/** Label values stop at 63 characters. */
+const MAX_LABEL_VALUE = 63;
+
+/**
+ * The value of LABEL_CLIENT: the name itself when it fits, else its first 52 characters, '-' and
+ * 10 hex characters of its SHA-256 (unique in practice, still greppable by prefix). The full name
+ * is in the Secret's controller ownerReference, which is what maps Secret events back.
+ */
+export function clientLabelValue(name: string): string {
+  if (name.length <= MAX_LABEL_VALUE) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10);
+  return `${name.slice(0, MAX_LABEL_VALUE - 11)}-${hash}`;
+}
+
+/** Name of the OidcClient that controls this Secret: its ownerReference, else (older Secrets) the label. */
+export function ownerClientName(secret: V1Secret): string | undefined {
+  const owner = (secret.metadata?.ownerReferences ?? []).find(
+    (o) => o.controller && o.kind === 'OidcClient' && o.apiVersion?.split('/')[0] === API_GROUP,
+  );
+  return owner?.name ?? secret.metadata?.labels?.[LABEL_CLIENT];
 }

@@ -18,12 +18,13 @@ import {
   ProviderUnavailableError,
   RegistrationError,
   RegistrationUnauthorizedError,
-  UnexpectedResponseError,
 } from '../registration/errors.js';
 import type { RegisteredClient } from '../registration/types.js';
+import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
 import { ClientLifecycle } from './client-lifecycle.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
+import { classifyEndpointError } from './endpoint-trust.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
@@ -50,6 +51,8 @@ export interface ReconcilerOptions {
   clients: CacheReader<OidcClient>;
   secrets: CacheReader<V1Secret>;
   providers: ProviderRegistry;
+  /** Tenancy gate (namespace allow-list, clientPolicy), before any provider Secret or call. */
+  access: ClientAccess;
   events: EventRecorder;
   log: Logger;
   /** Drift checks (GET at the provider) happen once per interval per client, spread with jitter. */
@@ -143,6 +146,8 @@ export class OidcClientReconciler {
       this.o.events.record(cr, 'Warning', Reason.InvalidSpec, message);
       return { kind: 'stalled', reason: Reason.InvalidSpec, message };
     }
+    const refused = this.o.access.check(cr);
+    if (refused) return refused;
     // A provider 400 for this exact spec will not change by retrying; wait for a new generation.
     const ready = findCondition(status.conditions, 'Ready');
     if (
@@ -234,6 +239,8 @@ export class OidcClientReconciler {
     const specChanged = status.observedGeneration !== generation;
     if (specChanged) status.ignoredFields = undefined;
     const secretUnknown = !reg.clientSecret && cr.spec.tokenEndpointAuthMethod !== 'none';
+    // A registration read from the Secret is checked before anything else uses it (status included).
+    if (!observed) provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
     if (!observed && (specChanged || this.resyncDue(key) || !readyTrue(status) || secretUnknown)) {
       const r = await this.lifecycle.observe(cr, provider, mgmt, mgmtName, reg, log);
       if ('outcome' in r) return r.outcome;
@@ -325,9 +332,12 @@ export class OidcClientReconciler {
             kind: 'retry',
             message: `deleting the client at the provider: ${outcome.message}`,
           });
+          // A long retryAfter must not push the next attempt past the deletion deadline.
+          const untilDeadline = Math.max(1000, this.o.deletionTimeoutMs - elapsed + 100);
+          const after = outcome.kind === 'retry' ? outcome.retryAfterMs : undefined;
           throw new ReconcileError(
             outcome.message,
-            outcome.kind === 'retry' ? outcome.retryAfterMs : undefined,
+            after === undefined ? undefined : Math.min(after, untilDeadline),
             outcome.reason,
           );
         }
@@ -486,8 +496,10 @@ export class OidcClientReconciler {
         retryAfterMs: error.retryAfterMs,
       };
     }
-    if (error instanceof UnexpectedResponseError) {
-      return { kind: 'retry', reason: Reason.UnexpectedResponse, message: error.message };
+    const endpoint = classifyEndpointError(error);
+    if (endpoint) {
+      if (endpoint.kind === 'stalled') this.o.events.record(cr, 'Warning', endpoint.reason, endpoint.message);
+      return endpoint;
     }
     if (error instanceof RegistrationError) {
       return { kind: 'retry', reason: Reason.ProviderUnavailable, message: error.message };

@@ -8,10 +8,15 @@ export type Outcome =
   /** Transient; the work queue retries with backoff (at least retryAfterMs when given). */
   | { kind: 'retry'; reason: ReasonName; message: string; retryAfterMs?: number };
 
-/** Provider answers that will not change for the same spec: wait for a new generation. */
+/**
+ * Provider answers that will not change for the same spec: wait for a new generation. (A stalled
+ * UnexpectedResponse is an unusable success answer to a registration: retrying could register
+ * one orphaned client per attempt.)
+ */
 export const STALLED_FOR_GENERATION: ReadonlySet<string> = new Set([
   Reason.InvalidMetadata,
   Reason.AdoptionFailed,
+  Reason.UnexpectedResponse,
 ]);
 
 /** Carries a decided outcome out of nested steps. */

@@ -4,6 +4,7 @@
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { OidcClient } from '../api/types.generated.js';
 import {
+  clientLabelValue,
   LABEL_CLIENT,
   LABEL_MANAGED_BY,
   LABEL_ROLE,
@@ -65,7 +66,11 @@ export function readRegistration(secret: V1Secret | undefined): StoredRegistrati
 }
 
 function baseLabels(cr: OidcClient, role: SecretRole): Record<string, string> {
-  return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CLIENT]: cr.metadata.name as string, [LABEL_ROLE]: role };
+  return {
+    [LABEL_MANAGED_BY]: MANAGED_BY,
+    [LABEL_CLIENT]: clientLabelValue(cr.metadata.name as string),
+    [LABEL_ROLE]: role,
+  };
 }
 
 export function managementSecretData(reg: StoredRegistration): Record<string, string> {

@@ -33,7 +33,7 @@ export class EventRecorder {
     const body = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${meta.name}.${randomBytes(8).toString('hex')}`, namespace },
+      metadata: { name: eventName(meta.name), namespace },
       involvedObject: {
         apiVersion: obj.apiVersion,
         kind: obj.kind,
@@ -64,4 +64,10 @@ export class EventRecorder {
   private prune(now: number): void {
     for (const [k, t] of this.recent) if (now - t >= this.suppressMs) this.recent.delete(k);
   }
+}
+
+/** `<object>.<16 hex>`, cut to the 253 characters an Event name may have (object names reach 253 too). */
+export function eventName(objectName: string | undefined): string {
+  const base = (objectName ?? 'object').slice(0, 253 - 17).replace(/[-.]+$/, '');
+  return `${base}.${randomBytes(8).toString('hex')}`;
 }

@@ -8,6 +8,7 @@ import { KubeRest } from '../kube/rest.js';
 import { type HealthServer, startHealthServer } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { OperatorMetrics } from '../observability/metrics.js';
+import { KubernetesMetricsAuth } from '../observability/metrics-auth.js';
 import { FlagError, parseOperatorFlags, USAGE } from './flags.js';
 
 /** How long a dead watch may go unnoticed before /readyz fails. */
@@ -53,6 +54,7 @@ export async function runOperator(argv: string[]): Promise<void> {
       host: flags.healthHost,
       port: flags.healthPort,
       metrics,
+      ...(flags.metricsAuth === 'kubernetes' ? { metricsAuth: new KubernetesMetricsAuth(rest) } : {}),
       liveness: [{ name: 'process', check: () => ({ ok: true }) }],
       readiness: [
         {
@@ -62,7 +64,7 @@ export async function runOperator(argv: string[]): Promise<void> {
         },
       ],
     });
-    log.info({ port: health.port }, 'serving /healthz, /readyz and /metrics');
+    log.info({ port: health.port, metricsAuth: flags.metricsAuth }, 'serving /healthz, /readyz and /metrics');
   }
 
   const startController = async (fence?: Fence) => {

@@ -11,4 +11,5 @@ export {
   parseRegistrationResponse,
   specToMetadata,
 } from './metadata.js';
+export { ManagementOrigins, OriginConfigError, parseOrigin } from './origins.js';
 export type * from './types.js';

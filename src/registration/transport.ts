@@ -208,7 +208,7 @@ export class Transport {
     const observe = this.#opts.observe;
     if (!observe) return;
     try {
-      observe({ method: req.method, host: req.url.host, status, durationMs: performance.now() - started });
+      observe({ method: req.method, status, durationMs: performance.now() - started });
     } catch {
       // A broken metrics hook must not turn a successful call into a failure.
     }

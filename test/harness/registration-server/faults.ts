@@ -73,9 +73,11 @@ export class FaultInjector {
       return;
     }
     if (rule?.status !== undefined) {
-      respond(res, rule.status, rule.body, rule.headers);
+      if (rule.trickle) await trickle(res, rule, this.#closing.signal);
+      else respond(res, rule.status, rule.body, rule.headers);
       return;
     }
+    if (rule?.rewrite) rewriteJson(res, rule.rewrite);
     handler(req, res);
   }
 }
@@ -91,12 +93,11 @@ function recordStatus(res: ServerResponse, record: RecordedRequest): void {
   res.writeHead = patched as typeof res.writeHead;
 }
 
-function respond(
-  res: ServerResponse,
+function encode(
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
-): void {
+): { head: Record<string, string>; payload: string } {
   // Lower-cased keys so a caller's Content-Type (any spelling) wins over the defaults below.
   const head = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
   let payload = '';
@@ -108,6 +109,66 @@ function respond(
     head['content-type'] ??= 'application/json; charset=utf-8';
   }
   if (status !== 204 && status !== 304) head['content-length'] = String(Buffer.byteLength(payload));
+  return { head, payload };
+}
+
+function respond(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const { head, payload } = encode(status, body, headers);
   res.writeHead(status, head);
   res.end(payload);
+}
+
+/** Sends the head at once and the body a few bytes at a time (a slow or hostile server). */
+async function trickle(res: ServerResponse, rule: FaultRule, closing: AbortSignal): Promise<void> {
+  const { head, payload } = encode(rule.status ?? 200, rule.body, rule.headers);
+  const { intervalMs, chunkBytes = 1 } = rule.trickle ?? { intervalMs: 0 };
+  res.writeHead(rule.status ?? 200, head);
+  const bytes = Buffer.from(payload);
+  for (let at = 0; at < bytes.length; at += chunkBytes) {
+    if (res.destroyed) return;
+    res.write(bytes.subarray(at, at + chunkBytes));
+    try {
+      await sleep(intervalMs, undefined, { signal: closing });
+    } catch {
+      res.destroy();
+      return;
+    }
+  }
+  res.end();
+}
+
+/**
+ * Lets the real handler answer, then replaces its JSON body with `rewrite(body)` (status and other
+ * headers stay): a provider that answers with altered content. Non-JSON answers pass unchanged.
+ */
+function rewriteJson(res: ServerResponse, rewrite: NonNullable<FaultRule['rewrite']>): void {
+  const chunks: Buffer[] = [];
+  const write = res.write;
+  const end = res.end;
+  res.write = function (this: ServerResponse, chunk: unknown): boolean {
+    if (chunk !== undefined && chunk !== null) chunks.push(Buffer.from(chunk as string));
+    return true;
+  } as typeof res.write;
+  res.end = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+    const chunk = args[0];
+    if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) chunks.push(Buffer.from(chunk));
+    let text = Buffer.concat(chunks).toString('utf8');
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+        text = JSON.stringify(rewrite(parsed as Record<string, unknown>));
+        if (!this.headersSent) this.setHeader('content-length', Buffer.byteLength(text));
+      }
+    } catch {
+      // not JSON: unchanged
+    }
+    res.write = write;
+    res.end = end;
+    return Reflect.apply(end, this, [text]) as ServerResponse;
+  } as typeof res.end;
 }

@@ -37,7 +37,10 @@ export async function startRegistrationServer(
   opts: RegistrationServerOptions = {},
 ): Promise<RegistrationServer> {
   const mode = opts.mode ?? 'iam';
-  const [jwks, tls] = await Promise.all([signingJwks(), opts.tls ? makeTlsMaterial() : undefined]);
+  const [jwks, tls] = await Promise.all([
+    signingJwks(),
+    typeof opts.tls === 'object' ? opts.tls : opts.tls ? makeTlsMaterial() : undefined,
+  ]);
   const store = new MemoryStore();
   const faults = new FaultInjector();
 
@@ -90,7 +93,7 @@ export async function startRegistrationServer(
     issuer,
     registrationEndpoint: `${issuer}${REGISTRATION_PATH}`,
     tokenEndpoint: `${issuer}${TOKEN_PATH}`,
-    ...(tls ? { caPem: tls.caPem } : {}),
+    ...(tls ? { caPem: tls.caPem, tlsMaterial: tls } : {}),
     mode,
     requests: faults.requests,
     faults: { add: (rule) => faults.add(rule), clear: () => faults.clear() },

@@ -1,5 +1,6 @@
 // Public types of the test registration server. Kept apart from the implementation so tests and
 // scripts can import them without pulling in node-oidc-provider.
+import type { TlsMaterial } from './tls.js';
 
 /** 'iam': the RAT stays the same on use (INDIGO IAM default); 'rotating': every GET/PUT answers with a new RAT (Keycloak-like). */
 export type RatMode = 'iam' | 'rotating';
@@ -9,8 +10,11 @@ export interface RegistrationServerOptions {
   mode?: RatMode;
   /** When set, POST to the registration endpoint requires `Authorization: Bearer <it>`. */
   initialAccessToken?: string;
-  /** Serve HTTPS with a certificate from a private CA generated on the fly; its PEM is exposed as caPem. */
-  tls?: boolean;
+  /**
+   * Serve HTTPS with a certificate from a private CA generated on the fly (its PEM is exposed as
+   * caPem), or with given material (to restart a server on the same port with the same CA).
+   */
+  tls?: boolean | TlsMaterial;
   /** Default 0 = a free loopback port. The server binds 127.0.0.1 only. */
   port?: number;
   /** Default true; false = discovery omits registration_endpoint (some servers do this). */
@@ -30,6 +34,10 @@ export interface FaultRule {
   delayMs?: number;
   /** Destroy the socket without answering. */
   drop?: boolean;
+  /** With status: send the head at once, then the body chunkBytes (default 1) per intervalMs. */
+  trickle?: { intervalMs: number; chunkBytes?: number };
+  /** Without status: the real handler answers, and its JSON object body is replaced by rewrite(body). */
+  rewrite?: (body: Record<string, unknown>) => unknown;
   /** How many matching requests the rule applies to (default 1; Infinity allowed). */
   times?: number;
 }
@@ -56,6 +64,8 @@ export interface RegistrationServer {
   tokenEndpoint: string;
   /** PEM of the private CA when tls is on. */
   caPem?: string;
+  /** The CA, certificate and key served when tls is on (pass it as `tls` to keep the CA). */
+  tlsMaterial?: TlsMaterial;
   mode: RatMode;
   /** Every HTTP request served, in arrival order. */
   requests: RecordedRequest[];
