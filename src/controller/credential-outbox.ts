@@ -131,10 +131,6 @@ export class CredentialOutbox {
     private readonly waitMs = 5_000,
   ) {}
 
-  get size(): number {
-    return this.pending.size;
-  }
-
   /** The newest unstored registration for this client and Secret, if any. */
   peek(
     key: string,

@@ -39,7 +39,6 @@ export class ManagementSecrets {
     private readonly rest: KubeRest,
     private readonly cache: CacheReader<V1Secret>,
     log?: Logger,
-    outboxWaitMs?: number,
   ) {
     this.outbox = new CredentialOutbox(
       rest.unfenced(),
@@ -49,18 +48,12 @@ export class ManagementSecrets {
         create: (r, cr, name, reg, annotations) => this.createWith(r, cr, name, reg, annotations),
       },
       log,
-      outboxWaitMs,
     );
   }
 
   forget(key: string): void {
     this.written.delete(key);
     this.outbox.forget(key);
-  }
-
-  /** Provider answers not stored yet. */
-  get pendingWrites(): number {
-    return this.outbox.size;
   }
 
   /** On shutdown: waits (bounded) for unstored credentials to be written, then stops retrying. */

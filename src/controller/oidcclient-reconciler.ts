@@ -24,6 +24,7 @@ import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
 import { ClientLifecycle } from './client-lifecycle.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
+import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
 import { classifyEndpointError } from './endpoint-trust.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
@@ -470,6 +471,11 @@ export class OidcClientReconciler {
   private classify(cr: OidcClient, error: unknown, log: Logger): Outcome {
     if (error instanceof OutcomeError) return error.outcome;
     if (error instanceof SecretConflictError) return this.secretConflict(cr, error.secretName);
+    if (error instanceof WritePendingError || error instanceof RegistrationConflictError) {
+      // A provider answer (e.g. a rotated token) not stored yet, or superseded: kept and retried.
+      const reason = error instanceof WritePendingError ? Reason.SecretWriteFailed : Reason.Progressing;
+      return { kind: 'retry', reason, message: error.message, retryAfterMs: error.retryAfterMs };
+    }
     if (error instanceof ProviderNotReadyError) {
       return {
         kind: 'retry',
