@@ -216,23 +216,33 @@ export class Transport {
 }
 
 /** A timer this late means the event loop did not run (process paused, long GC, starved CPU). */
-const STALL_MS = 1_000;
+const STALL_MS = 250;
 /** After such a stall, how long the answers that piled up meanwhile get to be read. */
 const STALL_GRACE_MS = 1_000;
 
 /**
- * A request timeout that tolerates a paused process. After a pause, Node runs overdue timers
- * before it reads the sockets, so a plain timeout would abort a request whose answer is already
- * waiting there — for a registration POST that answer is the only record of a client the provider
- * just created. A timer that fires far too late therefore waits a moment more, once.
+ * A request timeout that tolerates a paused process. After a pause Node runs overdue timers before
+ * it reads the sockets, so a plain timeout would abort a request whose answer is already waiting
+ * there; for a registration POST that answer is the only record of a client the provider just
+ * created. So the timeout takes effect only after the sockets were read once more (setImmediate
+ * runs after the next poll), and a timer that fired far too late waits a moment longer.
  */
 function pauseTolerantTimer(ms: number, fire: () => void): { clear(): void } {
   const due = performance.now() + ms;
+  let cleared = false;
+  const fireUnlessCleared = () => {
+    if (!cleared) fire();
+  };
   let timer = setTimeout(() => {
-    if (performance.now() - due > STALL_MS) timer = setTimeout(fire, STALL_GRACE_MS);
-    else fire();
+    if (performance.now() - due > STALL_MS) timer = setTimeout(fireUnlessCleared, STALL_GRACE_MS);
+    else setImmediate(fireUnlessCleared);
   }, ms);
-  return { clear: () => clearTimeout(timer) };
+  return {
+    clear: () => {
+      cleared = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 function isSignal(value: AbortSignal | undefined): value is AbortSignal {
