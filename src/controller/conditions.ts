@@ -31,7 +31,7 @@ export function removeCondition(list: Condition[], type: string): Condition[] {
   return list.filter((c) => c.type !== type);
 }
 
-const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced'];
+const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced', 'Managed'];
 function byType(a: Condition, b: Condition): number {
   return ORDER.indexOf(a.type) - ORDER.indexOf(b.type) || a.type.localeCompare(b.type);
 }
@@ -64,5 +64,7 @@ export const Reason = {
   Progressing: 'Progressing',
   ValueNotAccepted: 'ValueNotAccepted',
   InSync: 'InSync',
+  /** The provider registered the client without RFC 7592 management (no registration access token). */
+  ManagementUnsupported: 'ManagementUnsupported',
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];

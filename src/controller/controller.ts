@@ -7,6 +7,7 @@ import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types
 import { EventRecorder } from '../kube/events.js';
 import { type Fence, FenceSlot, isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
+import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
@@ -39,6 +40,8 @@ const CONTROLLER = 'oidcclient';
 
 export class OidcClientController {
   readonly queue: WorkQueue;
+  /** States of Secrets and OidcClients we wrote ourselves: their events wake nothing. */
+  readonly ownWrites = new OwnWrites();
   private readonly clientInformers: Informer<OidcClient>[] = [];
   private readonly secretInformers: Informer<V1Secret>[] = [];
   private readonly providerInformers: Informer<OidcProvider>[] = [];
@@ -64,6 +67,7 @@ export class OidcClientController {
         retried: () => m.queueRetries.inc({ controller: CONTROLLER }),
       },
     });
+    o.rest.trackWrites(this.ownWrites, ['secrets', 'oidcclients']);
     const scopes = o.namespaces.length > 0 ? o.namespaces : [undefined];
     const group = `/apis/${API_GROUP_VERSION}`;
     const mk = <T extends KubernetesObject>(name: string, path: string, labelSelector?: string) =>
@@ -175,7 +179,9 @@ export class OidcClientController {
           { oidcclient: key, err: errorMessage(error) },
           'reconcile failed; retrying with backoff',
         );
-        return error instanceof ReconcileError ? error.retryAfterMs : undefined;
+        return error instanceof ReconcileError
+          ? { afterMs: error.retryAfterMs, beforeMs: error.retryBeforeMs }
+          : undefined;
       },
     );
   }
@@ -283,9 +289,10 @@ export class OidcClientController {
         },
         onUpdate: (c, old) => {
           this.scheduleReadyGauge();
-          // Our own status writes come back as updates; they need no reconcile.
+          // Our own writes (status, finalizer) come back as updates; they need no reconcile.
           if (!specOrMetaChanged(c, old)) return;
-          enqueue(c);
+          const id = objectId('oidcclients', c.metadata.namespace, c.metadata.name as string);
+          this.ownWrites.judge(id, c.metadata.resourceVersion, () => enqueue(c));
         },
         onDelete: (c) => {
           this.scheduleReadyGauge();
@@ -298,14 +305,20 @@ export class OidcClientController {
       const owner = ownerClientName(s);
       if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
     };
+    // A Secret state we wrote ourselves wakes nothing: the reconcile that wrote it knows it, and
+    // waking the key again would bypass its backoff (and Retry-After) after every failed attempt.
+    const fromSecretChange = (s: V1Secret) => {
+      const id = objectId('secrets', s.metadata?.namespace, s.metadata?.name as string);
+      this.ownWrites.judge(id, s.metadata?.resourceVersion, () => fromSecret(s));
+    };
     for (const inf of this.secretInformers) {
       inf.on({
-        onAdd: fromSecret,
-        // On the management Secret, annotation- or finalizer-only changes are the reconciler's own
-        // bookkeeping (attempt markers): waking on them would re-run a failed registration at once.
+        onAdd: fromSecretChange,
+        // On the management Secret, annotation- or finalizer-only changes are bookkeeping (attempt
+        // markers, a rejected token's fingerprint): they wake nothing, whoever made them.
         onUpdate: (s, old) => {
           if (s.metadata?.labels?.[LABEL_ROLE] !== 'registration' || secretContentChanged(s, old))
-            fromSecret(s);
+            fromSecretChange(s);
         },
         onDelete: (s) => {
           const owner = ownerClientName(s);

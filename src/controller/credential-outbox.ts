@@ -15,9 +15,12 @@ import type { OidcClient } from '../api/types.generated.js';
 import { errorMessage } from '../kube/informer.js';
 import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
-import { ANNOTATION_ATTEMPT, clientKey } from './names.js';
+import { clientKey } from './names.js';
 import { ReconcileError } from './outcome.js';
-import { readRegistration, type StoredRegistration } from './secrets.js';
+import { readStored, type StoredRegistration, type UnmanagedRegistration } from './secrets.js';
+
+/** What the provider handed out: a managed registration (with its token) or an unmanaged one. */
+export type AnyRegistration = StoredRegistration | UnmanagedRegistration;
 
 /** What the Secret must still hold for a pending write to be the right one. */
 export type WriteBasis =
@@ -45,7 +48,9 @@ export class WritePendingError extends ReconcileError {
 export interface WriteRequest {
   cr: OidcClient;
   name: string;
-  reg: StoredRegistration;
+  reg: AnyRegistration;
+  /** The Secret data to write: the registration (and a previous one during a re-registration). */
+  data: Record<string, string>;
   annotations: Record<string, string>;
   /**
    * The stored Secret the provider call was based on (undefined: none is stored); its content is
@@ -61,14 +66,14 @@ export interface SecretWriter {
     rest: KubeRest,
     cr: OidcClient,
     current: V1Secret,
-    reg: StoredRegistration,
+    data: Record<string, string>,
     annotations: Record<string, string>,
   ): Promise<V1Secret>;
   create(
     rest: KubeRest,
     cr: OidcClient,
     name: string,
-    reg: StoredRegistration,
+    data: Record<string, string>,
     annotations: Record<string, string>,
   ): Promise<V1Secret>;
 }
@@ -78,7 +83,8 @@ interface Pending {
   cr: OidcClient;
   namespace: string;
   name: string;
-  reg: StoredRegistration;
+  reg: AnyRegistration;
+  data: Record<string, string>;
   annotations: Record<string, string>;
   basis: WriteBasis;
   onConflict: (() => Promise<void>) | undefined;
@@ -92,28 +98,33 @@ interface Pending {
 
 type Verdict = 'stored' | 'apply' | 'missing' | 'lost';
 
+function tokenOf(reg: AnyRegistration): string | undefined {
+  return 'registrationAccessToken' in reg ? reg.registrationAccessToken : undefined;
+}
+
 /** Judges the Secret as it is now against a pending write. */
-export function judge(current: V1Secret | undefined, reg: StoredRegistration, basis: WriteBasis): Verdict {
+export function judge(current: V1Secret | undefined, reg: AnyRegistration, basis: WriteBasis): Verdict {
   if (!current) return 'missing';
-  const stored = readRegistration(current);
+  const stored = readStored(current);
   if (
-    stored &&
-    stored.clientId === reg.clientId &&
-    stored.registrationAccessToken === reg.registrationAccessToken &&
-    stored.clientSecret === reg.clientSecret
+    stored.kind !== 'empty' &&
+    stored.reg.clientId === reg.clientId &&
+    tokenOf(stored.reg) === tokenOf(reg) &&
+    stored.reg.clientSecret === reg.clientSecret
   )
     return 'stored';
-  if (basis.kind === 'update') return stored?.registrationAccessToken === basis.token ? 'apply' : 'lost';
-  if (stored) return 'lost';
-  const attempt = current.metadata?.annotations?.[ANNOTATION_ATTEMPT];
-  return basis.attempt === undefined || attempt === basis.attempt ? 'apply' : 'lost';
+  if (basis.kind === 'update') {
+    return stored.kind === 'managed' && stored.reg.registrationAccessToken === basis.token ? 'apply' : 'lost';
+  }
+  if (stored.kind !== 'empty') return 'lost';
+  return basis.attempt === undefined || stored.attempt === basis.attempt ? 'apply' : 'lost';
 }
 
 export function basisOf(secret: V1Secret | undefined): WriteBasis {
-  const stored = readRegistration(secret);
-  return stored
-    ? { kind: 'update', token: stored.registrationAccessToken }
-    : { kind: 'new', attempt: secret?.metadata?.annotations?.[ANNOTATION_ATTEMPT] };
+  const stored = readStored(secret);
+  return stored.kind === 'managed'
+    ? { kind: 'update', token: stored.reg.registrationAccessToken }
+    : { kind: 'new', attempt: stored.kind === 'empty' ? stored.attempt : undefined };
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -132,12 +143,9 @@ export class CredentialOutbox {
   ) {}
 
   /** The newest unstored registration for this client and Secret, if any. */
-  peek(
-    key: string,
-    name: string,
-  ): { reg: StoredRegistration; annotations: Record<string, string>; basis: WriteBasis } | undefined {
+  peek(key: string, name: string): Pick<Pending, 'reg' | 'data' | 'annotations' | 'basis'> | undefined {
     const p = this.pending.get(key);
-    return p && p.name === name ? { reg: p.reg, annotations: p.annotations, basis: p.basis } : undefined;
+    return p && p.name === name ? p : undefined;
   }
 
   /** The Secret now holds what was pending (seen in the cache or read): nothing left to write. */
@@ -159,6 +167,7 @@ export class CredentialOutbox {
       // A newer answer for a write still pending (the reconcile used the in-memory token): the
       // basis stays what the Secret holds, the value becomes the newest.
       p.reg = req.reg;
+      p.data = req.data;
       p.annotations = req.annotations;
       p.cr = req.cr;
       if (req.onConflict) p.onConflict = req.onConflict;
@@ -230,6 +239,7 @@ export class CredentialOutbox {
       namespace: req.cr.metadata.namespace as string,
       name: req.name,
       reg: req.reg,
+      data: req.data,
       annotations: req.annotations,
       basis: basisOf(req.base),
       onConflict: req.onConflict,
@@ -267,6 +277,7 @@ export class CredentialOutbox {
     for (;;) {
       if (this.closed || this.pending.get(p.key) !== p) return;
       const reg = p.reg;
+      const data = p.data;
       const annotations = p.annotations;
       try {
         const current = p.hint ?? (await readSecret(this.rest, p.namespace, p.name));
@@ -274,7 +285,7 @@ export class CredentialOutbox {
         const verdict = judge(current, reg, p.basis);
         if (verdict === 'stored' && current) {
           if (p.reg === reg) return this.settle(p, current);
-          p.basis = { kind: 'update', token: reg.registrationAccessToken };
+          p.basis = basisOf(current);
           continue;
         }
         if (verdict === 'lost') {
@@ -285,11 +296,11 @@ export class CredentialOutbox {
           return await this.lose(p, why);
         }
         const written = current
-          ? await this.writer.replace(this.rest, p.cr, current, reg, annotations)
-          : await this.writer.create(this.rest, p.cr, p.name, reg, annotations);
+          ? await this.writer.replace(this.rest, p.cr, current, data, annotations)
+          : await this.writer.create(this.rest, p.cr, p.name, data, annotations);
         if (p.reg === reg) return this.settle(p, written);
         // A newer answer arrived while this one was being written: it replaces what we just stored.
-        p.basis = { kind: 'update', token: reg.registrationAccessToken };
+        p.basis = basisOf(written);
         p.hint = written;
       } catch (error) {
         if (isKubeStatus(error, 409) || isKubeStatus(error, 404)) continue; // re-read and judge again

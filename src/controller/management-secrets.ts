@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { API_GROUP } from '../api/schema.js';
 import type { OidcClient } from '../api/types.generated.js';
 import type { CacheReader } from '../kube/informer.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
@@ -14,13 +15,33 @@ import { readSecret, secretPath } from '../kube/secrets.js';
 import { CredentialOutbox, judge } from './credential-outbox.js';
 import {
   ANNOTATION_ATTEMPT,
+  ANNOTATION_ORPHANED_FROM,
   ANNOTATION_REJECTED_TOKEN,
   ANNOTATION_STATE,
   clientKey,
+  clientLabelValue,
+  LABEL_CLIENT,
+  LABEL_ORPHANED,
+  LABEL_ROLE,
+  ownerClientName,
   REGISTRATION_FINALIZER,
 } from './names.js';
 import { ReconcileError, SecretConflictError } from './outcome.js';
-import { isOwnedBy, managementSecretData, newManagementSecret, type StoredRegistration } from './secrets.js';
+import {
+  isOwnedBy,
+  managementSecretData,
+  newManagementSecret,
+  ownerReference,
+  readStored,
+  type StoredRegistration,
+  type UnmanagedRegistration,
+} from './secrets.js';
+
+/** The content of a management Secret worth restoring: its data and our annotations. */
+export interface Snapshot {
+  data: Record<string, string>;
+  annotations: Record<string, string>;
+}
 
 /** Annotations that describe one registration attempt; replaced, not merged, on every write. */
 const TRANSIENT_ANNOTATIONS = new Set([ANNOTATION_STATE, ANNOTATION_ATTEMPT, ANNOTATION_REJECTED_TOKEN]);
@@ -31,6 +52,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ManagementSecrets {
   private readonly written = new Map<string, { supersededRv: string | undefined; secret: V1Secret }>();
+  /** Last content seen per key: a management Secret deleted while we run is put back from it. */
+  private readonly snapshots = new Map<string, Snapshot>();
   private readonly outbox: CredentialOutbox;
   /** Copies shown by current() with unstored credentials laid over, and the real Secret under each. */
   private readonly overlays = new WeakMap<V1Secret, V1Secret | undefined>();
@@ -43,9 +66,8 @@ export class ManagementSecrets {
     this.outbox = new CredentialOutbox(
       rest.unfenced(),
       {
-        replace: (r, cr, current, reg, annotations) =>
-          this.replaceWith(r, cr, current, managementSecretData(reg), annotations),
-        create: (r, cr, name, reg, annotations) => this.createWith(r, cr, name, reg, annotations),
+        replace: (r, cr, current, data, annotations) => this.replaceWith(r, cr, current, data, annotations),
+        create: (r, cr, name, data, annotations) => this.createWith(r, cr, name, data, annotations),
       },
       log,
     );
@@ -58,9 +80,29 @@ export class ManagementSecrets {
 
   /** On shutdown: waits (bounded) for unstored credentials to be written, then stops retrying. */
   async drain(timeoutMs: number): Promise<number> {
-    const left = await this.outbox.drain(timeoutMs);
+    const lost = await this.outbox.drain(timeoutMs);
     this.outbox.close();
-    return left;
+    return lost;
+  }
+
+  /** Keeps the Secret's content when it holds a registration (or a previous one); else drops it. */
+  remember(key: string, secret: V1Secret | undefined): void {
+    const stored = readStored(secret);
+    if (!secret || (stored.kind === 'empty' && !stored.previous)) return;
+    const annotations = Object.fromEntries(
+      Object.entries(secret.metadata?.annotations ?? {}).filter(
+        ([k]) => k.startsWith(`${API_GROUP}/`) && !TRANSIENT_ANNOTATIONS.has(k),
+      ),
+    );
+    this.snapshots.set(key, { data: { ...(secret.data ?? {}) }, annotations });
+  }
+
+  remembered(key: string): Snapshot | undefined {
+    return this.snapshots.get(key);
+  }
+
+  forgetSnapshot(key: string): void {
+    this.snapshots.delete(key);
   }
 
   /**
@@ -76,7 +118,6 @@ export class ManagementSecrets {
     const verdict = judge(stored, pending.reg, pending.basis);
     if (verdict === 'stored' && stored) this.outbox.settleIfStored(key, stored);
     if (verdict === 'stored' || verdict === 'lost') return stored;
-    const data = managementSecretData(pending.reg);
     const copy: V1Secret = stored
       ? {
           ...stored,
@@ -84,9 +125,9 @@ export class ManagementSecrets {
             ...stored.metadata,
             annotations: { ...withoutTransient(stored.metadata?.annotations), ...pending.annotations },
           },
-          data,
+          data: pending.data,
         }
-      : newManagementSecret(cr, name, data, pending.annotations);
+      : newManagementSecret(cr, name, pending.data, pending.annotations);
     this.overlays.set(copy, stored);
     return copy;
   }
@@ -115,24 +156,25 @@ export class ManagementSecrets {
   create(
     cr: OidcClient,
     name: string,
-    reg: StoredRegistration | undefined,
+    data: Record<string, string>,
     annotations: Record<string, string>,
   ): Promise<V1Secret> {
-    return this.createWith(this.rest, cr, name, reg, annotations);
+    return this.createWith(this.rest, cr, name, data, annotations);
   }
 
   private async createWith(
     rest: KubeRest,
     cr: OidcClient,
     name: string,
-    reg: StoredRegistration | undefined,
+    data: Record<string, string>,
     annotations: Record<string, string>,
   ): Promise<V1Secret> {
     const ns = cr.metadata.namespace as string;
-    const body = newManagementSecret(cr, name, reg ? managementSecretData(reg) : {}, annotations);
+    const body = newManagementSecret(cr, name, data, annotations);
     try {
       const created = await rest.create<V1Secret>(`/api/v1/namespaces/${ns}/secrets`, body);
       this.written.set(clientKey(cr), { supersededRv: undefined, secret: created });
+      this.remember(clientKey(cr), created);
       return created;
     } catch (error) {
       if (!isKubeStatus(error, 409)) throw error;
@@ -177,6 +219,7 @@ export class ManagementSecrets {
       body,
     );
     this.written.set(clientKey(cr), { supersededRv: current.metadata?.resourceVersion, secret: replaced });
+    this.remember(clientKey(cr), replaced);
     return replaced;
   }
 
@@ -191,8 +234,9 @@ export class ManagementSecrets {
   persist(
     cr: OidcClient,
     mgmt: V1Secret,
-    reg: StoredRegistration,
+    reg: StoredRegistration | UnmanagedRegistration,
     annotations: Record<string, string> = REGISTERED,
+    previous?: StoredRegistration,
     opts: { onConflict?: () => Promise<void> } = {},
   ): Promise<V1Secret> {
     const base = this.overlays.has(mgmt) ? this.overlays.get(mgmt) : mgmt;
@@ -200,6 +244,7 @@ export class ManagementSecrets {
       cr,
       name: mgmt.metadata?.name as string,
       reg,
+      data: managementSecretData(reg, previous),
       annotations,
       base,
       onConflict: opts.onConflict,
@@ -241,6 +286,94 @@ export class ManagementSecrets {
       const fresh = await this.rest.get<V1Secret>(path).catch(() => undefined);
       if (fresh) await this.release(fresh);
     }
+  }
+
+  /**
+   * deletionPolicy: Orphan: the Secret stays, without our ownerReference and finalizer, labelled
+   * as orphaned, so the client can be adopted again (spec.adoptFrom names this Secret).
+   */
+  async orphan(cr: OidcClient, secret: V1Secret): Promise<void> {
+    const ns = secret.metadata?.namespace as string;
+    const name = secret.metadata?.name as string;
+    let current: V1Secret | undefined = secret;
+    for (let attempt = 0; current && attempt < 5; attempt++) {
+      const body: V1Secret = {
+        ...current,
+        metadata: {
+          ...current.metadata,
+          ownerReferences: (current.metadata?.ownerReferences ?? []).filter((o) => o.uid !== cr.metadata.uid),
+          finalizers: (current.metadata?.finalizers ?? []).filter((f) => f !== REGISTRATION_FINALIZER),
+          labels: { ...current.metadata?.labels, [LABEL_ORPHANED]: 'true' },
+          annotations: {
+            ...current.metadata?.annotations,
+            [ANNOTATION_ORPHANED_FROM]: `OidcClient ${clientKey(cr)} (uid ${cr.metadata.uid})`,
+          },
+        },
+      };
+      try {
+        await this.rest.replace(secretPath(ns, name), body);
+        return;
+      } catch (error) {
+        if (isKubeStatus(error, 404)) return;
+        if (!isKubeStatus(error, 409)) throw error;
+        current = await this.read(ns, name);
+      }
+    }
+  }
+
+  /** Takes an orphaned management Secret (named in spec.adoptFrom) back as this client's own. */
+  async claim(cr: OidcClient, secret: V1Secret): Promise<V1Secret> {
+    const labels: Record<string, string> = {
+      ...secret.metadata?.labels,
+      [LABEL_CLIENT]: clientLabelValue(cr.metadata.name as string),
+    };
+    delete labels[LABEL_ORPHANED];
+    const annotations = { ...secret.metadata?.annotations };
+    delete annotations[ANNOTATION_ORPHANED_FROM];
+    const claimed = await this.rest.replace<V1Secret>(
+      secretPath(cr.metadata.namespace as string, secret.metadata?.name as string),
+      {
+        ...secret,
+        metadata: {
+          ...secret.metadata,
+          labels,
+          annotations,
+          ownerReferences: [ownerReference(cr)],
+          finalizers: [...new Set([...(secret.metadata?.finalizers ?? []), REGISTRATION_FINALIZER])],
+        },
+      },
+    );
+    this.written.set(clientKey(cr), { supersededRv: secret.metadata?.resourceVersion, secret: claimed });
+    return claimed;
+  }
+
+  /** Every registration Secret in the cache that this OidcClient owns (current, renamed, leftovers). */
+  ownedBy(cr: OidcClient): V1Secret[] {
+    return this.cache
+      .list()
+      .filter(
+        (s) =>
+          s.metadata?.namespace === cr.metadata.namespace &&
+          s.metadata?.labels?.[LABEL_ROLE] === 'registration' &&
+          isOwnedBy(s, cr),
+      );
+  }
+
+  /**
+   * Registration Secrets of a client name whose OidcClient is gone and that are being deleted:
+   * nothing else would ever remove our finalizer from them (it would block namespace deletion).
+   */
+  leftovers(namespace: string, clientName: string, liveUid: string | undefined): V1Secret[] {
+    return this.cache
+      .list()
+      .filter(
+        (s) =>
+          s.metadata?.namespace === namespace &&
+          ownerClientName(s) === clientName &&
+          s.metadata?.deletionTimestamp &&
+          (s.metadata?.finalizers ?? []).includes(REGISTRATION_FINALIZER) &&
+          !(s.metadata?.ownerReferences ?? []).some((o) => o.uid === liveUid),
+      );
   }
 
   /** After release the Secret disappears within moments; waits up to ~2 s for that. */

@@ -27,6 +27,16 @@ export const ANNOTATION_REREGISTER = `${API_GROUP}/reregister`;
 export const ANNOTATION_REREGISTERED = `${API_GROUP}/reregistered-for`;
 /** Fingerprint of a registration access token the provider rejected (not the token itself). */
 export const ANNOTATION_REJECTED_TOKEN = `${API_GROUP}/rejected-token-sha256`;
+/**
+ * On the management Secret: 'unsupported' when the provider registered the client without
+ * RFC 7592 management (no registration access token): it cannot be updated or deleted by us.
+ */
+export const ANNOTATION_MANAGEMENT = `${API_GROUP}/management`;
+/** Fingerprint of the metadata an unmanaged client was registered with (spec changes show up). */
+export const ANNOTATION_REGISTERED_METADATA = `${API_GROUP}/registered-metadata-sha256`;
+/** On a management Secret left behind by deletionPolicy: Orphan; it can be adopted again. */
+export const LABEL_ORPHANED = `${API_GROUP}/orphaned`;
+export const ANNOTATION_ORPHANED_FROM = `${API_GROUP}/orphaned-from`;
 
 export const MGMT_KEYS = {
   clientId: 'client_id',
@@ -34,6 +44,17 @@ export const MGMT_KEYS = {
   registrationAccessToken: 'registration_access_token',
   registrationClientUri: 'registration_client_uri',
   issuer: 'issuer',
+} as const;
+
+/**
+ * During a requested re-registration the old client's credentials wait under these keys until it
+ * is deleted at the provider, so a crash or a failed POST never loses its token.
+ */
+export const PREVIOUS_KEYS = {
+  clientId: 'previous_client_id',
+  clientSecret: 'previous_client_secret',
+  registrationAccessToken: 'previous_registration_access_token',
+  registrationClientUri: 'previous_registration_client_uri',
 } as const;
 
 export function appSecretName(cr: OidcClient): string {

@@ -5,6 +5,7 @@
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { type Dispatcher, fetch } from 'undici';
 import { assertNotFenced, type Fence } from './fence.js';
+import { type OwnWrites, writeTarget } from './own-writes.js';
 
 /** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
 export class KubeApiError extends Error {
@@ -51,6 +52,8 @@ interface Shared {
    */
   dispatcher?: Dispatcher;
   timeoutMs: number;
+  /** Writes reported to OwnWrites, so fenced views report theirs too. */
+  own?: { writes: OwnWrites; resources: ReadonlySet<string> };
 }
 
 export class KubeRest {
@@ -86,6 +89,11 @@ export class KubeRest {
     this.shared.observers.push(observer);
   }
 
+  /** Reports every write to these resources (plural names) and the resourceVersion it produced. */
+  trackWrites(writes: OwnWrites, resources: string[]): void {
+    this.shared.own = { writes, resources: new Set(resources) };
+  }
+
   get<T>(path: string, query?: Query): Promise<T> {
     return this.request<T>(HttpMethod.GET, path, { query });
   }
@@ -110,6 +118,25 @@ export class KubeRest {
     method: HttpMethod,
     path: string,
     opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const own = this.shared.own;
+    const target = own && method !== HttpMethod.GET ? writeTarget(path, opts.body, own.resources) : undefined;
+    if (!own || !target) return this.send<T>(method, path, opts);
+    own.writes.begin(target);
+    let rv: string | undefined;
+    try {
+      const result = await this.send<T>(method, path, opts);
+      rv = (result as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
+      return result;
+    } finally {
+      own.writes.end(target, rv);
+    }
+  }
+
+  private async send<T>(
+    method: HttpMethod,
+    path: string,
+    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal },
   ): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');

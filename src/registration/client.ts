@@ -141,14 +141,15 @@ export class RegistrationClient {
   }
 
   /**
-   * RFC 7592 §2.3: deregister `clientId`. 204 (or 200). `unfenced` is for undoing a registration
-   * whose result was never stored: no one else can know that client, so it may be deleted whoever leads.
+   * RFC 7592 §2.3: deregister `clientId`. 204 (or 200). `signal` bounds the call, retries included.
+   * `unfenced` is for undoing a registration whose result was never stored: no one else can know
+   * that client, so it may be deleted whoever leads.
    */
   async delete(
     registrationClientUri: string,
     rat: string,
     clientId: string,
-    opts: { unfenced?: boolean } = {},
+    opts: { signal?: AbortSignal; unfenced?: boolean } = {},
   ): Promise<void> {
     const url = this.#origins.managementUrl(registrationClientUri, clientId);
     const res = await this.#transport.send({
@@ -156,6 +157,7 @@ export class RegistrationClient {
       url,
       retryClass: 'idempotent',
       bearer: rat,
+      signal: opts.signal,
       unfenced: opts.unfenced === true,
     });
     if (res.status === 204 || res.status === 200) return;

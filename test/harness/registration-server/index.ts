@@ -24,6 +24,7 @@ import {
   buildConfiguration,
   REGISTRATION_PATH,
   rotateOnRead,
+  stripManagementCredentials,
   stripRegistrationEndpoint,
   TOKEN_PATH,
 } from './provider-config.js';
@@ -76,6 +77,7 @@ export async function startRegistrationServer(
   provider.silent = true;
   if (opts.advertiseRegistrationEndpoint === false) provider.use(stripRegistrationEndpoint());
   if (mode === 'rotating') provider.use(rotateOnRead(provider));
+  if (opts.omitManagementCredentials) provider.use(stripManagementCredentials());
   handler = provider.callback();
 
   let closing: Promise<void> | undefined;

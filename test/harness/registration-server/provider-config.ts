@@ -92,6 +92,20 @@ export function stripRegistrationEndpoint(): Middleware {
 }
 
 /**
+ * Servers without RFC 7592 management (or INDIGO IAM when the initial access token is a user's
+ * token) answer the registration with credentials only: no registration_access_token and no
+ * registration_client_uri. The client is registered all the same.
+ */
+export function stripManagementCredentials(): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST' || ctx.path !== REGISTRATION_PATH || !isRecord(ctx.body)) return;
+    delete ctx.body.registration_access_token;
+    delete ctx.body.registration_client_uri;
+  };
+}
+
+/**
  * Keycloak answers every management call with a new RAT and invalidates the one used. The provider
  * does that for PUT only (rotateRegistrationAccessToken); this does the same for a successful GET.
  */

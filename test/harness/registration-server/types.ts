@@ -19,6 +19,11 @@ export interface RegistrationServerOptions {
   port?: number;
   /** Default true; false = discovery omits registration_endpoint (some servers do this). */
   advertiseRegistrationEndpoint?: boolean;
+  /**
+   * Answer registrations without registration_access_token / registration_client_uri (a server
+   * without RFC 7592 management). The client is stored and its credentials work.
+   */
+  omitManagementCredentials?: boolean;
 }
 
 export interface FaultRule {

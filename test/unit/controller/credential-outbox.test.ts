@@ -55,20 +55,20 @@ class FakeSecret {
   } as unknown as KubeRest;
 
   writer: SecretWriter = {
-    replace: async (_rest, _cr, current, r, annotations) => {
+    replace: async (_rest, _cr, current, data, annotations) => {
       if (this.down) throw new KubeApiError(503, 'ServiceUnavailable', 'down', 'PUT', '/');
       if (!this.secret) throw new KubeApiError(404, 'NotFound', 'gone', 'PUT', '/');
       if (current.metadata?.resourceVersion !== String(this.rv))
         throw new KubeApiError(409, 'Conflict', 'changed', 'PUT', '/');
       this.writes++;
-      this.set(managementSecretData(r), annotations);
+      this.set(data, annotations);
       return this.snapshot();
     },
-    create: async (_rest, _cr, _name, r, annotations) => {
+    create: async (_rest, _cr, _name, data, annotations) => {
       if (this.down) throw new KubeApiError(503, 'ServiceUnavailable', 'down', 'POST', '/');
       if (this.secret) throw new KubeApiError(409, 'AlreadyExists', 'exists', 'POST', '/');
       this.writes++;
-      this.set(managementSecretData(r), annotations);
+      this.set(data, annotations);
       return this.snapshot();
     },
   };
@@ -109,12 +109,26 @@ describe('CredentialOutbox', () => {
     const base = fake.secret;
     fake.down = true;
     await expect(
-      outbox.write({ cr, name: 'app-reg', reg: reg('t1'), annotations: {}, base }),
+      outbox.write({
+        cr,
+        name: 'app-reg',
+        reg: reg('t1'),
+        data: managementSecretData(reg('t1')),
+        annotations: {},
+        base,
+      }),
     ).rejects.toBeInstanceOf(WritePendingError);
     // The next call used the in-memory t1 and got t2: the newest replaces t1, the basis stays t0.
-    expect(outbox.peek('ns/app', 'app-reg')?.reg.registrationAccessToken).toBe('t1');
+    expect(outbox.peek('ns/app', 'app-reg')?.reg).toEqual(reg('t1'));
     await expect(
-      outbox.write({ cr, name: 'app-reg', reg: reg('t2'), annotations: {}, base }),
+      outbox.write({
+        cr,
+        name: 'app-reg',
+        reg: reg('t2'),
+        data: managementSecretData(reg('t2')),
+        annotations: {},
+        base,
+      }),
     ).rejects.toBeInstanceOf(WritePendingError);
     expect(outbox.peek('ns/app', 'app-reg')?.basis).toEqual({ kind: 'update', token: 't0' });
     fake.down = false;
@@ -129,7 +143,14 @@ describe('CredentialOutbox', () => {
     const base = fake.secret;
     // An unrelated change (e.g. an annotation) moves the resourceVersion but keeps t0.
     fake.set(managementSecretData(reg('t0')), { note: 'x' });
-    const stored = await outbox.write({ cr, name: 'app-reg', reg: reg('t1'), annotations: {}, base });
+    const stored = await outbox.write({
+      cr,
+      name: 'app-reg',
+      reg: reg('t1'),
+      data: managementSecretData(reg('t1')),
+      annotations: {},
+      base,
+    });
     expect(fake.token()).toBe('t1');
     expect(stored.metadata?.resourceVersion).toBe(String(fake.rv));
     outbox.close();
@@ -147,6 +168,7 @@ describe('CredentialOutbox', () => {
         cr,
         name: 'app-reg',
         reg: reg('mine', 'c1'),
+        data: managementSecretData(reg('mine', 'c1')),
         annotations: {},
         base,
         onConflict: async () => {
@@ -165,7 +187,14 @@ describe('CredentialOutbox', () => {
     const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
     const base = fake.secret;
     fake.secret = undefined;
-    await outbox.write({ cr, name: 'app-reg', reg: reg('t1'), annotations: {}, base });
+    await outbox.write({
+      cr,
+      name: 'app-reg',
+      reg: reg('t1'),
+      data: managementSecretData(reg('t1')),
+      annotations: {},
+      base,
+    });
     expect(fake.token()).toBe('t1');
     outbox.close();
   });
