@@ -365,8 +365,74 @@ describe('registration server fault injection and store', () => {
       path: '/.well-known/openid-configuration',
       status: 0,
       at: expect.any(Number),
+      fault: 'drop',
     });
     expect((await call(agent, 'GET', discoveryUrl())).status).toBe(200);
+  });
+
+  it('resets the connection (TCP RST) and names the client of a faulted registration', async () => {
+    server.faults.add({ method: 'POST', reset: true });
+    const error = await call(agent, 'POST', server.registrationEndpoint, { json: METADATA }).catch(
+      (e: unknown) => e,
+    );
+    expect(String((error as { code?: string }).code ?? error)).toMatch(/ECONNRESET|UND_ERR_SOCKET/);
+    // The server never saw it; the injector read the body to say whose registration it was.
+    expect(server.requests.at(-1)).toMatchObject({
+      method: 'POST',
+      status: 0,
+      fault: 'reset',
+      clientName: METADATA.client_name,
+    });
+  });
+
+  it.each(['drop', 'hang'] as const)(
+    'swallow %s: the client is registered, the answer never arrives',
+    async (how) => {
+      const before = new Set((await server.store.list()).map((c) => c.clientId));
+      server.faults.add({ method: 'POST', swallow: how });
+      const error = await Promise.race([
+        call(agent, 'POST', server.registrationEndpoint, { json: METADATA }).then(
+          () => 'answered',
+          (e: unknown) => e,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('hanging'), 1_500)),
+      ]);
+      if (how === 'hang') expect(error).toBe('hanging');
+      else expect(error).toBeInstanceOf(Error);
+      const created = (await server.store.list()).filter((c) => !before.has(c.clientId));
+      expect(created).toHaveLength(1);
+      expect(server.requests.at(-1)).toMatchObject({
+        method: 'POST',
+        status: 201,
+        fault: `swallow-${how}`,
+        clientId: created[0]?.clientId,
+        clientName: METADATA.client_name,
+      });
+      expect(server.requests.at(-1)?.answeredAt).toBeUndefined();
+    },
+  );
+
+  it('applies a rule with a probability only to that share of requests', async () => {
+    server.faults.add({ pathPattern: /openid-configuration/, status: 503, probability: 0.5, times: 1000 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) statuses.push((await call(agent, 'GET', discoveryUrl())).status);
+    server.faults.clear();
+    const faulted = statuses.filter((s) => s === 503).length;
+    expect(faulted).toBeGreaterThan(5);
+    expect(faulted).toBeLessThan(35);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(40 - faulted);
+  });
+
+  it('calls onAnswered once the real answer was sent, with the issued client_id', async () => {
+    const seen: { status: number; clientId?: string }[] = [];
+    server.faults.add({
+      method: 'POST',
+      onAnswered: (r) => seen.push({ status: r.status, clientId: r.clientId }),
+    });
+    const c = await register(server, agent);
+    expect(seen).toEqual([{ status: 201, clientId: c.clientId }]);
+    expect(server.requests.at(-1)).toMatchObject({ status: 201, clientId: c.clientId, fault: 'observed' });
+    expect(server.requests.at(-1)?.answeredAt).toBeGreaterThanOrEqual(server.requests.at(-1)?.at ?? Infinity);
   });
 
   it('store.update changes what the server returns (drift)', async () => {
@@ -403,8 +469,9 @@ describe('registration server fault injection and store', () => {
   });
 
   it('records requests without query strings or tokens', () => {
+    const allowed = ['answeredAt', 'at', 'clientId', 'clientName', 'fault', 'method', 'path', 'status'];
     for (const r of server.requests) {
-      expect(Object.keys(r).sort()).toEqual(['at', 'method', 'path', 'status']);
+      for (const key of Object.keys(r)) expect(allowed).toContain(key);
       expect(r.path).not.toContain('?');
     }
   });

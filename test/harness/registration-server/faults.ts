@@ -10,11 +10,17 @@ interface ActiveRule {
   remaining: number;
 }
 
+/** Request bodies read by the injector itself (only when a fault answers instead of the server). */
+const MAX_PEEK_BYTES = 64 * 1024;
+
 export class FaultInjector {
   readonly requests: RecordedRequest[] = [];
   #rules: ActiveRule[] = [];
   // Aborted on close so delayed requests do not keep the process (or close()) waiting.
   readonly #closing = new AbortController();
+
+  /** registrationPath: POSTs there get clientId/clientName recorded. */
+  constructor(private readonly registrationPath?: string) {}
 
   add(rule: FaultRule): void {
     this.#rules.push({ rule, remaining: rule.times ?? 1 });
@@ -28,7 +34,7 @@ export class FaultInjector {
     this.#closing.abort();
   }
 
-  /** First matching rule wins; it is consumed by this request. */
+  /** First matching rule wins; it is consumed by this request (unless its probability skips it). */
   #take(method: string, path: string): FaultRule | undefined {
     const index = this.#rules.findIndex(({ rule }) => {
       if (rule.method && rule.method.toUpperCase() !== method) return false;
@@ -36,7 +42,7 @@ export class FaultInjector {
         rule.pathPattern.lastIndex = 0; // a /g or /y pattern would otherwise remember the last match
         if (!rule.pathPattern.test(path)) return false;
       }
-      return true;
+      return rule.probability === undefined || Math.random() < rule.probability;
     });
     const active = this.#rules[index];
     if (!active) return undefined;
@@ -57,8 +63,11 @@ export class FaultInjector {
     const record: RecordedRequest = { method, path, status: 0, at: Date.now() };
     this.requests.push(record);
     recordStatus(res, record);
+    const registration =
+      method === 'POST' && this.registrationPath !== undefined && path === this.registrationPath;
 
     const rule = this.#take(method, path);
+    if (rule) record.fault = rule.label ?? describeRule(rule);
     if (rule?.delayMs) {
       try {
         await sleep(rule.delayMs, undefined, { signal: this.#closing.signal });
@@ -67,6 +76,13 @@ export class FaultInjector {
         return;
       }
       if (res.destroyed) return;
+    }
+    const shortCircuit = rule !== undefined && (rule.drop || rule.reset || rule.status !== undefined);
+    // The server never sees this request, so its body is ours to read: it names the client.
+    if (shortCircuit && registration) record.clientName = clientNameOf(await peekJson(req));
+    if (rule?.reset) {
+      req.socket.resetAndDestroy();
+      return;
     }
     if (rule?.drop) {
       req.socket.destroy();
@@ -77,9 +93,92 @@ export class FaultInjector {
       else respond(res, rule.status, rule.body, rule.headers);
       return;
     }
+    if (rule?.swallow) swallow(req, res, record, rule.swallow, registration);
+    else if (registration) captureClient(res, record);
+    // After captureClient, so what is recorded is what the client receives.
     if (rule?.rewrite) rewriteJson(res, rule.rewrite);
+    const onAnswered = rule?.onAnswered;
+    res.once('finish', () => {
+      if (rule?.swallow) return;
+      record.answeredAt = Date.now();
+      onAnswered?.(record);
+    });
     handler(req, res);
   }
+}
+
+function describeRule(rule: FaultRule): string {
+  if (rule.swallow) return `swallow-${rule.swallow}`;
+  if (rule.reset) return 'reset';
+  if (rule.drop) return 'drop';
+  if (rule.status !== undefined) return `status ${rule.status}${rule.trickle ? ' trickled' : ''}`;
+  if (rule.rewrite) return 'rewritten';
+  if (rule.delayMs) return `delay ${rule.delayMs}ms`;
+  return 'observed';
+}
+
+function clientNameOf(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const name = (body as Record<string, unknown>).client_name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+async function peekJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_PEEK_BYTES) return undefined;
+      chunks.push(chunk);
+    }
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records client_id and client_name of a registration answer (nothing else of the body). */
+function recordClient(chunk: unknown, record: RecordedRequest): void {
+  if (typeof chunk !== 'string' && !Buffer.isBuffer(chunk)) return;
+  try {
+    const body = JSON.parse(chunk.toString()) as Record<string, unknown>;
+    if (typeof body.client_id === 'string') record.clientId = body.client_id;
+    const name = clientNameOf(body);
+    if (name !== undefined) record.clientName = name;
+  } catch {
+    // Not a JSON answer (an error page): nothing to record.
+  }
+}
+
+function captureClient(res: ServerResponse, record: RecordedRequest): void {
+  const end = res.end;
+  const patched = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+    recordClient(args[0], record);
+    return Reflect.apply(end, this, args) as ServerResponse;
+  };
+  res.end = patched as typeof res.end;
+}
+
+/** The handler's answer goes nowhere: the socket is destroyed ('drop') or left hanging ('hang'). */
+function swallow(
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RecordedRequest,
+  how: 'drop' | 'hang',
+  registration: boolean,
+): void {
+  res.writeHead = function (this: ServerResponse, status: number) {
+    record.status = status;
+    return this;
+  } as typeof res.writeHead;
+  res.write = (() => true) as typeof res.write;
+  res.end = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+    if (record.status === 0) record.status = this.statusCode;
+    if (registration) recordClient(args[0], record);
+    if (how === 'drop') req.socket.destroy();
+    return this;
+  } as typeof res.end;
 }
 
 // The status is captured when the head is written (synchronously inside res.end for Koa), so it is

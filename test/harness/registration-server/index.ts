@@ -43,7 +43,7 @@ export async function startRegistrationServer(
     typeof opts.tls === 'object' ? opts.tls : opts.tls ? makeTlsMaterial() : undefined,
   ]);
   const store = new MemoryStore();
-  const faults = new FaultInjector();
+  const faults = new FaultInjector(REGISTRATION_PATH);
 
   // The issuer contains the port, which is only known after listen(); until the provider exists
   // (a few milliseconds) requests get 503.

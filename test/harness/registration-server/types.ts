@@ -45,6 +45,19 @@ export interface FaultRule {
   rewrite?: (body: Record<string, unknown>) => unknown;
   /** How many matching requests the rule applies to (default 1; Infinity allowed). */
   times?: number;
+  /** Close the connection with a TCP reset (RST) instead of answering. */
+  reset?: boolean;
+  /**
+   * Let the real handler run (so the request takes effect, e.g. a client is registered), then never
+   * deliver its answer: 'drop' destroys the socket, 'hang' keeps it open until the client gives up.
+   */
+  swallow?: 'drop' | 'hang';
+  /** Share (0..1) of matching requests the rule applies to; the others pass and do not consume it. Default 1. */
+  probability?: number;
+  /** Called once the real handler's answer has been handed to the socket (e.g. to kill the caller). */
+  onAnswered?: (request: RecordedRequest) => void;
+  /** Recorded on the request as `fault`; default a description of what the rule did. */
+  label?: string;
 }
 
 /** One served request. Tokens and bodies are never recorded. status is 0 while pending and stays 0 when the socket was dropped. */
@@ -53,6 +66,14 @@ export interface RecordedRequest {
   path: string;
   status: number;
   at: number;
+  /** When the answer was handed to the socket; unset while pending or when none was delivered. */
+  answeredAt?: number;
+  /** The fault rule that applied (its label, or e.g. 'status 503', 'drop', 'swallow-drop'). */
+  fault?: string;
+  /** Registration POSTs: the client_id the server issued (also when the answer was swallowed). */
+  clientId?: string;
+  /** Registration POSTs: client_name from the answer, or from the request when a fault answered. */
+  clientName?: string;
 }
 
 /** A client as the server stores it (metadata includes client_secret). */
