@@ -17,7 +17,12 @@ import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
 import { clientKey } from './names.js';
 import { ReconcileError } from './outcome.js';
-import { readStored, type StoredRegistration, type UnmanagedRegistration } from './secrets.js';
+import {
+  mergeAnnotations,
+  readStored,
+  type StoredRegistration,
+  type UnmanagedRegistration,
+} from './secrets.js';
 
 /** What the provider handed out: a managed registration (with its token) or an unmanaged one. */
 export type AnyRegistration = StoredRegistration | UnmanagedRegistration;
@@ -98,21 +103,23 @@ interface Pending {
 
 type Verdict = 'stored' | 'apply' | 'missing' | 'lost';
 
-function tokenOf(reg: AnyRegistration): string | undefined {
-  return 'registrationAccessToken' in reg ? reg.registrationAccessToken : undefined;
+function sameMap(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b).length && ka.every((k) => a?.[k] === b[k]);
 }
 
-/** Judges the Secret as it is now against a pending write. */
-export function judge(current: V1Secret | undefined, reg: AnyRegistration, basis: WriteBasis): Verdict {
+/** Judges the Secret as it is now against a pending write of `data` and `annotations`. */
+export function judge(
+  current: V1Secret | undefined,
+  data: Record<string, string>,
+  annotations: Record<string, string>,
+  basis: WriteBasis,
+): Verdict {
   if (!current) return 'missing';
-  const stored = readStored(current);
-  if (
-    stored.kind !== 'empty' &&
-    stored.reg.clientId === reg.clientId &&
-    tokenOf(stored.reg) === tokenOf(reg) &&
-    stored.reg.clientSecret === reg.clientSecret
-  )
+  const annotated = current.metadata?.annotations ?? {};
+  if (sameMap(current.data, data) && sameMap(annotated, mergeAnnotations(annotated, annotations)))
     return 'stored';
+  const stored = readStored(current);
   if (basis.kind === 'update') {
     return stored.kind === 'managed' && stored.reg.registrationAccessToken === basis.token ? 'apply' : 'lost';
   }
@@ -151,7 +158,7 @@ export class CredentialOutbox {
   /** The Secret now holds what was pending (seen in the cache or read): nothing left to write. */
   settleIfStored(key: string, current: V1Secret): void {
     const p = this.pending.get(key);
-    if (p && current.metadata?.name === p.name && judge(current, p.reg, p.basis) === 'stored')
+    if (p && current.metadata?.name === p.name && judge(current, p.data, p.annotations, p.basis) === 'stored')
       this.settle(p, current);
   }
 
@@ -282,7 +289,7 @@ export class CredentialOutbox {
       try {
         const current = p.hint ?? (await readSecret(this.rest, p.namespace, p.name));
         p.hint = null;
-        const verdict = judge(current, reg, p.basis);
+        const verdict = judge(current, data, annotations, p.basis);
         if (verdict === 'stored' && current) {
           if (p.reg === reg) return this.settle(p, current);
           p.basis = basisOf(current);

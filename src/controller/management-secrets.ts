@@ -14,7 +14,6 @@ import { isKubeStatus, type KubeRest } from '../kube/rest.js';
 import { readSecret, secretPath } from '../kube/secrets.js';
 import { CredentialOutbox, judge } from './credential-outbox.js';
 import {
-  ANNOTATION_ATTEMPT,
   ANNOTATION_ORPHANED_FROM,
   ANNOTATION_REJECTED_TOKEN,
   ANNOTATION_STATE,
@@ -30,10 +29,12 @@ import { ReconcileError, SecretConflictError } from './outcome.js';
 import {
   isOwnedBy,
   managementSecretData,
+  mergeAnnotations,
   newManagementSecret,
   ownerReference,
   readStored,
   type StoredRegistration,
+  TRANSIENT_ANNOTATIONS,
   type UnmanagedRegistration,
 } from './secrets.js';
 
@@ -42,9 +43,6 @@ export interface Snapshot {
   data: Record<string, string>;
   annotations: Record<string, string>;
 }
-
-/** Annotations that describe one registration attempt; replaced, not merged, on every write. */
-const TRANSIENT_ANNOTATIONS = new Set([ANNOTATION_STATE, ANNOTATION_ATTEMPT, ANNOTATION_REJECTED_TOKEN]);
 
 export const REGISTERED = { [ANNOTATION_STATE]: 'registered' };
 
@@ -115,7 +113,7 @@ export class ManagementSecrets {
     const stored = await this.stored(cr, name);
     const pending = this.outbox.peek(key, name);
     if (!pending) return stored;
-    const verdict = judge(stored, pending.reg, pending.basis);
+    const verdict = judge(stored, pending.data, pending.annotations, pending.basis);
     if (verdict === 'stored' && stored) this.outbox.settleIfStored(key, stored);
     if (verdict === 'stored' || verdict === 'lost') return stored;
     const copy: V1Secret = stored
@@ -123,7 +121,7 @@ export class ManagementSecrets {
           ...stored,
           metadata: {
             ...stored.metadata,
-            annotations: { ...withoutTransient(stored.metadata?.annotations), ...pending.annotations },
+            annotations: mergeAnnotations(stored.metadata?.annotations, pending.annotations),
           },
           data: pending.data,
         }
@@ -209,7 +207,7 @@ export class ManagementSecrets {
       ...current,
       metadata: {
         ...current.metadata,
-        annotations: { ...withoutTransient(current.metadata?.annotations), ...annotations },
+        annotations: mergeAnnotations(current.metadata?.annotations, annotations),
         finalizers,
       },
       data,
@@ -385,10 +383,6 @@ export class ManagementSecrets {
     }
     return this.read(namespace, name);
   }
-}
-
-function withoutTransient(annotations: Record<string, string> | undefined): Record<string, string> {
-  return Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => !TRANSIENT_ANNOTATIONS.has(k)));
 }
 
 /** A short, non-reversible fingerprint: enough to recognise a token, useless to an attacker. */

@@ -87,18 +87,44 @@ class FakeSecret {
 describe('judge', () => {
   it('applies a rotated token only over the token it was rotated from', () => {
     const s = new FakeSecret(managementSecretData(reg('t0'))).secret;
-    expect(judge(s, reg('t1'), { kind: 'update', token: 't0' })).toBe('apply');
-    expect(judge(s, reg('t1'), { kind: 'update', token: 'tX' })).toBe('lost');
-    expect(judge(s, reg('t0'), { kind: 'update', token: 'tX' })).toBe('stored');
-    expect(judge(undefined, reg('t1'), { kind: 'update', token: 't0' })).toBe('missing');
+    expect(judge(s, managementSecretData(reg('t1')), {}, { kind: 'update', token: 't0' })).toBe('apply');
+    expect(judge(s, managementSecretData(reg('t1')), {}, { kind: 'update', token: 'tX' })).toBe('lost');
+    expect(judge(s, managementSecretData(reg('t0')), {}, { kind: 'update', token: 'tX' })).toBe('stored');
+    expect(judge(undefined, managementSecretData(reg('t1')), {}, { kind: 'update', token: 't0' })).toBe(
+      'missing',
+    );
+  });
+
+  it('is stored only when data and annotations are what the write would leave', () => {
+    const rejected = new FakeSecret(managementSecretData(reg('t0')), {
+      'oidc.dcr-operator.dev/rejected-token-sha256': 'fp',
+      other: 'kept',
+    }).secret;
+    const state = { 'oidc.dcr-operator.dev/state': 'registered' };
+    // Same token, but the write clears the rejected-token mark: not yet stored.
+    expect(judge(rejected, managementSecretData(reg('t0')), state, { kind: 'update', token: 't0' })).toBe(
+      'apply',
+    );
+    const clean = new FakeSecret(managementSecretData(reg('t0')), { ...state, other: 'kept' }).secret;
+    expect(judge(clean, managementSecretData(reg('t0')), state, { kind: 'update', token: 't0' })).toBe(
+      'stored',
+    );
+    // Dropping the previous registration's keys is a change too.
+    const withPrevious = new FakeSecret({ ...managementSecretData(reg('t0')), previous_client_id: 'eA==' })
+      .secret;
+    expect(judge(withPrevious, managementSecretData(reg('t0')), {}, { kind: 'update', token: 't0' })).toBe(
+      'apply',
+    );
   });
 
   it('stores a new registration only under its own pending marker', () => {
     const marked = new FakeSecret({}, { [ANNOTATION_ATTEMPT]: 'A' }).secret;
-    expect(judge(marked, reg('t'), { kind: 'new', attempt: 'A' })).toBe('apply');
-    expect(judge(marked, reg('t'), { kind: 'new', attempt: 'B' })).toBe('lost');
+    expect(judge(marked, managementSecretData(reg('t')), {}, { kind: 'new', attempt: 'A' })).toBe('apply');
+    expect(judge(marked, managementSecretData(reg('t')), {}, { kind: 'new', attempt: 'B' })).toBe('lost');
     const taken = new FakeSecret(managementSecretData(reg('x', 'other'))).secret;
-    expect(judge(taken, reg('t'), { kind: 'new', attempt: undefined })).toBe('lost');
+    expect(judge(taken, managementSecretData(reg('t')), {}, { kind: 'new', attempt: undefined })).toBe(
+      'lost',
+    );
   });
 });
 
