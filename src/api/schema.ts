@@ -187,11 +187,14 @@ const providerProperties: Record<string, Schema> = {
     "Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https.",
     { maxItems: 16, 'x-kubernetes-list-type': 'set' },
   ),
-  maxConcurrentRequests: int('Maximum number of requests the operator sends to this provider at once.', {
-    minimum: 1,
-    maximum: 64,
-    default: 4,
-  }),
+  maxConcurrentRequests: int(
+    'Maximum number of requests the operator sends to this provider at once; also the most of its OidcClients reconciled at once, so a slow provider cannot hold every worker.',
+    {
+      minimum: 1,
+      maximum: 64,
+      default: 4,
+    },
+  ),
   clientPolicy,
 };
 

@@ -128,7 +128,7 @@ export interface OidcProviderSpec {
   caSecretRef?: NamespacedSecretKeySelector;
   /** Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https. */
   managementOrigins?: string[];
-  /** Maximum number of requests the operator sends to this provider at once. */
+  /** Maximum number of requests the operator sends to this provider at once; also the most of its OidcClients reconciled at once, so a slow provider cannot hold every worker. */
   maxConcurrentRequests?: number;
   /** Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing. */
   clientPolicy?: ClientPolicy;
@@ -194,7 +194,7 @@ export interface ClusterOidcProviderSpec {
   caSecretRef?: NamespacedSecretKeySelector;
   /** Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https. */
   managementOrigins?: string[];
-  /** Maximum number of requests the operator sends to this provider at once. */
+  /** Maximum number of requests the operator sends to this provider at once; also the most of its OidcClients reconciled at once, so a slow provider cannot hold every worker. */
   maxConcurrentRequests?: number;
   /** Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing. */
   clientPolicy?: ClientPolicy;

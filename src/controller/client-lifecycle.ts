@@ -16,6 +16,7 @@ import {
   ProviderUnavailableError,
   RegistrationError,
   TokenRejectedError,
+  UnconfirmedNotFoundError,
   UnexpectedResponseError,
 } from '../registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
@@ -25,6 +26,7 @@ import { parseAdoptionSecret } from './adoption.js';
 import type { AppSecrets } from './app-secrets.js';
 import type { RemoteObservation } from './client-state.js';
 import { Reason } from './conditions.js';
+import { WritePendingError } from './credential-outbox.js';
 import type { ManagementSecrets } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
@@ -134,16 +136,13 @@ export class ClientLifecycle {
     }
     const reg = toStored(created, provider, undefined);
     if (!reg) return this.storeUnmanaged(cr, provider, mgmt, created, metadata, previous, log);
-    try {
-      mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, reg, { [ANNOTATION_STATE]: 'registered' }, previous);
-    } catch (error) {
-      // We could not store what we just created: undo it at the provider so nothing is orphaned.
-      log.error(
-        { err: errorMessage(error) },
-        'could not store new registration; deleting it at the provider',
-      );
+    // When this registration cannot be stored (another attempt's is, the write is refused, or the
+    // process stops first), it is undone at the provider so nothing is orphaned. No one else can
+    // know this client, so the undo is allowed even after this replica lost the Lease.
+    const undo = async (): Promise<void> => {
+      log.warn({ clientId: reg.clientId }, 'new registration not stored; deleting it at the provider');
       await provider.client
-        .delete(reg.registrationClientUri, reg.registrationAccessToken, reg.clientId)
+        .delete(reg.registrationClientUri, reg.registrationAccessToken, reg.clientId, { unfenced: true })
         .catch((e: unknown) => {
           this.d.events.record(
             cr,
@@ -151,11 +150,27 @@ export class ClientLifecycle {
             'OrphanedClient',
             `client ${reg.clientId} could not be stored nor deleted: ${errorMessage(e)}`,
           );
+          throw e;
         });
+    };
+    try {
+      mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, reg, { [ANNOTATION_STATE]: 'registered' }, previous, {
+        onConflict: undo,
+      });
+    } catch (error) {
+      if (error instanceof WritePendingError) {
+        throw new OutcomeError({
+          kind: 'retry',
+          reason: Reason.SecretWriteFailed,
+          message: `client ${reg.clientId} registered; ${error.message}`,
+          retryAfterMs: error.retryAfterMs,
+        });
+      }
       throw new OutcomeError({
         kind: 'retry',
         reason: Reason.SecretWriteFailed,
-        message: `storing the registration failed, so the new client was deleted at the provider again: ${errorMessage(error)}`,
+        message: `the new registration was not stored, so client ${reg.clientId} was deleted at the provider again: ${errorMessage(error)}`,
+        retryAfterMs: 200,
       });
     }
     this.d.events.record(
@@ -321,7 +336,24 @@ export class ClientLifecycle {
       return { kind: 'found', clientId: reg.clientId, client: observed };
     } catch (error) {
       if (error instanceof ClientNotFoundError)
-        return { kind: 'gone', clientId: reg.clientId, why: 'answered 404' };
+        return { kind: 'gone', clientId: reg.clientId, why: `answered ${error.status}` };
+      if (error instanceof UnconfirmedNotFoundError) {
+        // A bare 404 (e.g. an ingress's HTML page during maintenance) is gone only when confirmed.
+        const probe = await provider.client.probeCredentials(
+          reg.clientId,
+          reg.clientSecret,
+          cr.spec.tokenEndpointAuthMethod,
+        );
+        if (probe === 'invalid') {
+          const why = `answered ${error.status} and the client credentials no longer work`;
+          return { kind: 'gone', clientId: reg.clientId, why };
+        }
+        throw new OutcomeError({
+          kind: 'retry',
+          reason: Reason.UnexpectedResponse,
+          message: `${error.message}; the client credentials ${probe === 'valid' ? 'still work' : 'could not be checked'}, so client ${reg.clientId} is not registered again; retrying`,
+        });
+      }
       if (!(error instanceof TokenRejectedError)) throw error;
       const probe = await provider.client.probeCredentials(
         reg.clientId,
@@ -444,17 +476,23 @@ export class ClientLifecycle {
     signal?: AbortSignal,
   ): Promise<'deleted' | 'gone'> {
     try {
-      await provider.client.delete(
-        reg.registrationClientUri,
-        reg.registrationAccessToken,
-        reg.clientId,
+      await provider.client.delete(reg.registrationClientUri, reg.registrationAccessToken, reg.clientId, {
         signal,
-      );
+      });
       this.d.events.record(cr, 'Normal', 'Deleted', `deleted client ${reg.clientId} at the provider`);
       log.info({ clientId: reg.clientId }, 'deleted client at the provider');
       return 'deleted';
     } catch (error) {
       if (error instanceof ClientNotFoundError) return 'gone';
+      if (error instanceof UnconfirmedNotFoundError) {
+        const probe = await provider.client.probeCredentials(
+          reg.clientId,
+          reg.clientSecret,
+          cr.spec.tokenEndpointAuthMethod,
+        );
+        if (probe === 'invalid') return 'gone'; // confirmed
+        throw error;
+      }
       if (error instanceof TokenRejectedError) {
         const probe = await provider.client.probeCredentials(
           reg.clientId,

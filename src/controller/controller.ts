@@ -5,17 +5,19 @@ import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
+import { type Fence, FenceSlot, isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
 import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
 import { ClientAccess } from './access.js';
-import { findCondition } from './conditions.js';
+import { findCondition, Reason } from './conditions.js';
 import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
-import { ProviderRegistry, providerKeyOf } from './providers.js';
+import { ProviderSlots } from './provider-slots.js';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, ProviderRegistry, providerKeyOf } from './providers.js';
 
 export interface ControllerOptions {
   rest: KubeRest;
@@ -49,6 +51,11 @@ export class OidcClientController {
   private readonly registry: ProviderRegistry;
   private readonly providers: CacheReader<OidcProvider>;
   private readonly reconciler: OidcClientReconciler;
+  /** The leadership term's fence, set by start(); every write and provider call of a reconcile reads it. */
+  private readonly fence = new FenceSlot();
+  /** Keeps one slow or silent provider from holding more than its share of the workers. */
+  private readonly slots: ProviderSlots;
+  private readonly clients: CacheReader<OidcClient>;
   private workers?: Promise<void>;
 
   constructor(private readonly o: ControllerOptions) {
@@ -85,11 +92,25 @@ export class OidcClientController {
     this.namespaces = mk<V1Namespace>('namespaces', '/api/v1/namespaces');
 
     const clients = multiInformer(this.clientInformers);
+    this.clients = clients;
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
     this.providers = providers;
+    this.slots = new ProviderSlots({
+      workers: o.workers,
+      wake: (key) => this.queue.add(key),
+      capOf: (key) => {
+        const p = key.startsWith('cluster/')
+          ? this.clusterProviders.get(key.slice('cluster/'.length))
+          : providers.get(key);
+        return p?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+      },
+    });
+    // Informers read through the plain client; everything a reconcile does goes through the fence.
+    const rest = o.rest.fenced(this.fence);
     this.registry = new ProviderRegistry({
-      rest: o.rest,
+      rest,
+      fence: this.fence,
       providers,
       clusterProviders: this.clusterProviders,
       log: o.log,
@@ -101,9 +122,9 @@ export class OidcClientController {
       retries: o.providerRetries,
       secretRecheckMs: o.providerSecretRecheckMs,
     });
-    const events = new EventRecorder(o.rest, 'oidc-client-operator', o.log);
+    const events = new EventRecorder(rest, 'oidc-client-operator', o.log);
     this.reconciler = new OidcClientReconciler({
-      rest: o.rest,
+      rest,
       clients,
       secrets,
       providers: this.registry,
@@ -131,16 +152,28 @@ export class OidcClientController {
     return this.informersSynced;
   }
 
-  /** Starts the informers (if not yet) and, once their caches are synced, the workers. */
-  async start(): Promise<void> {
+  /**
+   * Starts the informers (if not yet) and, once their caches are synced, the workers. With a
+   * leadership `fence`, the workers stop taking keys once it closes, and every write and provider
+   * call of a reconcile is refused from then on (a controller leads one term; the process exits
+   * after losing the Lease).
+   */
+  async start(fence?: Fence): Promise<void> {
+    if (fence) {
+      this.fence.set(fence);
+      const closed = fence.signal;
+      if (closed.aborted) this.queue.shutDown();
+      else closed.addEventListener('abort', () => this.queue.shutDown(), { once: true });
+    }
     await this.startInformers();
-    if (this.workers) return;
+    if (this.workers || fence?.signal.aborted) return;
     this.o.log.info({ workers: this.o.workers }, 'starting workers');
     this.workers = runWorkers(
       this.queue,
       this.o.workers,
-      (key) => this.reconcileTimed(key),
+      (key) => this.reconcileFair(key),
       (key, error) => {
+        if (isFenced(error)) return undefined;
         // The status tells users; the log tells operators (error messages carry no secrets).
         this.o.log.warn(
           { oidcclient: key, err: errorMessage(error) },
@@ -153,12 +186,18 @@ export class OidcClientController {
     );
   }
 
-  /** Graceful stop: no new keys, in-flight reconciles finish. */
-  async stop(): Promise<void> {
+  /**
+   * Graceful stop: no new keys, in-flight reconciles finish (or fail at once when fenced), then
+   * credentials the provider returned but not yet stored get up to drainMs to be written (a new
+   * registration that still is not is deleted at the provider).
+   */
+  async stop(drainMs = 15_000): Promise<void> {
     clearTimeout(this.gaugeTimer);
     this.queue.shutDown();
     for (const i of this.allInformers()) i.stop();
     await this.workers;
+    // Logs each registration undone and each token lost itself.
+    await this.reconciler.drainWrites(drainMs);
     await this.registry.close();
   }
 
@@ -178,6 +217,29 @@ export class OidcClientController {
       this.clusterProviders,
       this.namespaces,
     ] as Informer<KubernetesObject>[];
+  }
+
+  /** Reconciles `key` in a slot of its provider; a key whose provider is at its share is parked. */
+  private async reconcileFair(key: string) {
+    const cr = this.clients.get(key);
+    if (!cr) return this.reconcileTimed(key);
+    const slot = this.slots.acquire(providerKeyOf(cr).key, key);
+    if (!slot) {
+      this.o.log.debug({ oidcclient: key }, 'provider at its share of workers; parked');
+      return undefined;
+    }
+    let result: 'ok' | 'unavailable' | 'other' = 'other';
+    try {
+      const outcome = await this.reconcileTimed(key);
+      result = 'ok';
+      return outcome;
+    } catch (error) {
+      if (error instanceof ReconcileError && error.reason === Reason.ProviderUnavailable)
+        result = 'unavailable';
+      throw error;
+    } finally {
+      slot.release(result);
+    }
   }
 
   private async reconcileTimed(key: string) {

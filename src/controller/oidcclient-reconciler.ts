@@ -10,6 +10,7 @@ import { API_GROUP_VERSION } from '../api/schema.js';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
+import { isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
 import { secretPath } from '../kube/secrets.js';
@@ -36,6 +37,7 @@ import {
   type RemoteObservation,
 } from './client-state.js';
 import { findCondition, Reason } from './conditions.js';
+import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
 import { classifyEndpointError } from './endpoint-trust.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
@@ -120,7 +122,7 @@ export class OidcClientReconciler {
   private readonly lifecycle: ClientLifecycle;
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets);
+    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log);
     this.appSecrets = new AppSecrets(o.rest, o.secrets);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,
@@ -134,6 +136,11 @@ export class OidcClientReconciler {
   rememberRegistration(key: string, secret: V1Secret): void {
     if (this.finalized.has(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
     this.mgmtSecrets.remember(key, secret);
+  }
+
+  /** On shutdown: waits up to timeoutMs for provider answers not stored yet; returns how many were lost. */
+  drainWrites(timeoutMs: number): Promise<number> {
+    return this.mgmtSecrets.drain(timeoutMs);
   }
 
   forget(key: string): void {
@@ -161,13 +168,14 @@ export class OidcClientReconciler {
     try {
       outcome = await this.sync(cr, status, log);
     } catch (error) {
+      if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = this.classify(cr, error, log);
     }
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
     await this.writeStatus(cr, base, status, outcome);
     if (outcome.kind === 'retry')
-      throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs);
+      throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
     return { requeueAfterMs: this.resyncDelay(key) };
   }
@@ -678,7 +686,12 @@ export class OidcClientReconciler {
         });
         const after = outcome.kind === 'retry' ? outcome.retryAfterMs : undefined;
         // Never later than just past the deadline: the next attempt then lets go.
-        throw new ReconcileError(outcome.message, after && Math.min(after, remaining), remaining + 100);
+        throw new ReconcileError(
+          outcome.message,
+          after && Math.min(after, remaining),
+          remaining + 100,
+          outcome.reason,
+        );
       }
       this.o.events.record(
         cr,
@@ -792,6 +805,11 @@ export class OidcClientReconciler {
   private classify(cr: OidcClient, error: unknown, log: Logger): Outcome {
     if (error instanceof OutcomeError) return error.outcome;
     if (error instanceof SecretConflictError) return this.secretConflict(cr, error.secretName);
+    if (error instanceof WritePendingError || error instanceof RegistrationConflictError) {
+      // A provider answer (e.g. a rotated token) not stored yet, or superseded: kept and retried.
+      const reason = error instanceof WritePendingError ? Reason.SecretWriteFailed : Reason.Progressing;
+      return { kind: 'retry', reason, message: error.message, retryAfterMs: error.retryAfterMs };
+    }
     if (error instanceof ProviderNotReadyError) {
       return {
         kind: 'retry',

@@ -55,6 +55,8 @@ export class ReconcileError extends Error {
     message: string,
     readonly retryAfterMs?: number,
     readonly retryBeforeMs?: number,
+    /** The Ready reason reported, when known (the controller limits providers that do not answer). */
+    readonly reason?: ReasonName,
   ) {
     super(message);
     this.name = 'ReconcileError';

@@ -9,6 +9,7 @@ import type {
   OidcProvider,
   OidcProviderStatus,
 } from '../api/types.generated.js';
+import type { Fence } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
@@ -24,6 +25,9 @@ import { decode } from './secrets.js';
 import { statusPatch } from './status.js';
 
 type AnyProvider = OidcProvider | ClusterOidcProvider;
+
+/** spec.maxConcurrentRequests when unset: requests in flight to one provider, and its share of the workers. */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 4;
 
 /** The provider cannot be used yet; `reason` goes on the OidcClient's Ready condition. */
 export class ProviderNotReadyError extends Error {
@@ -173,6 +177,8 @@ export class ProviderRegistry {
       retries?: number;
       /** Re-read the CA / initial access token Secrets at most this often (default 30 s). */
       secretRecheckMs?: number;
+      /** Leadership fence for every provider call. */
+      fence?: Fence;
     },
   ) {}
 
@@ -272,6 +278,7 @@ export class ProviderRegistry {
         requestTimeoutMs: this.deps.requestTimeoutMs,
         retries: this.deps.retries,
         observe: this.observer(labels),
+        fence: this.deps.fence,
       });
       const resolved = Promise.resolve({ key, endpoints, client });
       this.entries.set(key, { version, resolved, checkedAt: Date.now() });
@@ -325,6 +332,9 @@ export class ProviderRegistry {
         issuerUrl: spec.issuerUrl,
         registrationEndpoint: spec.registrationEndpoint,
         caPem,
+        // The same per-request timeout as every other provider call (default 10 s × 4 attempts).
+        requestTimeoutMs: this.deps.requestTimeoutMs,
+        signal: this.deps.fence?.signal,
       });
       let client: TrustAwareClient;
       try {
@@ -334,10 +344,11 @@ export class ProviderRegistry {
             managementOrigins: spec.managementOrigins ?? [],
             caPem,
             initialAccessToken,
-            maxConcurrentRequests: spec.maxConcurrentRequests ?? 4,
+            maxConcurrentRequests: spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS,
             observe: this.observer(labelsOfProvider(provider)),
             requestTimeoutMs: this.deps.requestTimeoutMs,
             retries: this.deps.retries,
+            fence: this.deps.fence,
           },
           () => {
             if (this.entries.get(key) !== entry) return;

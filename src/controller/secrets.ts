@@ -7,6 +7,8 @@ import {
   ANNOTATION_ATTEMPT,
   ANNOTATION_MANAGEMENT,
   ANNOTATION_REGISTERED_METADATA,
+  ANNOTATION_REJECTED_TOKEN,
+  ANNOTATION_STATE,
   clientLabelValue,
   LABEL_CLIENT,
   LABEL_MANAGED_BY,
@@ -39,6 +41,22 @@ export type StoredState =
   | { kind: 'empty'; attempt?: string; previous?: StoredRegistration }
   | { kind: 'managed'; reg: StoredRegistration; previous?: StoredRegistration }
   | { kind: 'unmanaged'; reg: UnmanagedRegistration; metadataHash?: string; previous?: StoredRegistration };
+
+/** Annotations that describe one registration attempt; replaced, not merged, on every write. */
+export const TRANSIENT_ANNOTATIONS: ReadonlySet<string> = new Set([
+  ANNOTATION_STATE,
+  ANNOTATION_ATTEMPT,
+  ANNOTATION_REJECTED_TOKEN,
+]);
+
+/** The annotations a management Secret write leaves: the attempt's replaced, all others kept. */
+export function mergeAnnotations(
+  current: Record<string, string> | undefined,
+  attempt: Record<string, string>,
+): Record<string, string> {
+  const kept = Object.entries(current ?? {}).filter(([k]) => !TRANSIENT_ANNOTATIONS.has(k));
+  return { ...Object.fromEntries(kept), ...attempt };
+}
 
 export function ownerReference(cr: OidcClient): V1OwnerReference {
   return {

@@ -4,6 +4,7 @@
 // more uniform) through one small request function.
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { type Dispatcher, fetch } from 'undici';
+import { assertNotFenced, type Fence } from './fence.js';
 import { type OwnWrites, writeTarget } from './own-writes.js';
 
 /** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
@@ -36,25 +37,61 @@ export type Query = Record<string, string | number | boolean | undefined>;
 /** Request observer for metrics and write counting (tests count writes over quiet periods). */
 export type KubeRequestObserver = (e: { method: string; path: string; status: number | 'error' }) => void;
 
-export class KubeRest {
-  private readonly observers: KubeRequestObserver[] = [];
+export interface KubeRestOptions {
+  /** Per-request timeout when the caller passes no signal. Default 30 s. */
+  timeoutMs?: number;
+}
+
+/** What a KubeRest and its fenced views share: one connection pool, one set of observers. */
+interface Shared {
+  observers: KubeRequestObserver[];
   /**
    * client-node builds a new undici Agent on every applySecurityAuthentication, so each request
    * would open (and leak) its own TLS connection. One dispatcher per KubeRest keeps connections
    * alive and reused; the per-request copies are closed unused.
    */
-  private dispatcher?: Dispatcher;
-  private own?: { writes: OwnWrites; resources: ReadonlySet<string> };
+  dispatcher?: Dispatcher;
+  timeoutMs: number;
+  /** Writes reported to OwnWrites, so fenced views report theirs too. */
+  own?: { writes: OwnWrites; resources: ReadonlySet<string> };
+}
 
-  constructor(readonly kubeConfig: KubeConfig) {}
+export class KubeRest {
+  private shared: Shared;
+  private fence: Fence | undefined;
+  private root: KubeRest = this;
+
+  constructor(
+    readonly kubeConfig: KubeConfig,
+    opts: KubeRestOptions = {},
+  ) {
+    this.shared = { observers: [], timeoutMs: opts.timeoutMs ?? 30_000 };
+  }
+
+  /**
+   * A view whose every request is refused once `fence.signal` aborts and is cut off in flight when
+   * it does: the writes of a leader that lost its Lease must stop before a successor starts.
+   */
+  fenced(fence: Fence): KubeRest {
+    const view = new KubeRest(this.kubeConfig);
+    view.shared = this.shared;
+    view.fence = fence;
+    view.root = this.root;
+    return view;
+  }
+
+  /** The same client without a fence, for writes that are safe whoever leads (compare-and-swap). */
+  unfenced(): KubeRest {
+    return this.root;
+  }
 
   onRequest(observer: KubeRequestObserver): void {
-    this.observers.push(observer);
+    this.shared.observers.push(observer);
   }
 
   /** Reports every write to these resources (plural names) and the resourceVersion it produced. */
   trackWrites(writes: OwnWrites, resources: string[]): void {
-    this.own = { writes, resources: new Set(resources) };
+    this.shared.own = { writes, resources: new Set(resources) };
   }
 
   get<T>(path: string, query?: Query): Promise<T> {
@@ -82,7 +119,7 @@ export class KubeRest {
     path: string,
     opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
-    const own = this.own;
+    const own = this.shared.own;
     const target = own && method !== HttpMethod.GET ? writeTarget(path, opts.body, own.resources) : undefined;
     if (!own || !target) return this.send<T>(method, path, opts);
     own.writes.begin(target);
@@ -109,9 +146,14 @@ export class KubeRest {
     }
     const ctx = new RequestContext(url.toString(), method);
     await this.kubeConfig.applySecurityAuthentication(ctx);
+    const shared = this.shared;
     const fresh = ctx.getDispatcher() as Dispatcher | undefined;
-    if (!this.dispatcher) this.dispatcher = fresh;
-    else if (fresh && fresh !== this.dispatcher) void fresh.close();
+    if (!shared.dispatcher) shared.dispatcher = fresh;
+    else if (fresh && fresh !== shared.dispatcher) void fresh.close();
+    // Read right before sending: after a pause the fence reports the overdue deadline at once.
+    const fence = this.fence?.signal;
+    if (fence) assertNotFenced(fence);
+    const deadline = opts.signal ?? AbortSignal.timeout(shared.timeoutMs);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
@@ -124,8 +166,8 @@ export class KubeRest {
         method,
         headers,
         body,
-        dispatcher: this.dispatcher,
-        signal: opts.signal ?? AbortSignal.timeout(30_000),
+        dispatcher: shared.dispatcher,
+        signal: fence ? AbortSignal.any([deadline, fence]) : deadline,
       });
     } catch (error) {
       this.notify(method, path, 'error');
@@ -148,12 +190,12 @@ export class KubeRest {
   }
 
   async close(): Promise<void> {
-    await this.dispatcher?.close();
-    this.dispatcher = undefined;
+    await this.shared.dispatcher?.close();
+    this.shared.dispatcher = undefined;
   }
 
   private notify(method: string, path: string, status: number | 'error'): void {
-    for (const o of this.observers) o({ method, path, status });
+    for (const o of this.shared.observers) o({ method, path, status });
   }
 }
 

@@ -2,6 +2,7 @@
 // part in leader election, and shuts down cleanly on SIGTERM (drain the queue, release the lease).
 import { KubeConfig } from '@kubernetes/client-node';
 import { OidcClientController } from '../controller/controller.js';
+import type { Fence } from '../kube/fence.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { KubeRest } from '../kube/rest.js';
 import { type HealthServer, startHealthServer } from '../observability/health-server.js';
@@ -66,8 +67,8 @@ export async function runOperator(argv: string[]): Promise<void> {
     log.info({ port: health.port, metricsAuth: flags.metricsAuth }, 'serving /healthz, /readyz and /metrics');
   }
 
-  const startController = async () => {
-    await controller.start();
+  const startController = async (fence?: Fence) => {
+    await controller.start(fence);
   };
 
   let elector: LeaderElector | undefined;
@@ -98,10 +99,11 @@ export async function runOperator(argv: string[]): Promise<void> {
       renewDeadlineSeconds: Math.max(1, Math.round((flags.leaseDurationSeconds * 2) / 3)),
       retryPeriodSeconds: Math.max(1, Math.round(flags.leaseDurationSeconds / 7)),
       log,
-      onStartedLeading: () => {
+      onStartedLeading: (_signal, fence) => {
         metrics.leader.set(1);
         log.info({ identity: flags.identity }, 'became leader');
-        void startController();
+        // The fence stops every write and provider call once the Lease is not renewed in time.
+        void startController(fence);
       },
       onStoppedLeading: () => {
         metrics.leader.set(0);

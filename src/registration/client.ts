@@ -1,6 +1,7 @@
 // RFC 7591 registration and RFC 7592 management against one provider. Owns one keep-alive Agent
 // and one semaphore; turns every answer into a RegisteredClient or a typed RegistrationError.
 import type { Dispatcher } from 'undici';
+import type { Fence } from '../kube/fence.js';
 import { createProviderAgent } from './agent.js';
 import { ClientMismatchError, ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
 import { parseRegistrationResponse } from './metadata.js';
@@ -36,6 +37,8 @@ export interface RegistrationClientOptions {
   retryMinTimeoutMs?: number;
   /** Metrics hook, called once per HTTP attempt. */
   observe?: RequestObserver;
+  /** Leadership fence: no request is sent after it closes (requests already sent are let finish). */
+  fence?: Fence;
 }
 
 /** Keys a server issues itself; node-oidc-provider rejects a PUT that carries any of them. */
@@ -68,6 +71,7 @@ export class RegistrationClient {
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       retryMinTimeoutMs: opts.retryMinTimeoutMs ?? 200,
       observe: opts.observe,
+      fence: opts.fence,
     });
   }
 
@@ -136,12 +140,16 @@ export class RegistrationClient {
     return this.#expectClient('manage', res, url, 'PUT', [200], clientId);
   }
 
-  /** RFC 7592 §2.3: deregister `clientId`. 204 (or 200). `signal` bounds the call, retries included. */
+  /**
+   * RFC 7592 §2.3: deregister `clientId`. 204 (or 200). `signal` bounds the call, retries included.
+   * `unfenced` is for undoing a registration whose result was never stored: no one else can know
+   * that client, so it may be deleted whoever leads.
+   */
   async delete(
     registrationClientUri: string,
     rat: string,
     clientId: string,
-    signal?: AbortSignal,
+    opts: { signal?: AbortSignal; unfenced?: boolean } = {},
   ): Promise<void> {
     const url = this.#origins.managementUrl(registrationClientUri, clientId);
     const res = await this.#transport.send({
@@ -149,7 +157,8 @@ export class RegistrationClient {
       url,
       retryClass: 'idempotent',
       bearer: rat,
-      signal,
+      signal: opts.signal,
+      unfenced: opts.unfenced === true,
     });
     if (res.status === 204 || res.status === 200) return;
     throw unsuccessful('manage', res, describeCall('DELETE', url));
@@ -264,7 +273,7 @@ function unsuccessful(kind: CallKind, res: HttpResponse, what: string) {
       res.status,
     );
   }
-  return errorForResponse(kind, res.status, res.body, what);
+  return errorForResponse(kind, res.status, res.body, what, headerValue(res.headers['content-type']));
 }
 
 function redirectOrigin(location: string | undefined): string | undefined {

@@ -50,7 +50,7 @@ export class TokenRejectedError extends RegistrationError {
   readonly kind = 'TokenRejected';
 }
 
-/** 404 or 410 on a management call: the server says the client does not exist. */
+/** 404 or 410 on a management call with an OAuth error body: the provider itself says the client does not exist. */
 export class ClientNotFoundError extends RegistrationError {
   readonly kind = 'ClientNotFound';
 }
@@ -59,6 +59,14 @@ export class ClientNotFoundError extends RegistrationError {
 export class UnexpectedResponseError extends RegistrationError {
   readonly kind = 'UnexpectedResponse';
 }
+
+/**
+
+ * 404 or 410 on a management call without an OAuth error body (an HTML page, an empty body): an
+ * ingress or gateway in maintenance answers like that for a client that still exists. Only a
+ * credentials probe can tell whether the client is gone; until then it is an unexpected answer.
+ */
+export class UnconfirmedNotFoundError extends UnexpectedResponseError {}
 
 /**
  * A management URL (registration_client_uri from a Secret, an adoption source or a provider answer,

@@ -12,6 +12,7 @@ import {
   ProviderUnavailableError,
   RegistrationUnauthorizedError,
   TokenRejectedError,
+  UnconfirmedNotFoundError,
   UnexpectedResponseError,
 } from '../../src/registration/errors.js';
 import { diffSpecified, metadataForUpdate, specToMetadata } from '../../src/registration/metadata.js';
@@ -398,7 +399,7 @@ describe('registration client errors, probes and retries', () => {
     }
   });
 
-  it('maps 404 and 410 on management calls to ClientNotFoundError', async () => {
+  it('maps 404 and 410 with an OAuth error body on management calls to ClientNotFoundError', async () => {
     const c = await client.register(specToMetadata(SPEC));
     for (const status of [404, 410]) {
       server.faults.add({
@@ -413,11 +414,49 @@ describe('registration client errors, probes and retries', () => {
       );
       expect(error.status).toBe(status);
     }
-    server.faults.add({ method: 'DELETE', pathPattern: /client-registration\//, status: 404 });
+    server.faults.add({
+      method: 'DELETE',
+      pathPattern: /client-registration\//,
+      status: 404,
+      body: { error: 'invalid_client' },
+    });
     await rejection(
       client.delete(c.registrationClientUri ?? '', c.registrationAccessToken ?? '', c.clientId),
       ClientNotFoundError,
     );
+  });
+
+  it('does not take a 404 without an OAuth error body (an ingress page) for a vanished client', async () => {
+    const c = await client.register(specToMetadata(SPEC));
+    const page = '<html><body><h1>404 Not Found</h1>maintenance</body></html>';
+    server.faults.add({
+      method: 'GET',
+      pathPattern: /client-registration\//,
+      status: 404,
+      body: page,
+      headers: { 'content-type': 'text/html' },
+    });
+    const html = await rejection(
+      client.read(c.registrationClientUri ?? '', c.registrationAccessToken ?? '', c.clientId),
+      UnconfirmedNotFoundError,
+    );
+    expect(html).not.toBeInstanceOf(ClientNotFoundError);
+    expect(html.status).toBe(404);
+    expect(html.message).toContain('text/html');
+    expect(html.message).not.toContain('maintenance');
+    // Spring's default error JSON is not an OAuth error ("Not Found" is not an error code).
+    server.faults.add({
+      method: 'DELETE',
+      pathPattern: /client-registration\//,
+      status: 404,
+      body: { status: 404, error: 'Not Found', path: '/x' },
+    });
+    await rejection(
+      client.delete(c.registrationClientUri ?? '', c.registrationAccessToken ?? '', c.clientId),
+      UnconfirmedNotFoundError,
+    );
+    // The client is still there.
+    expect(await server.store.get(c.clientId)).toBeDefined();
   });
 
   it('honours Retry-After on GET: 503 twice, then success', async () => {

@@ -23,6 +23,11 @@ export interface ControlPlane {
   kubeconfigPath: string;
   /** https://127.0.0.1:PORT */
   server: string;
+  /**
+   * Process ids by binary name (etcd, kube-apiserver, kube-controller-manager), for fault tests on
+   * a control plane of their own (e.g. SIGSTOP of the apiserver). Never signal the shared one.
+   */
+  pids: Readonly<Record<string, number>>;
   /** Milliseconds from startControlPlane() to each milestone, for reporting. */
   startupMs: { etcdHealthy: number; apiserverReady: number; controllerManagerReady?: number; total: number };
   kubectl(args: string[], opts?: KubectlOptions): Promise<ToolResult>;
@@ -288,6 +293,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       binDir,
       kubeconfigPath,
       server,
+      pids: Object.fromEntries(started.map((p) => [p.name, p.pid])),
       startupMs: { etcdHealthy, apiserverReady, controllerManagerReady, total },
       kubectl: (args, kOpts) => kubectl(binDir, kubeconfigPath, args, kOpts),
       helm: (args, hOpts) => helm(binDir, kubeconfigPath, args, hOpts),

@@ -28,6 +28,8 @@ export interface InProcessOperatorOptions {
   resyncIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
+  /** Timeout of one apiserver request (default 30 s); outage tests shorten it. */
+  kubeTimeoutMs?: number;
   /** Provider HTTP tuning; defaults 5 s per request and 2 retries. */
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
@@ -36,7 +38,7 @@ export interface InProcessOperatorOptions {
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
   const kc = new KubeConfig();
   kc.loadFromFile(opts.kubeconfigPath);
-  const rest = new KubeRest(kc);
+  const rest = new KubeRest(kc, { timeoutMs: opts.kubeTimeoutMs });
   const writes: string[] = [];
   const requests: string[] = [];
   rest.onRequest((e) => {
