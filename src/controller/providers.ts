@@ -277,6 +277,7 @@ export class ProviderRegistry {
         managementOrigins: origins,
         requestTimeoutMs: this.deps.requestTimeoutMs,
         retries: this.deps.retries,
+        registrationRetries: 0,
         observe: this.observer(labels),
         fence: this.deps.fence,
       });
@@ -348,6 +349,7 @@ export class ProviderRegistry {
             observe: this.observer(labelsOfProvider(provider)),
             requestTimeoutMs: this.deps.requestTimeoutMs,
             retries: this.deps.retries,
+            registrationRetries: 0,
             fence: this.deps.fence,
           },
           () => {

@@ -31,6 +31,12 @@ export interface RegistrationClientOptions {
   maxConcurrentRequests?: number;
   /** Default 3: retries of failures that are safe to retry (see policy.ts). */
   retries?: number;
+  /**
+   * Default `retries`: in-call retries of a registration POST (only where policy.ts says nothing
+   * was processed). The operator passes 0: its work queue retries registrations with per-client
+   * backoff and Retry-After, so an outage costs one POST per backoff period, not several.
+   */
+  registrationRetries?: number;
   /** Default 10000: per attempt, from sending to the end of the body. */
   requestTimeoutMs?: number;
   /** Default 200: first backoff delay (doubles per retry, randomised ×1–2). */
@@ -68,6 +74,7 @@ export class RegistrationClient {
       dispatcher: this.#agent,
       maxConcurrentRequests: opts.maxConcurrentRequests ?? 4,
       retries: opts.retries ?? 3,
+      createRetries: opts.registrationRetries ?? opts.retries ?? 3,
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       retryMinTimeoutMs: opts.retryMinTimeoutMs ?? 200,
       observe: opts.observe,

@@ -25,6 +25,8 @@ export interface TransportOptions {
   dispatcher: Dispatcher;
   maxConcurrentRequests: number;
   retries: number;
+  /** Retries of a 'create' request (a registration POST); see RegistrationClientOptions. */
+  createRetries?: number;
   requestTimeoutMs: number;
   /** First backoff delay; doubles per retry and is randomised (×1–2). */
   retryMinTimeoutMs: number;
@@ -94,7 +96,8 @@ export class Transport {
     // Each attempt checks the fence before it is sent instead; only our Retry-After wait ends early.
     const stop = anySignal([req.signal, fence?.signal]);
     return pRetry(() => this.#attempt(req, fence), {
-      retries: this.#opts.retries,
+      retries:
+        req.retryClass === 'create' ? (this.#opts.createRetries ?? this.#opts.retries) : this.#opts.retries,
       minTimeout: this.#opts.retryMinTimeoutMs,
       factor: 2,
       randomize: true,
