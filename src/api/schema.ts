@@ -260,7 +260,7 @@ const clientSpec: Schema = obj(
         ],
       },
     ),
-    clientName: str('Human-readable client name (client_name).'),
+    clientName: str('Human-readable client name (client_name).', { minLength: 1 }),
     redirectUris: list(str('A redirect URI.'), 'Redirection URIs (redirect_uris).', {
       'x-kubernetes-list-type': 'set',
     }),

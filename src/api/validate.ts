@@ -273,6 +273,7 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
   if (isRecord(spec.adoptFrom) && isRecord(spec.adoptFrom.secretRef)) {
     checkName(issues, '/spec/adoptFrom/secretRef/name', spec.adoptFrom.secretRef.name);
   }
+  if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate);
   // The CRD's CEL rules on metadata.name: the default Secret names must stay within 253 characters.
   if (ctx.name && spec.secretName === undefined && ctx.name.length > 241) {
     issues.push({
@@ -297,6 +298,48 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
     });
   }
   return issues;
+}
+
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Kubernetes' rule for label and annotation keys: [prefix/]name, prefix a DNS subdomain. */
+function keyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
+    return 'the prefix before "/" must be a DNS subdomain (lower case, at most 253 characters)';
+  }
+  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME.test(name)) {
+    return 'the name must be 1-63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit';
+  }
+  if (prefix === API_GROUP || prefix?.endsWith(`.${API_GROUP}`) || key === 'app.kubernetes.io/managed-by') {
+    return 'is reserved for the operator';
+  }
+  return undefined;
+}
+
+/** Labels and annotations the apiserver would refuse on the Secret: caught before anything is registered. */
+function checkSecretTemplate(issues: ValidationIssue[], tpl: Record<string, unknown>): void {
+  for (const kind of ['labels', 'annotations'] as const) {
+    const map = tpl[kind];
+    if (!isRecord(map)) continue;
+    for (const [key, value] of Object.entries(map)) {
+      const path = `/spec/secretTemplate/${kind}/${escapePointer(key)}`;
+      const problem = keyProblem(key);
+      if (problem) issues.push({ path, message: `invalid key: ${problem}` });
+      if (kind === 'labels' && typeof value === 'string' && value !== '') {
+        if (value.length > 63 || !QUALIFIED_NAME.test(value)) {
+          issues.push({
+            path,
+            message:
+              'invalid label value: at most 63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit',
+          });
+        }
+      }
+    }
+  }
 }
 
 function providerSemantics(

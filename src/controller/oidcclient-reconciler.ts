@@ -558,8 +558,12 @@ export class OidcClientReconciler {
         'SecretMoved',
         `application Secret moved from ${previousApp} to ${appSecretName(cr)}`,
       );
-    } else if (change === 'updated' || (change === 'created' && readyTrue(status))) {
-      // A Secret that was there before and had to be rewritten or recreated was restored.
+    } else if (
+      status.clientId === reg.clientId &&
+      (change === 'updated' || (change === 'created' && readyTrue(status)))
+    ) {
+      // A Secret that was there before and had to be rewritten or recreated was restored (a new
+      // client_id is a switch to a new registration, reported as ReRegistered instead).
       this.o.events.record(
         cr,
         'Normal',

@@ -420,3 +420,46 @@ describe('schema coverage', () => {
     }
   });
 });
+
+describe('validateOidcClientSpec: secretTemplate and clientName', () => {
+  it('refuses label and annotation keys and label values the apiserver would refuse on the Secret', () => {
+    const issues = byPath(
+      validateOidcClientSpec({
+        ...minimalSpec,
+        secretTemplate: {
+          labels: { 'team/app': 'shop', 'bad key': 'x', ok: 'has space', 'Upper.Example/x': 'y' },
+          annotations: { 'example.org/note': 'any value at all', '-x': 'y' },
+        },
+      }),
+    );
+    expect(Object.keys(issues).sort()).toEqual([
+      '/spec/secretTemplate/annotations/-x',
+      '/spec/secretTemplate/labels/Upper.Example~1x',
+      '/spec/secretTemplate/labels/bad key',
+      '/spec/secretTemplate/labels/ok',
+    ]);
+    expect(issues['/spec/secretTemplate/labels/ok']).toMatch(/invalid label value/);
+    expect(issues['/spec/secretTemplate/labels/Upper.Example~1x']).toMatch(/prefix/);
+  });
+
+  it("refuses the operator's own label keys (they map Secrets back to their OidcClient)", () => {
+    const issues = byPath(
+      validateOidcClientSpec({
+        ...minimalSpec,
+        secretTemplate: {
+          labels: { 'oidc.dcr-operator.dev/client': 'other', 'app.kubernetes.io/managed-by': 'me' },
+        },
+      }),
+    );
+    expect(Object.values(issues)).toEqual([
+      'invalid key: is reserved for the operator',
+      'invalid key: is reserved for the operator',
+    ]);
+  });
+
+  it('refuses an empty clientName at the schema (before the provider would)', () => {
+    expect(byPath(validateOidcClientSpec({ ...minimalSpec, clientName: '' }))).toHaveProperty(
+      '/spec/clientName',
+    );
+  });
+});
