@@ -49,6 +49,14 @@ export interface ClientLifecycleDeps {
   appSecrets: AppSecrets;
 }
 
+/** The OidcClient-side marker of a first registration (see ClientMetadata). */
+export interface AttemptMarker {
+  /** Stores the marker (and the finalizer) on the OidcClient before the POST. */
+  mark(attempt: string): Promise<void>;
+  /** Removes it again after a POST that certainly registered nothing (best effort). */
+  clear(attempt: string): Promise<void>;
+}
+
 /** How soon a client whose provider answered with an untrusted management URL is checked again. */
 const UNTRUSTED_ANSWER_RECHECK_MS = 5 * 60_000;
 
@@ -86,7 +94,10 @@ export class ClientLifecycle {
   constructor(private readonly d: ClientLifecycleDeps) {}
 
   /**
-   * POST exactly once per CR: a 'pending' marker is stored first, the result right after. During a
+   * POST exactly once per CR: a 'pending' marker is stored first, the result right after. The
+   * marker goes on the management Secret when it exists; a first registration marks the OidcClient
+   * instead (`marker`, together with the finalizer) and creates the Secret with the result, so a
+   * new client costs one write less and no Secret write that only says "about to POST". During a
    * re-registration the old client's credentials (`previous`) travel in the same writes, so a crash
    * or a failed POST never loses its token, and the application Secret keeps working credentials.
    */
@@ -97,17 +108,20 @@ export class ClientLifecycle {
     mgmtName: string,
     previous: StoredRegistration | undefined,
     log: Logger,
+    marker: AttemptMarker,
   ): Promise<Registration> {
     await this.d.appSecrets.assertNoConflict(cr);
-    const marker = {
-      [ANNOTATION_STATE]: 'pending',
-      [ANNOTATION_ATTEMPT]: new Date().toISOString(),
-      ...answeredRequest(cr),
-    };
-    const pendingData = managementSecretData(undefined, previous);
-    mgmt = mgmt
-      ? await this.d.mgmtSecrets.replace(cr, mgmt, pendingData, marker)
-      : await this.d.mgmtSecrets.create(cr, mgmtName, pendingData, marker);
+    const attempt = new Date().toISOString();
+    if (mgmt) {
+      const pending = {
+        [ANNOTATION_STATE]: 'pending',
+        [ANNOTATION_ATTEMPT]: attempt,
+        ...answeredRequest(cr),
+      };
+      mgmt = await this.d.mgmtSecrets.replace(cr, mgmt, managementSecretData(undefined, previous), pending);
+    } else {
+      await marker.mark(attempt);
+    }
 
     const metadata = desiredMetadata(cr);
     let created: RegisteredClient;
@@ -127,15 +141,21 @@ export class ClientLifecycle {
         error instanceof RegistrationError &&
         (!(error instanceof ProviderUnavailableError) || neverSent(error))
       ) {
-        const current = mgmt;
-        mgmt = await this.d.mgmtSecrets
-          .replace(cr, current, current.data ?? {}, { [ANNOTATION_STATE]: 'pending' })
-          .catch(() => current);
+        if (mgmt) {
+          const current = mgmt;
+          await this.d.mgmtSecrets
+            .replace(cr, current, current.data ?? {}, { [ANNOTATION_STATE]: 'pending' })
+            .catch(() => current);
+        } else {
+          await marker.clear(attempt);
+        }
       }
       throw error;
     }
+    // A reregister request present from the start is answered by this registration.
+    const registered = { [ANNOTATION_STATE]: 'registered', ...answeredRequest(cr) };
     const reg = toStored(created, provider, undefined);
-    if (!reg) return this.storeUnmanaged(cr, provider, mgmt, created, metadata, previous, log);
+    if (!reg) return this.storeUnmanaged(cr, provider, mgmt, mgmtName, created, metadata, previous, log);
     // When this registration cannot be stored (another attempt's is, the write is refused, or the
     // process stops first), it is undone at the provider so nothing is orphaned. No one else can
     // know this client, so the undo is allowed even after this replica lost the Lease.
@@ -154,9 +174,9 @@ export class ClientLifecycle {
         });
     };
     try {
-      mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, reg, { [ANNOTATION_STATE]: 'registered' }, previous, {
-        onConflict: undo,
-      });
+      mgmt = mgmt
+        ? await this.d.mgmtSecrets.persist(cr, mgmt, reg, registered, previous, { onConflict: undo })
+        : await this.d.mgmtSecrets.persistNew(cr, mgmtName, reg, registered, { onConflict: undo });
     } catch (error) {
       if (error instanceof WritePendingError) {
         throw new OutcomeError({
@@ -173,12 +193,8 @@ export class ClientLifecycle {
         retryAfterMs: 200,
       });
     }
-    this.d.events.record(
-      cr,
-      'Normal',
-      'Registered',
-      `registered client ${reg.clientId} at ${provider.endpoints.registrationEndpoint}`,
-    );
+    // No `Registered` Event: the Ready condition (reason Registered, the client_id and issuer) and
+    // status.clientId say the same, and an Event per new client is one more write per client.
     log.info({ clientId: reg.clientId }, 'registered client');
     // Stored (so it is neither lost nor registered twice), but never called while untrusted.
     provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
@@ -193,7 +209,8 @@ export class ClientLifecycle {
   private async storeUnmanaged(
     cr: OidcClient,
     provider: ResolvedProvider,
-    mgmt: V1Secret,
+    mgmt: V1Secret | undefined,
+    mgmtName: string,
     created: RegisteredClient,
     metadata: ClientMetadata,
     previous: StoredRegistration | undefined,
@@ -205,9 +222,13 @@ export class ClientLifecycle {
       [ANNOTATION_STATE]: 'registered',
       [ANNOTATION_MANAGEMENT]: 'unsupported',
       [ANNOTATION_REGISTERED_METADATA]: metadataFingerprint(metadata),
+      ...answeredRequest(cr),
     };
+    let stored: V1Secret;
     try {
-      mgmt = await this.d.mgmtSecrets.persist(cr, mgmt, reg, marks, previous);
+      stored = mgmt
+        ? await this.d.mgmtSecrets.persist(cr, mgmt, reg, marks, previous)
+        : await this.d.mgmtSecrets.persistNew(cr, mgmtName, reg, marks);
     } catch (error) {
       // Without a token it cannot be deleted again: say which client is left behind.
       this.d.events.record(
@@ -220,18 +241,12 @@ export class ClientLifecycle {
     }
     this.d.events.record(
       cr,
-      'Normal',
-      'Registered',
-      `registered client ${reg.clientId} at ${provider.endpoints.registrationEndpoint}`,
-    );
-    this.d.events.record(
-      cr,
       'Warning',
       Reason.ManagementUnsupported,
       `the provider registered client ${reg.clientId} without a registration access token (no RFC 7592 management): the operator cannot update it or delete it at the provider`,
     );
     log.warn({ clientId: reg.clientId }, 'registered client without RFC 7592 management');
-    return { kind: 'unmanaged', reg, mgmt };
+    return { kind: 'unmanaged', reg, mgmt: stored };
   }
 
   /** Take over an existing registration: verify it with GET, then store it as our own. */

@@ -7,6 +7,7 @@ import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { diffSpecified } from '../registration/metadata.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { findCondition, type ReasonName } from './conditions.js';
+import { ANNOTATION_ATTEMPT } from './names.js';
 import { type Outcome, STALLED_FOR_GENERATION } from './outcome.js';
 import type { StoredRegistration, StoredState } from './secrets.js';
 
@@ -71,7 +72,10 @@ export type ClientState =
   | { kind: 'ManagementSecretLost' }
   | { kind: 'NeedsAdoption' }
   | { kind: 'NeedsRegistration' }
-  /** A POST may have been sent without its result being stored (crash, timeout, ambiguous 5xx). */
+  /**
+   * A POST may have been sent without its result being stored (crash, timeout, ambiguous 5xx). The
+   * marker is on the management Secret, or on the OidcClient while no management Secret exists.
+   */
   | { kind: 'RegistrationPending'; attempt: string }
   /** The reregister annotation asks for a new client. */
   | { kind: 'ReregistrationRequested'; request: string }
@@ -113,7 +117,10 @@ export function decide(o: Observation): ClientState {
     if (o.former && o.former.stored.kind !== 'empty')
       return { kind: 'ManagementSecretRenamed', from: o.former.name };
     if (!o.mgmt && o.remembered) return { kind: 'ManagementSecretLost' };
-    if (stored.attempt) return { kind: 'RegistrationPending', attempt: stored.attempt };
+    // The first registration marks the OidcClient (with its finalizer, in one write) instead of
+    // creating the management Secret just to hold the marker: it counts while no Secret exists.
+    const attempt = stored.attempt ?? (o.mgmt ? undefined : cr.metadata.annotations?.[ANNOTATION_ATTEMPT]);
+    if (attempt) return { kind: 'RegistrationPending', attempt };
     if (cr.spec.adoptFrom && !stored.previous) return { kind: 'NeedsAdoption' };
     return { kind: 'NeedsRegistration' };
   }

@@ -18,6 +18,7 @@ import { readSecret } from '../kube/secrets.js';
 import { clientKey } from './names.js';
 import { ReconcileError } from './outcome.js';
 import {
+  isOwnedBy,
   mergeAnnotations,
   readStored,
   type StoredRegistration,
@@ -93,8 +94,8 @@ interface Pending {
   annotations: Record<string, string>;
   basis: WriteBasis;
   onConflict: (() => Promise<void>) | undefined;
-  /** The Secret to try first (null: read it). */
-  hint: V1Secret | null;
+  /** The Secret to try first (null: read it; 'absent': none was there, create it). */
+  hint: V1Secret | null | 'absent';
   failures: number;
   done: Promise<V1Secret>;
   resolve: (s: V1Secret) => void;
@@ -250,7 +251,8 @@ export class CredentialOutbox {
       annotations: req.annotations,
       basis: basisOf(req.base),
       onConflict: req.onConflict,
-      hint: req.base?.metadata?.resourceVersion ? req.base : null,
+      // No Secret yet (a first registration): create it at once; a 409 reads and judges again.
+      hint: req.base?.metadata?.resourceVersion ? req.base : req.base === undefined ? 'absent' : null,
       failures: 0,
       done,
       resolve,
@@ -287,8 +289,13 @@ export class CredentialOutbox {
       const data = p.data;
       const annotations = p.annotations;
       try {
-        const current = p.hint ?? (await readSecret(this.rest, p.namespace, p.name));
+        const current =
+          p.hint === 'absent' ? undefined : (p.hint ?? (await readSecret(this.rest, p.namespace, p.name)));
         p.hint = null;
+        if (current && !isOwnedBy(current, p.cr)) {
+          // Someone else's Secret took the name: never written into; ours cannot be stored.
+          return await this.lose(p, `Secret ${p.name} exists and is not owned by this OidcClient`);
+        }
         const verdict = judge(current, data, annotations, p.basis);
         if (verdict === 'stored' && current) {
           if (p.reg === reg) return this.settle(p, current);

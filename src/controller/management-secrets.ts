@@ -65,7 +65,9 @@ export class ManagementSecrets {
       rest.unfenced(),
       {
         replace: (r, cr, current, data, annotations) => this.replaceWith(r, cr, current, data, annotations),
-        create: (r, cr, name, data, annotations) => this.createWith(r, cr, name, data, annotations),
+        // The outbox judges a 409 itself (re-read: another attempt's registration, or not ours).
+        create: (r, cr, name, data, annotations) =>
+          this.createWith(r, cr, name, data, annotations, { conflict: 'raw' }),
       },
       log,
     );
@@ -166,6 +168,7 @@ export class ManagementSecrets {
     name: string,
     data: Record<string, string>,
     annotations: Record<string, string>,
+    opts: { conflict?: 'raw' } = {},
   ): Promise<V1Secret> {
     const ns = cr.metadata.namespace as string;
     const body = newManagementSecret(cr, name, data, annotations);
@@ -175,7 +178,7 @@ export class ManagementSecrets {
       this.remember(clientKey(cr), created);
       return created;
     } catch (error) {
-      if (!isKubeStatus(error, 409)) throw error;
+      if (!isKubeStatus(error, 409) || opts.conflict === 'raw') throw error;
       const existing = await this.read(ns, name);
       if (existing && !isOwnedBy(existing, cr)) throw new SecretConflictError(name);
       throw new ReconcileError(`management Secret ${name} appeared concurrently; retrying`, 200);
@@ -245,6 +248,30 @@ export class ManagementSecrets {
       data: managementSecretData(reg, previous),
       annotations,
       base,
+      onConflict: opts.onConflict,
+    });
+  }
+
+  /**
+   * persist() for a registration whose management Secret does not exist yet (a first registration,
+   * marked on the OidcClient): the Secret is created with it, in one write. A Secret that appeared
+   * meanwhile is judged like any other: another attempt's registration wins, someone else's
+   * Secret is never written into.
+   */
+  persistNew(
+    cr: OidcClient,
+    name: string,
+    reg: StoredRegistration | UnmanagedRegistration,
+    annotations: Record<string, string>,
+    opts: { onConflict?: () => Promise<void> } = {},
+  ): Promise<V1Secret> {
+    return this.outbox.write({
+      cr,
+      name,
+      reg,
+      data: managementSecretData(reg),
+      annotations,
+      base: undefined,
       onConflict: opts.onConflict,
     });
   }

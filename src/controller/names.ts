@@ -17,7 +17,11 @@ export type SecretRole = 'credentials' | 'registration';
 
 /** On the management Secret: 'pending' between "about to POST" and "credentials stored". */
 export const ANNOTATION_STATE = `${API_GROUP}/state`;
-/** When a registration POST was last attempted without its result being stored yet. */
+/**
+ * When a registration POST was last attempted without its result being stored yet. On the
+ * management Secret; on the OidcClient itself for a registration into a Secret that does not exist
+ * yet (it is written with the finalizer, and is stale once the Secret holds a registration).
+ */
 export const ANNOTATION_ATTEMPT = `${API_GROUP}/registration-attempt`;
 /** client_id of a registration taken over through spec.adoptFrom (Ready reason Adopted). */
 export const ANNOTATION_ADOPTED = `${API_GROUP}/adopted-client-id`;

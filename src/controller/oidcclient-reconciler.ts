@@ -24,6 +24,7 @@ import {
 import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
 import {
+  type AttemptMarker,
   ClientLifecycle,
   desiredMetadata,
   metadataFingerprint,
@@ -36,6 +37,7 @@ import {
   type Observation,
   type RemoteObservation,
 } from './client-state.js';
+import { ClientMetadata, hasFinalizer } from './client-metadata.js';
 import { findCondition, Reason } from './conditions.js';
 import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
 import { classifyEndpointError } from './endpoint-trust.js';
@@ -46,7 +48,6 @@ import {
   ANNOTATION_REREGISTERED,
   appSecretName,
   clientKey,
-  FINALIZER,
   LABEL_ORPHANED,
   managementSecretName,
 } from './names.js';
@@ -97,6 +98,8 @@ const MAX_PASSES = 6;
 /** What one step sees: the observation, the status being built, and the provider on demand. */
 interface Ctx {
   obs: Observation;
+  /** The OidcClient as last written by this reconcile (finalizer, marker), else as observed. */
+  cr: OidcClient;
   key: string;
   log: Logger;
   provider(): Promise<ResolvedProvider>;
@@ -119,11 +122,13 @@ export class OidcClientReconciler {
 
   private readonly mgmtSecrets: ManagementSecrets;
   private readonly appSecrets: AppSecrets;
+  private readonly meta: ClientMetadata;
   private readonly lifecycle: ClientLifecycle;
 
   constructor(private readonly o: ReconcilerOptions) {
     this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log);
     this.appSecrets = new AppSecrets(o.rest, o.secrets);
+    this.meta = new ClientMetadata(o.rest);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,
       events: o.events,
@@ -151,7 +156,7 @@ export class OidcClientReconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
-    let cr = this.o.clients.get(key);
+    const cr = this.o.clients.get(key);
     if (!cr) {
       await this.releaseLeftovers(key);
       this.forget(key);
@@ -159,21 +164,22 @@ export class OidcClientReconciler {
       return undefined;
     }
     if (cr.metadata.deletionTimestamp) return this.finalize(cr);
-    if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) cr = await this.addFinalizer(cr);
 
     const log = this.o.log.child({ oidcclient: key });
     const base = this.statusBase(key, cr);
     const status: OidcClientStatus = structuredClone(base);
+    // The finalizer is added by the first step that needs it (a registration: with its marker).
+    const current = { cr };
     let outcome: Outcome;
     try {
-      outcome = await this.sync(cr, status, log);
+      outcome = await this.sync(current, status, log);
     } catch (error) {
       if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = this.classify(cr, error, log);
     }
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
-    await this.writeStatus(cr, base, status, outcome);
+    await this.writeStatus(current.cr, base, status, outcome);
     if (outcome.kind === 'retry')
       throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
@@ -182,7 +188,8 @@ export class OidcClientReconciler {
 
   // ---------------------------------------------------------------- observe, decide, act
 
-  private async sync(cr: OidcClient, status: OidcClientStatus, log: Logger): Promise<Outcome> {
+  private async sync(current: { cr: OidcClient }, status: OidcClientStatus, log: Logger): Promise<Outcome> {
+    const cr = current.cr;
     const key = clientKey(cr);
     const specChanged = status.observedGeneration !== cr.metadata.generation;
     if (specChanged) status.ignoredFields = undefined;
@@ -190,6 +197,12 @@ export class OidcClientReconciler {
     let provider: Promise<ResolvedProvider> | undefined;
     const ctx: Ctx = {
       obs: undefined as unknown as Observation,
+      get cr() {
+        return current.cr;
+      },
+      set cr(v: OidcClient) {
+        current.cr = v;
+      },
       key,
       log,
       // Connect lazily: invalid or conflicting clients never resolve (nor contact) the provider.
@@ -199,9 +212,10 @@ export class OidcClientReconciler {
       },
     };
     for (let pass = 0; pass < MAX_PASSES; pass++) {
-      ctx.obs = await this.observe(cr, status, { specChanged, resyncDue, remote: ctx.remote });
+      ctx.obs = await this.observe(ctx.cr, status, { specChanged, resyncDue, remote: ctx.remote });
       const state = decide(ctx.obs);
       log.debug({ state: state.kind, pass }, 'state');
+      if (needsFinalizer(state, ctx.obs) && !hasFinalizer(ctx.cr)) ctx.cr = await this.meta.mark(ctx.cr);
       const result = await this.step(state, ctx);
       if (result !== AGAIN) return result;
     }
@@ -362,11 +376,19 @@ export class OidcClientReconciler {
     NeedsRegistration: async (_s, c) => this.register(c),
 
     RegistrationPending: async (s, c) => {
+      const { cr, status } = c.obs;
+      const name = cr.spec.clientName ?? cr.metadata.name;
+      // Without a management Secret, the marker on the OidcClient may also be that of a
+      // registration stored in a Secret deleted since, while the operator was not running.
+      const lost =
+        !c.obs.mgmt && status.clientId
+          ? ` or management Secret ${c.obs.mgmtName} (client ${status.clientId}) was deleted while the operator was away`
+          : '';
       this.o.events.record(
-        c.obs.cr,
+        cr,
         'Warning',
         'RegistrationRetried',
-        `an earlier registration attempt (${s.attempt}) did not store its result; if it reached the provider, a client named ${c.obs.cr.spec.clientName ?? c.obs.cr.metadata.name} may be orphaned there`,
+        `an earlier registration attempt (${s.attempt}) did not store its result${lost}; if it reached the provider, a client named ${name} may be orphaned there`,
       );
       return this.register(c);
     },
@@ -383,6 +405,7 @@ export class OidcClientReconciler {
         c.obs.mgmtName,
         stored.reg,
         c.log,
+        this.marker(c),
       );
       return this.registered(r, c);
     },
@@ -482,8 +505,22 @@ export class OidcClientReconciler {
       c.obs.mgmtName,
       previous,
       c.log,
+      this.marker(c),
     );
     return this.registered(r, c);
+  }
+
+  /** Marks a first registration on the OidcClient (with the finalizer) and keeps what was written. */
+  private marker(c: Ctx): AttemptMarker {
+    return {
+      mark: async (attempt) => {
+        c.cr = await this.meta.mark(c.cr, attempt);
+      },
+      clear: async (attempt) => {
+        const cleared = await this.meta.clearAttempt(c.cr, attempt);
+        if (cleared) c.cr = cleared;
+      },
+    };
   }
 
   /** After a registration or adoption: the provider's answer doubles as the first drift check. */
@@ -604,7 +641,7 @@ export class OidcClientReconciler {
   // ---------------------------------------------------------------- deletion
 
   private async finalize(cr: OidcClient): Promise<ReconcileOutcome> {
-    if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) return undefined;
+    if (!hasFinalizer(cr)) return undefined;
     const key = clientKey(cr);
     if (this.finalized.get(key) === cr.metadata.uid) return undefined;
     const log = this.o.log.child({ oidcclient: key });
@@ -655,7 +692,7 @@ export class OidcClientReconciler {
       else if (hasRegistrationFinalizer(s)) await this.mgmtSecrets.release(s);
     }
     this.mgmtSecrets.forget(key);
-    await this.removeFinalizer(cr);
+    await this.meta.removeFinalizer(cr);
     this.forget(key);
     this.finalized.set(key, cr.metadata.uid as string);
     return undefined;
@@ -751,30 +788,6 @@ export class OidcClientReconciler {
   }
 
   // ---------------------------------------------------------------- CR metadata and status
-
-  private async addFinalizer(cr: OidcClient): Promise<OidcClient> {
-    const ops = cr.metadata.finalizers
-      ? [{ op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]
-      : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }];
-    return this.o.rest.patch<OidcClient>(this.crPath(cr), 'json', [
-      { op: 'test', path: '/metadata/resourceVersion', value: cr.metadata.resourceVersion },
-      ...ops,
-    ]);
-  }
-
-  private async removeFinalizer(cr: OidcClient): Promise<void> {
-    const idx = (cr.metadata.finalizers ?? []).indexOf(FINALIZER);
-    if (idx < 0) return;
-    try {
-      await this.o.rest.patch(this.crPath(cr), 'json', [
-        { op: 'test', path: `/metadata/finalizers/${idx}`, value: FINALIZER },
-        { op: 'remove', path: `/metadata/finalizers/${idx}` },
-      ]);
-    } catch (error) {
-      if (isKubeStatus(error, 404)) return;
-      throw error;
-    }
-  }
 
   private crPath(cr: OidcClient, sub = ''): string {
     return `/apis/${API_GROUP_VERSION}/namespaces/${cr.metadata.namespace}/oidcclients/${cr.metadata.name}${sub}`;
@@ -886,4 +899,24 @@ function ourAnnotations(secret: V1Secret): Record<string, string> {
 
 function readyTrue(status: OidcClientStatus): boolean {
   return findCondition(status.conditions, 'Ready')?.status === 'True';
+}
+
+/**
+ * Whether the client may have (or is about to get) something at the provider, so its deletion must
+ * wait for the finalizer. A first registration adds it together with its marker instead.
+ */
+function needsFinalizer(state: ClientState, obs: Observation): boolean {
+  if (obs.stored.kind !== 'empty' || obs.stored.previous) return true;
+  switch (state.kind) {
+    case 'Invalid':
+    case 'Refused':
+    case 'AwaitingSpecChange':
+    case 'SecretConflict':
+      return false;
+    case 'NeedsRegistration':
+    case 'RegistrationPending':
+      return obs.mgmt !== undefined;
+    default:
+      return true;
+  }
 }

@@ -160,6 +160,41 @@ metadata:
       expect(retried?.message).toMatch(/may be orphaned/);
     });
 
+    it('recovers from a first registration interrupted after its POST (marker on the OidcClient)', async () => {
+      await op?.stop();
+      op = undefined;
+      // A first registration marks the OidcClient itself (with the finalizer, in one write) and
+      // creates the management Secret only with the result: the operator "crashed" in between.
+      await apply(`apiVersion: oidc.dcr-operator.dev/v1alpha1
+kind: OidcClient
+metadata:
+  name: cut-short
+  annotations: { oidc.dcr-operator.dev/registration-attempt: '2026-11-27T00:00:00.000Z' }
+  finalizers: [oidc.dcr-operator.dev/finalizer]
+spec:
+  providerRef: { name: iam }
+  redirectUris: [https://cut-short.example.org/cb]
+`);
+      const before = posts();
+      op = await startOp();
+      const cr = await r.waitReady('cut-short');
+      expect(posts()).toBe(before + 1);
+      const retried = (await r.events('cut-short')).find((e) => e.reason === 'RegistrationRetried');
+      expect(retried?.type).toBe('Warning');
+      expect(retried?.message).toMatch(/2026-11-27T00:00:00.000Z.*may be orphaned/);
+      // The new attempt replaced the marker; the Secret holding the result makes it stale.
+      const marker = cr.metadata.annotations?.['oidc.dcr-operator.dev/registration-attempt'];
+      expect(marker).toBeDefined();
+      expect(marker).not.toBe('2026-11-27T00:00:00.000Z');
+      expect((await r.secretValues('cut-short-oidc-registration'))?.client_id).toBe(cr.status?.clientId);
+      // A restart does not take the stale marker for a lost registration.
+      await op.stop();
+      op = await startOp();
+      await sleep(2_000);
+      expect(posts()).toBe(before + 1);
+      expect((await r.events('cut-short')).filter((e) => e.reason === 'RegistrationRetried')).toHaveLength(1);
+    });
+
     it('registers a new client when asked with the reregister annotation, and only then', async () => {
       const before = posts();
       await apply(`apiVersion: oidc.dcr-operator.dev/v1alpha1
@@ -425,8 +460,9 @@ describe('OidcClient: storing the registration fails', () => {
     server = await startRegistrationServer({ mode: 'iam' });
     ns = await createTestNamespace(kc, 'persist-fails');
     r = new OidcReader(kc, ns.name);
-    // Everything the operator needs, except updating Secrets: the management Secret can be created
-    // (the "pending" marker) but the provider's answer can never be stored in it.
+    // Everything the operator needs, except creating Secrets: the registration is marked on the
+    // OidcClient, but the provider's answer can never be stored (the management Secret of a first
+    // registration is created with it).
     const clusterRole = `persist-fails-${ns.name}`;
     await kubectlApply(
       binDir,
@@ -450,7 +486,7 @@ rules:
     verbs: [update]
   - apiGroups: ['']
     resources: [secrets]
-    verbs: [get, list, watch, create, delete]
+    verbs: [get, list, watch, update, patch, delete]
   - apiGroups: ['']
     resources: [events]
     verbs: [create, patch]
@@ -514,8 +550,8 @@ subjects: [{ kind: ServiceAccount, name: limited, namespace: ${ns.name} }]
       },
       { description: 'Ready=False with reason SecretWriteFailed', timeoutMs: 30_000 },
     );
-    // The message names the refused operation (later attempts fail earlier, at the marker write).
-    expect(r.condition(cr, 'Ready')?.message).toMatch(/forbidden.*cannot update resource "secrets"/i);
+    // The message names the refused operation.
+    expect(r.condition(cr, 'Ready')?.message).toMatch(/forbidden.*cannot create resource "secrets"/i);
     expect(r.condition(cr, 'Reconciling')?.status).toBe('True');
     const registered = server.requests.filter(
       (q) => q.method === 'POST' && q.path.endsWith('/client-registration') && q.status === 201,

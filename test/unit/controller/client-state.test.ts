@@ -71,6 +71,16 @@ describe('decide', () => {
       kind: 'RegistrationPending',
       attempt: '2026-01-01T00:00:00Z',
     });
+    // A first registration's marker is on the OidcClient; it counts while no management Secret exists.
+    const marked = cr();
+    marked.metadata.annotations = { 'oidc.dcr-operator.dev/registration-attempt': '2026-01-02T00:00:00Z' };
+    expect(decide(obs({ cr: marked, mgmt: undefined, stored: { kind: 'empty' } }))).toEqual({
+      kind: 'RegistrationPending',
+      attempt: '2026-01-02T00:00:00Z',
+    });
+    // Once a Secret holds a registration (or its own marker state), the OidcClient's marker is stale.
+    expect(decide(obs({ cr: marked })).kind).toBe('UpToDate');
+    expect(decide(obs({ cr: marked, stored: { kind: 'empty' } })).kind).toBe('NeedsRegistration');
     expect(decide(obs({ reregisterRequest: 'r2' }))).toEqual({
       kind: 'ReregistrationRequested',
       request: 'r2',

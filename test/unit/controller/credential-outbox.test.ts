@@ -33,9 +33,20 @@ class FakeSecret {
     this.secret = this.make(data, annotations);
   }
 
+  /** Whose Secret it is: the OidcClient's (uid u1) unless someone else took the name. */
+  ownerUid = 'u1';
+
   make(data: Record<string, string>, annotations: Record<string, string>): V1Secret {
     return {
-      metadata: { name: 'app-reg', namespace: 'ns', resourceVersion: String(this.rv), annotations },
+      metadata: {
+        name: 'app-reg',
+        namespace: 'ns',
+        resourceVersion: String(this.rv),
+        annotations,
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'OidcClient', name: 'app', uid: this.ownerUid, controller: true },
+        ],
+      },
       data,
     };
   }
@@ -222,6 +233,77 @@ describe('CredentialOutbox', () => {
       base,
     });
     expect(fake.token()).toBe('t1');
+    outbox.close();
+  });
+
+  it('creates the Secret of a first registration at once (no read), one write', async () => {
+    const fake = new FakeSecret({});
+    fake.secret = undefined;
+    let reads = 0;
+    const get = fake.rest.get;
+    fake.rest.get = (async (...args: Parameters<typeof get>) => {
+      reads++;
+      return get(...args);
+    }) as typeof get;
+    const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
+    await outbox.write({
+      cr,
+      name: 'app-reg',
+      reg: reg('t1'),
+      data: managementSecretData(reg('t1')),
+      annotations: {},
+      base: undefined,
+    });
+    expect(fake.token()).toBe('t1');
+    expect(fake.writes).toBe(1);
+    expect(reads).toBe(0);
+    outbox.close();
+  });
+
+  it('a first registration loses to one stored meanwhile (409), and is undone', async () => {
+    const fake = new FakeSecret(managementSecretData(reg('winner', 'c2')));
+    const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
+    let undone = 0;
+    await expect(
+      outbox.write({
+        cr,
+        name: 'app-reg',
+        reg: reg('mine', 'c1'),
+        data: managementSecretData(reg('mine', 'c1')),
+        annotations: {},
+        base: undefined,
+        onConflict: async () => {
+          undone++;
+        },
+      }),
+    ).rejects.toBeInstanceOf(RegistrationConflictError);
+    expect(undone).toBe(1);
+    expect(fake.token()).toBe('winner');
+    outbox.close();
+  });
+
+  it("never writes into someone else's Secret that took the name: undone instead", async () => {
+    const fake = new FakeSecret({ note: 'dXNlcg==' });
+    fake.ownerUid = 'someone-else';
+    fake.set({ note: 'dXNlcg==' });
+    const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
+    let undone = 0;
+    await expect(
+      outbox.write({
+        cr,
+        name: 'app-reg',
+        reg: reg('mine', 'c1'),
+        data: managementSecretData(reg('mine', 'c1')),
+        annotations: {},
+        base: undefined,
+        onConflict: async () => {
+          undone++;
+        },
+      }),
+    ).rejects.toThrow(/not owned by this OidcClient/);
+    expect(undone).toBe(1);
+    expect(fake.writes).toBe(0);
+    expect(fake.secret?.data).toEqual({ note: 'dXNlcg==' });
     outbox.close();
   });
 });
