@@ -7,9 +7,9 @@
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { OidcClient } from '../api/types.generated.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
+import { Reason } from './conditions.js';
 import { ANNOTATION_ATTEMPT, FINALIZER } from './names.js';
 import { OutcomeError } from './outcome.js';
-import { Reason } from './conditions.js';
 
 type JsonPatchOp = { op: 'add' | 'remove' | 'test'; path: string; value?: unknown };
 

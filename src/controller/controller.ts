@@ -18,6 +18,14 @@ import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
 import { ProviderSlots } from './provider-slots.js';
 import { DEFAULT_MAX_CONCURRENT_REQUESTS, ProviderRegistry, providerKeyOf } from './providers.js';
+import {
+  clusterShare,
+  ownsNamespace,
+  ownsNamespaceObject,
+  ownsObject,
+  type Shard,
+  SINGLE_SHARD,
+} from './sharding.js';
 
 export interface ControllerOptions {
   rest: KubeRest;
@@ -34,6 +42,8 @@ export interface ControllerOptions {
   /** How often a provider's CA / initial access token Secrets are re-read at most (default 30 s). */
   providerSecretRecheckMs?: number;
   watchTimeoutSeconds?: [number, number];
+  /** This process's part of the OidcClients (by namespace); default: all of them. */
+  shard?: Shard;
 }
 
 const CONTROLLER = 'oidcclient';
@@ -56,6 +66,7 @@ export class OidcClientController {
   /** Keeps one slow or silent provider from holding more than its share of the workers. */
   private readonly slots: ProviderSlots;
   private readonly clients: CacheReader<OidcClient>;
+  private readonly shard: Shard;
   private workers?: Promise<void>;
 
   constructor(private readonly o: ControllerOptions) {
@@ -68,28 +79,65 @@ export class OidcClientController {
       },
     });
     o.rest.trackWrites(this.ownWrites, ['secrets', 'oidcclients']);
-    const scopes = o.namespaces.length > 0 ? o.namespaces : [undefined];
+    const shard = o.shard ?? SINGLE_SHARD;
+    this.shard = shard;
+    // Listed namespaces: a shard watches only its own. All namespaces: every shard watches all and
+    // drops other shards' objects on receipt (the API server cannot select by a hash).
+    const scopes: (string | undefined)[] =
+      o.namespaces.length > 0 ? o.namespaces.filter((ns) => ownsNamespace(shard, ns)) : [undefined];
+    if (scopes.length === 0)
+      o.log.warn({ namespaces: o.namespaces, shard }, 'no listed namespace belongs to this shard');
     const group = `/apis/${API_GROUP_VERSION}`;
-    const mk = <T extends KubernetesObject>(name: string, path: string, labelSelector?: string) =>
-      new Informer<T>({
+    const mk = <T extends KubernetesObject>(
+      name: string,
+      path: string,
+      opts: { labelSelector?: string; keep?: (obj: KubernetesObject) => boolean } = {},
+    ) => {
+      const informer = new Informer<T>({
         rest: o.rest,
         path,
-        labelSelector,
+        labelSelector: opts.labelSelector,
+        keep: opts.keep,
         log: o.log,
         name,
         watchTimeoutSeconds: o.watchTimeoutSeconds,
         onWatchRestart: () => m?.watchRestarts.inc({ resource: name }),
       });
+      named.push({ resource: name, informer: informer as unknown as Informer<KubernetesObject> });
+      return informer;
+    };
+    const named: { resource: string; informer: Informer<KubernetesObject> }[] = [];
     for (const ns of scopes) {
       const prefix = ns ? `/namespaces/${ns}` : '';
-      this.clientInformers.push(mk<OidcClient>('oidcclients', `${group}${prefix}/oidcclients`));
-      this.providerInformers.push(mk<OidcProvider>('oidcproviders', `${group}${prefix}/oidcproviders`));
+      const keep = ns ? undefined : ownsObject(shard);
+      this.clientInformers.push(mk<OidcClient>('oidcclients', `${group}${prefix}/oidcclients`, { keep }));
+      this.providerInformers.push(
+        mk<OidcProvider>('oidcproviders', `${group}${prefix}/oidcproviders`, { keep }),
+      );
       this.secretInformers.push(
-        mk<V1Secret>('secrets', `/api/v1${prefix}/secrets`, `${LABEL_MANAGED_BY}=${MANAGED_BY}`),
+        mk<V1Secret>('secrets', `/api/v1${prefix}/secrets`, {
+          labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
+          keep,
+        }),
       );
     }
     this.clusterProviders = mk<ClusterOidcProvider>('clusteroidcproviders', `${group}/clusteroidcproviders`);
-    this.namespaces = mk<V1Namespace>('namespaces', '/api/v1/namespaces');
+    this.namespaces = mk<V1Namespace>('namespaces', '/api/v1/namespaces', {
+      keep: ownsNamespaceObject(shard),
+    });
+    if (m) {
+      m.shard.set({ shard: String(shard.index), total_shards: String(shard.total) }, 1);
+      m.cacheSource = () => {
+        const rows = new Map<string, { resource: string; cached: number; dropped: number }>();
+        for (const { resource, informer } of named) {
+          const row = rows.get(resource) ?? { resource, cached: 0, dropped: 0 };
+          row.cached += informer.list().length;
+          row.dropped += informer.dropped;
+          rows.set(resource, row);
+        }
+        return [...rows.values()];
+      };
+    }
 
     const clients = multiInformer(this.clientInformers);
     this.clients = clients;
@@ -100,10 +148,11 @@ export class OidcClientController {
       workers: o.workers,
       wake: (key) => this.queue.add(key),
       capOf: (key) => {
-        const p = key.startsWith('cluster/')
-          ? this.clusterProviders.get(key.slice('cluster/'.length))
-          : providers.get(key);
-        return p?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+        if (key.startsWith('cluster/')) {
+          const p = this.clusterProviders.get(key.slice('cluster/'.length));
+          return clusterShare(p?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS, shard);
+        }
+        return providers.get(key)?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
       },
     });
     // Informers read through the plain client; everything a reconcile does goes through the fence.
@@ -121,6 +170,7 @@ export class OidcClientController {
       requestTimeoutMs: o.providerRequestTimeoutMs,
       retries: o.providerRetries,
       secretRecheckMs: o.providerSecretRecheckMs,
+      clusterShare: (max) => clusterShare(max, shard),
     });
     const events = new EventRecorder(rest, 'oidc-client-operator', o.log);
     this.reconciler = new OidcClientReconciler({
@@ -147,7 +197,14 @@ export class OidcClientController {
   /** Fills the caches. A standby replica does this too, so that a takeover need not list first. */
   startInformers(): Promise<void> {
     this.informersSynced ??= Promise.all(this.allInformers().map((i) => i.start())).then(() => {
-      this.o.log.info({ namespaces: this.o.namespaces.length ? this.o.namespaces : 'all' }, 'caches synced');
+      this.o.log.info(
+        {
+          namespaces: this.o.namespaces.length ? this.o.namespaces : 'all',
+          ...(this.shard.total > 1 ? { shard: this.shard.index, totalShards: this.shard.total } : {}),
+          oidcclients: this.clients.list().length,
+        },
+        'caches synced',
+      );
     });
     return this.informersSynced;
   }

@@ -30,6 +30,7 @@ import {
   metadataFingerprint,
   type Registration,
 } from './client-lifecycle.js';
+import { ClientMetadata, hasFinalizer } from './client-metadata.js';
 import {
   type ClientState,
   decide,
@@ -37,7 +38,6 @@ import {
   type Observation,
   type RemoteObservation,
 } from './client-state.js';
-import { ClientMetadata, hasFinalizer } from './client-metadata.js';
 import { findCondition, Reason } from './conditions.js';
 import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
 import { classifyEndpointError } from './endpoint-trust.js';

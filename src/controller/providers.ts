@@ -179,6 +179,8 @@ export class ProviderRegistry {
       secretRecheckMs?: number;
       /** Leadership fence for every provider call. */
       fence?: Fence;
+      /** A ClusterOidcProvider's request limit for this shard (default: all of it). */
+      clusterShare?: (maxConcurrentRequests: number) => number;
     },
   ) {}
 
@@ -345,7 +347,7 @@ export class ProviderRegistry {
             managementOrigins: spec.managementOrigins ?? [],
             caPem,
             initialAccessToken,
-            maxConcurrentRequests: spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS,
+            maxConcurrentRequests: this.requestLimit(provider),
             observe: this.observer(labelsOfProvider(provider)),
             requestTimeoutMs: this.deps.requestTimeoutMs,
             retries: this.deps.retries,
@@ -382,6 +384,13 @@ export class ProviderRegistry {
       await this.writeStatus(provider, false, notReady.reason, notReady.message);
       throw notReady;
     }
+  }
+
+  /** spec.maxConcurrentRequests; a ClusterOidcProvider's is shared among shards. */
+  private requestLimit(provider: AnyProvider): number {
+    const max = provider.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+    const share = this.deps.clusterShare;
+    return provider.kind === 'ClusterOidcProvider' && share ? share(max) : max;
   }
 
   /** Reads the CA bundle and the initial access token the provider references (each Secret once). */

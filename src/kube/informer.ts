@@ -19,7 +19,7 @@ export interface CacheReader<T> {
   list(): T[];
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubernetesObject> {
   rest: KubeRest;
   /** Collection path, e.g. /api/v1/secrets or /apis/g/v1/namespaces/ns/things. */
   path: string;
@@ -30,6 +30,8 @@ export interface InformerOptions {
   /** Server-side watch timeout range; each watch ends after a random time in it and is renewed. */
   watchTimeoutSeconds?: [number, number];
   onWatchRestart?(): void;
+  /** Objects for which this is false are dropped on receipt, never cached (sharding). */
+  keep?(obj: T): boolean;
 }
 
 interface ListResponse<T> {
@@ -45,6 +47,8 @@ export function objectKey(obj: KubernetesObject): string {
 export class Informer<T extends KubernetesObject> implements CacheReader<T> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: InformerHandlers<T>[] = [];
+  /** Objects received and dropped by `keep` (list items and watch events). */
+  dropped = 0;
   private resourceVersion = '';
   private stopped = false;
   private abort?: AbortController;
@@ -56,7 +60,13 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
   /** Watch requests started so far (renewals included): observable proof that renewal happens. */
   watchesStarted = 0;
 
-  constructor(private readonly opts: InformerOptions) {}
+  constructor(private readonly opts: InformerOptions<T>) {}
+
+  private kept(obj: T): boolean {
+    if (!this.opts.keep || this.opts.keep(obj)) return true;
+    this.dropped++;
+    return false;
+  }
 
   on(handlers: InformerHandlers<T>): void {
     this.handlers.push(handlers);
@@ -132,7 +142,7 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
         limit: 500,
         continue: cont,
       });
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      for (const item of page.items) if (this.kept(item)) fresh.set(objectKey(item), item);
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? '';
     } while (cont);
@@ -180,7 +190,7 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
             }
             const rv = obj.metadata?.resourceVersion;
             if (rv) this.resourceVersion = rv;
-            if (phase === 'BOOKMARK') return;
+            if (phase === 'BOOKMARK' || !this.kept(obj)) return;
             const key = objectKey(obj);
             const prev = this.cache.get(key);
             if (phase === 'DELETED') {

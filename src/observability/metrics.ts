@@ -39,6 +39,11 @@ export class OperatorMetrics {
   readonly clients: Gauge<'ready'>;
   readonly watchRestarts: Counter<'resource'>;
   readonly leader: Gauge;
+  readonly shard: Gauge<'shard' | 'total_shards'>;
+  readonly cachedObjects: Gauge<'resource'>;
+  readonly droppedObjects: Counter<'resource'>;
+  /** Informer cache sizes, read when /metrics is scraped (set by the controller). */
+  cacheSource?: () => { resource: string; cached: number; dropped: number }[];
 
   constructor(opts: { prefix?: string } = {}) {
     const prefix = opts.prefix ?? 'oidc_operator_';
@@ -109,6 +114,33 @@ export class OperatorMetrics {
       registers: [registry],
     });
     this.leader.set(0);
+    this.shard = new Gauge({
+      name: `${prefix}shard_info`,
+      help: 'Always 1; the shard this process reconciles (--shard) out of --total-shards.',
+      labelNames: ['shard', 'total_shards'] as const,
+      registers: [registry],
+    });
+    const sizes = () => this.cacheSource?.() ?? [];
+    this.cachedObjects = new Gauge({
+      name: `${prefix}cached_objects`,
+      help: 'Objects in the informer caches by resource (with shards: this shard only).',
+      labelNames: ['resource'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sizes()) this.inc({ resource: s.resource }, s.cached);
+      },
+    });
+    this.droppedObjects = new Counter({
+      name: `${prefix}shard_dropped_objects_total`,
+      help: 'Objects (list items and watch events) received and dropped as belonging to other shards, by resource.',
+      labelNames: ['resource'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sizes()) this.inc({ resource: s.resource }, s.dropped);
+      },
+    });
   }
 
   /**

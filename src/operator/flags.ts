@@ -1,13 +1,17 @@
 // Command-line flags of `oidc-client-operator run`, with environment fallbacks for the
 // Deployment (downward API). Pure: parsed here, validated with clear messages, used by run.ts.
 import { parseArgs } from 'node:util';
+import { type Shard, shardLeaseName } from '../controller/sharding.js';
 
 export interface OperatorFlags {
   kubeconfig?: string;
   namespaces: string[];
   leaderElect: boolean;
   leaderElectionNamespace: string;
+  /** The Lease name: --leader-election-id, suffixed with -shard-<i> when there are several shards. */
   leaderElectionId: string;
+  /** Which part of the OidcClients this process reconciles (by a hash of their namespace). */
+  shard: Shard;
   identity: string;
   healthPort: number;
   healthHost?: string;
@@ -28,7 +32,8 @@ export const USAGE = `Usage: oidc-client-operator run [flags]
   --namespaces a,b                  watch only these namespaces (default: all; env WATCH_NAMESPACES)
   --leader-elect[=true|false]       use a coordination.k8s.io Lease so only one replica reconciles (default false)
   --leader-election-namespace NS    namespace of the Lease (default: $POD_NAMESPACE, else "default")
-  --leader-election-id NAME         name of the Lease (default oidc-client-operator)
+  --leader-election-id NAME         name of the Lease (default oidc-client-operator; with
+                                    --total-shards > 1 each shard uses NAME-shard-<i>)
   --lease-duration 15s              how long a dead leader blocks a successor
   --health-port 8081                port for /healthz, /readyz and /metrics (0 = random, -1 = off)
   --health-host HOST                interface for the health port (default all)
@@ -42,6 +47,10 @@ export const USAGE = `Usage: oidc-client-operator run [flags]
   --deletion-timeout 5m             how long a finalizer retries an unreachable provider before
                                     letting the OidcClient go (with a Warning Event)
   --provider-timeout 10s            timeout of one provider HTTP request
+  --shard 0 --total-shards 1        run shard i of n: only the OidcClients whose namespace hashes
+                                    to i (FNV-1a of the name, modulo n) are watched into memory and
+                                    reconciled; run each shard as its own Deployment (leader and
+                                    standby), every one with the same --total-shards
 `;
 
 /** Go-style durations as in Helm values and client-go flags: 500ms, 30s, 10m, 1h30m. A bare number is seconds. */
@@ -103,6 +112,8 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
         'max-concurrent-reconciles': { type: 'string' },
         'deletion-timeout': { type: 'string' },
         'provider-timeout': { type: 'string' },
+        shard: { type: 'string' },
+        'total-shards': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -126,12 +137,18 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
   if (metricsAuth !== 'none' && metricsAuth !== 'kubernetes') {
     throw new FlagError(`--metrics-auth: expected kubernetes or none, got "${metricsAuth}"`);
   }
+  const total = parseInteger(str('total-shards') ?? '1', '--total-shards', 1);
+  const index = parseInteger(str('shard') ?? '0', '--shard', 0);
+  if (index >= total)
+    throw new FlagError(`--shard: expected 0..${total - 1} for --total-shards ${total}, got ${index}`);
+  const shard: Shard = { index, total };
   return {
     kubeconfig: str('kubeconfig'),
     namespaces,
     leaderElect: parseBool(leaderRaw, '--leader-elect', false),
     leaderElectionNamespace: str('leader-election-namespace') ?? env.POD_NAMESPACE ?? 'default',
-    leaderElectionId: str('leader-election-id') ?? 'oidc-client-operator',
+    leaderElectionId: shardLeaseName(str('leader-election-id') ?? 'oidc-client-operator', shard),
+    shard,
     identity: env.POD_NAME ?? `${env.HOSTNAME ?? 'local'}-${process.pid}`,
     healthPort,
     healthHost: str('health-host'),

@@ -46,6 +46,7 @@ export async function runOperator(argv: string[]): Promise<void> {
     resyncIntervalMs: flags.resyncIntervalMs,
     deletionTimeoutMs: flags.deletionTimeoutMs,
     providerRequestTimeoutMs: flags.providerTimeoutMs,
+    shard: flags.shard,
   });
 
   let health: HealthServer | undefined;

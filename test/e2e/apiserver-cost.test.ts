@@ -3,7 +3,12 @@
 // kube-apiserver answered, and nothing more afterwards. The budget is 4 writes per client: the
 // finalizer and the registration-attempt marker in one patch, the two Secrets, one status write.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestNamespace, kubeConfigFromFile, kubectlApply, type TestNamespace } from '../harness/kube.js';
+import {
+  createTestNamespace,
+  kubeConfigFromFile,
+  kubectlApply,
+  type TestNamespace,
+} from '../harness/kube.js';
 import { clientYaml, OidcReader, providerYaml } from '../harness/oidc.js';
 import { type InProcessOperator, startInProcessOperator } from '../harness/operator.js';
 import { type RegistrationServer, startRegistrationServer } from '../harness/registration-server/index.js';
@@ -16,7 +21,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const COUNT = 12;
 
 /** "VERB resource[/subresource]" of a request line "METHOD /api/v1/namespaces/ns/secrets/x". */
-export function verbResource(line: string): string {
+function verbResource(line: string): string {
   const [method, path = ''] = line.split(' ');
   const m = /\/namespaces\/[^/]+\/([^/]+)(?:\/[^/]+(?:\/([^/]+))?)?$/.exec(path);
   if (!m) return `${method} ${path}`;

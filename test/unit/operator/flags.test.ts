@@ -70,3 +70,27 @@ describe('parseOperatorFlags', () => {
     expect(() => parseOperatorFlags(['--nope'], {})).toThrow(FlagError);
   });
 });
+
+describe('sharding flags', () => {
+  it('one shard by default, with the plain Lease name', () => {
+    const f = parseOperatorFlags(['--leader-election-id=rel']);
+    expect(f.shard).toEqual({ index: 0, total: 1 });
+    expect(f.leaderElectionId).toBe('rel');
+  });
+
+  it('a shard of n has its own Lease', () => {
+    const f = parseOperatorFlags(['--leader-election-id=rel', '--shard', '1', '--total-shards=3']);
+    expect(f.shard).toEqual({ index: 1, total: 3 });
+    expect(f.leaderElectionId).toBe('rel-shard-1');
+  });
+
+  it.each([
+    [['--shard=2', '--total-shards=2'], /--shard: expected 0\.\.1/],
+    [['--total-shards=0'], /--total-shards/],
+    [['--shard=-1', '--total-shards=2'], /--shard/],
+    [['--shard=x'], /--shard/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseOperatorFlags(argv)).toThrow(FlagError);
+    expect(() => parseOperatorFlags(argv)).toThrow(message);
+  });
+});
