@@ -13,6 +13,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { parseOperatorFlags } from '../../src/operator/flags.js';
 import { runTool } from '../harness/exec.js';
 import {
   createTestNamespace,
@@ -294,6 +295,36 @@ describe('install artefacts', () => {
       const args = single<V1Deployment & Manifest>(open, 'Deployment').spec?.template.spec?.containers[0]
         ?.args;
       expect(args).toContain('--metrics-auth=none');
+    });
+
+    it('sharding.shards=n: one Deployment per shard, each its own selector, shard flags and Lease', async () => {
+      const one = only<V1Deployment & Manifest>(await render('ops'), 'Deployment');
+      expect(one.map((d) => d.metadata.name)).toEqual(['rel-oidc-client-operator']);
+      expect(one[0]?.spec?.template.spec?.containers[0]?.args?.some((a) => a.startsWith('--shard'))).toBe(
+        false,
+      );
+      const three = only<V1Deployment & Manifest>(
+        await render('ops', ['sharding.shards=3', 'replicaCount=2']),
+        'Deployment',
+      );
+      expect(three.map((d) => d.metadata.name)).toEqual(
+        [0, 1, 2].map((i) => `rel-oidc-client-operator-shard-${i}`),
+      );
+      const leases = new Set<string>();
+      for (const [i, d] of three.entries()) {
+        expect(d.spec?.replicas).toBe(2);
+        // Distinct selectors: the Deployments never adopt each other's Pods.
+        expect(d.spec?.selector.matchLabels?.['oidc.dcr-operator.dev/shard']).toBe(String(i));
+        expect(d.spec?.template.metadata?.labels?.['oidc.dcr-operator.dev/shard']).toBe(String(i));
+        // What the operator makes of the rendered flags: shard i of 3, on a Lease of its own.
+        const args = (d.spec?.template.spec?.containers[0]?.args ?? []).filter((a) => a !== 'run');
+        const flags = parseOperatorFlags(args, {});
+        expect(flags.shard).toEqual({ index: i, total: 3 });
+        leases.add(flags.leaderElectionId);
+      }
+      expect([...leases].sort()).toEqual([0, 1, 2].map((i) => `rel-oidc-client-operator-shard-${i}`));
+      const zero = await run(['template', 'rel', CHART, '--set', 'sharding.shards=0']);
+      expect(zero.code).not.toBe(0);
     });
 
     it('values.schema.json rejects typos and wrong types before anything is rendered', async () => {
