@@ -57,6 +57,7 @@ describe('apiserver cost of new clients', () => {
 
   it(`${COUNT} clients in one apply: at most 4 writes each, then none`, async () => {
     const start = op.writes.length;
+    const requestsStart = op.requests.length;
     const yaml = Array.from({ length: COUNT }, (_, i) =>
       clientYaml(`c${i}`, 'iam', `  redirectUris: [https://c${i}.example.org/cb]\n`),
     ).join('---\n');
@@ -71,8 +72,12 @@ describe('apiserver cost of new clients', () => {
     // The provider's own status (its conditions, once per provider) is not a client's cost.
     const writes = op.writes.slice(start).filter((w) => !w.includes('/oidcproviders/'));
     const byVerb = countBy(writes);
+    // Reads of single objects (lists and watches are the informers'), for the record.
+    const reads = op.requests
+      .slice(requestsStart)
+      .filter((q) => q.startsWith('GET ') && !q.includes('?') && !q.includes('/oidcproviders'));
     console.info(
-      `[cost] ${COUNT} new clients: ${writes.length} writes (${(writes.length / COUNT).toFixed(2)} per client): ${JSON.stringify(byVerb)}`,
+      `[cost] ${COUNT} new clients: ${writes.length} writes (${(writes.length / COUNT).toFixed(2)} per client): ${JSON.stringify(byVerb)}; ${reads.length} reads: ${JSON.stringify(countBy(reads))}`,
     );
     expect(byVerb).toEqual({
       'PATCH oidcclients': COUNT,
