@@ -40,6 +40,7 @@ import {
 } from './names.js';
 import { OutcomeError, ReconcileError } from './outcome.js';
 import type { ResolvedProvider } from './providers.js';
+import type { SecretAccess } from './secret-access.js';
 import { managementSecretData, type StoredRegistration, type UnmanagedRegistration } from './secrets.js';
 
 export interface ClientLifecycleDeps {
@@ -47,6 +48,7 @@ export interface ClientLifecycleDeps {
   events: EventRecorder;
   mgmtSecrets: ManagementSecrets;
   appSecrets: AppSecrets;
+  secretAccess: SecretAccess;
 }
 
 /** The OidcClient-side marker of a first registration (see ClientMetadata). */
@@ -120,6 +122,8 @@ export class ClientLifecycle {
       };
       mgmt = await this.d.mgmtSecrets.replace(cr, mgmt, managementSecretData(undefined, previous), pending);
     } else {
+      // The management Secret will be created with the answer: make sure that can happen first.
+      await this.d.secretAccess.assertCanCreate(cr.metadata.namespace as string);
       await marker.mark(attempt);
     }
 

@@ -64,6 +64,7 @@ import {
   providerKeyOf,
   type ResolvedProvider,
 } from './providers.js';
+import { SecretAccess } from './secret-access.js';
 import {
   hasRegistrationFinalizer,
   isOwnedBy,
@@ -134,6 +135,7 @@ export class OidcClientReconciler {
       events: o.events,
       mgmtSecrets: this.mgmtSecrets,
       appSecrets: this.appSecrets,
+      secretAccess: new SecretAccess(o.rest),
     });
   }
 

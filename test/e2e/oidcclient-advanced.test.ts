@@ -450,89 +450,70 @@ describe('OidcClient: storing the registration fails', () => {
   let ns: TestNamespace;
   let op: InProcessOperator | undefined;
   let r: OidcReader;
-  let dir: string;
+  const policy = `deny-registration-secrets-${Math.random().toString(16).slice(2, 8)}`;
 
   beforeAll(async () => {
-    const { mkdtemp } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    dir = await mkdtemp(join(tmpdir(), 'sa-kubeconfig-'));
     server = await startRegistrationServer({ mode: 'iam' });
     ns = await createTestNamespace(kc, 'persist-fails');
     r = new OidcReader(kc, ns.name);
-    // Everything the operator needs, except creating Secrets: the registration is marked on the
-    // OidcClient, but the provider's answer can never be stored (the management Secret of a first
-    // registration is created with it).
-    const clusterRole = `persist-fails-${ns.name}`;
+    // RBAC allows everything (the operator asks before registering), but an admission policy
+    // refuses management Secrets in this namespace: the provider's answer can never be stored.
     await kubectlApply(
       binDir,
       kubeconfigPath,
-      `apiVersion: v1
-kind: ServiceAccount
-metadata: { name: limited, namespace: ${ns.name} }
+      `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: ${policy} }
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - { apiGroups: [''], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [secrets] }
+  validations:
+    - expression: "!has(object.metadata.labels) || object.metadata.labels[?'oidc.dcr-operator.dev/secret-role'].orValue('') != 'registration'"
+      message: registration Secrets are not accepted here
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: limited, namespace: ${ns.name} }
-rules:
-  - apiGroups: [oidc.dcr-operator.dev]
-    resources: [oidcclients, oidcproviders]
-    verbs: [get, list, watch, update, patch]
-  - apiGroups: [oidc.dcr-operator.dev]
-    resources: [oidcclients/status, oidcproviders/status]
-    verbs: [get, update, patch]
-  - apiGroups: [oidc.dcr-operator.dev]
-    resources: [oidcclients/finalizers]
-    verbs: [update]
-  - apiGroups: ['']
-    resources: [secrets]
-    verbs: [get, list, watch, update, patch, delete]
-  - apiGroups: ['']
-    resources: [events]
-    verbs: [create, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: limited, namespace: ${ns.name} }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: limited }
-subjects: [{ kind: ServiceAccount, name: limited, namespace: ${ns.name} }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: { name: ${clusterRole} }
-rules:
-  - apiGroups: [oidc.dcr-operator.dev]
-    resources: [clusteroidcproviders]
-    verbs: [get, list, watch]
-  - apiGroups: ['']
-    resources: [namespaces]
-    verbs: [list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: { name: ${clusterRole} }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${clusterRole} }
-subjects: [{ kind: ServiceAccount, name: limited, namespace: ${ns.name} }]
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: { name: ${policy} }
+spec:
+  policyName: ${policy}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: { kubernetes.io/metadata.name: ${ns.name} }
 `,
     );
-    const { serviceAccountKubeconfig } = await import('../harness/service-account.js');
-    const saKubeconfig = await serviceAccountKubeconfig(kc, ns.name, 'limited', dir);
+    // The policy takes effect within moments; probe with a server-side dry run until it denies.
+    await waitFor(
+      async () => {
+        const probe = await kubectl(binDir, kubeconfigPath, ['apply', '--dry-run=server', '-f', '-'], {
+          namespace: ns.name,
+          input: `apiVersion: v1
+kind: Secret
+metadata:
+  name: probe
+  labels: { oidc.dcr-operator.dev/secret-role: registration }
+`,
+        });
+        return probe.code !== 0 && probe.stderr.includes('not accepted here');
+      },
+      { description: 'the admission policy to deny registration Secrets', timeoutMs: 20_000 },
+    );
     await kubectlApply(binDir, kubeconfigPath, providerYaml('iam', server.issuer), ns.name);
-    op = await startInProcessOperator({ kubeconfigPath: saKubeconfig, namespace: ns.name });
+    op = await startInProcessOperator({ kubeconfigPath, namespace: ns.name });
   });
 
   afterAll(async () => {
     await op?.stop();
     await kubectl(binDir, kubeconfigPath, [
       'delete',
-      'clusterrole,clusterrolebinding',
-      `persist-fails-${ns?.name}`,
+      'validatingadmissionpolicybinding,validatingadmissionpolicy',
+      policy,
       '--ignore-not-found',
     ]);
     await ns?.cleanup();
     await server?.close();
-    const { rm } = await import('node:fs/promises');
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('deletes the just-registered client at the provider, so nothing is orphaned', async () => {
@@ -550,11 +531,16 @@ subjects: [{ kind: ServiceAccount, name: limited, namespace: ${ns.name} }]
       },
       { description: 'Ready=False with reason SecretWriteFailed', timeoutMs: 30_000 },
     );
-    // The message names the refused operation.
-    expect(r.condition(cr, 'Ready')?.message).toMatch(/forbidden.*cannot create resource "secrets"/i);
+    // The message names the refusal and the undo.
+    expect(r.condition(cr, 'Ready')?.message).toMatch(/deleted at the provider again.*not accepted here/);
     expect(r.condition(cr, 'Reconciling')?.status).toBe('True');
     const registered = server.requests.filter(
       (q) => q.method === 'POST' && q.path.endsWith('/client-registration') && q.status === 201,
+    );
+    await waitFor(
+      () =>
+        server.requests.filter((q) => q.method === 'DELETE' && q.status === 204).length >= registered.length,
+      { description: 'every registration undone', timeoutMs: 10_000 },
     );
     const deleted = server.requests.filter((q) => q.method === 'DELETE' && q.status === 204);
     expect(registered.length).toBeGreaterThanOrEqual(1);

@@ -273,7 +273,8 @@ describe('operator process with the chart RBAC (namespaces scope, ServiceAccount
     );
     expect(logged.level).toBe('warn');
     expect(logged.oidcclient).toBe(`${workNs.name}/denied`);
-    // The pending marker is written before the POST: nothing was registered at the provider.
+    // Asked before the POST (the management Secret is created with the answer): nothing was
+    // registered at the provider.
     expect(server.requests.filter((q) => q.method === 'POST').length).toBe(postsBefore);
 
     const restoredAt = Date.now();
