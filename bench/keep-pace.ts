@@ -165,7 +165,12 @@ async function main(teardown: Teardown, opts: Options): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfigPath);
   const appSecrets = secretsPresent(kc, 'pace', 'oidc.dcr-operator.dev/secret-role=credentials', opts.count);
-  const mgmtSecrets = secretsPresent(kc, 'pace', 'oidc.dcr-operator.dev/secret-role=registration', opts.count);
+  const mgmtSecrets = secretsPresent(
+    kc,
+    'pace',
+    'oidc.dcr-operator.dev/secret-role=registration',
+    opts.count,
+  );
   teardown.add('watches', async () => {
     appSecrets.stop();
     mgmtSecrets.stop();
