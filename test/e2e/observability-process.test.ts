@@ -332,7 +332,7 @@ describe('operator process: health, metrics, kstatus and no leaked credentials',
     expect(clientSecrets.size).toBeGreaterThanOrEqual(2);
     expect(registrationTokens.size).toBeGreaterThanOrEqual(6);
     // The places searched do talk about these clients (ids are not secret): they are not just empty.
-    const webId = [...events.matchAll(/registered client (\S+) at/g)][0]?.[1];
+    const webId = [...statuses.matchAll(/client (\S+) registered at/g)][0]?.[1];
     expect(webId).toBeTruthy();
     expect(output).toContain(webId);
     const leaks = [...clientSecrets, ...registrationTokens].filter((v) =>
