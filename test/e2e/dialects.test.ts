@@ -18,10 +18,10 @@ import {
 } from '../harness/kube.js';
 import { clientYaml, credentialsAuthenticate, OidcReader, providerYaml } from '../harness/oidc.js';
 import { type InProcessOperator, startInProcessOperator } from '../harness/operator.js';
+import { DIALECT_PRESETS, type DialectPreset } from '../harness/registration-server/dialects.js';
 import {
   type RecordedRequest,
   type RegistrationServer,
-  type RegistrationServerOptions,
   startRegistrationServer,
 } from '../harness/registration-server/index.js';
 
@@ -33,65 +33,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RESYNC_MS = 800;
 /** The quiet period in which nothing but drift checks may happen: several resync intervals. */
 const IDLE_MS = 3_200;
-const IAT = 'dialect-initial-access-token';
-
-interface Row {
-  name: string;
-  server: RegistrationServerOptions;
-  /** Discovery does not name the registration endpoint: the provider resource does. */
-  explicitEndpoint?: boolean;
-}
-
-const ROWS: Row[] = [
-  { name: 'baseline: node-oidc-provider as INDIGO IAM', server: {} },
-  {
-    name: 'empty strings and null for unset metadata, vendor fields',
-    server: { dialect: { emptyForUnset: true, vendorFields: true } },
-  },
-  { name: 'GET without client_secret and token', server: { dialect: { readWithoutCredentials: true } } },
-  { name: 'token rotated on every PUT', server: { dialect: { ratRotation: 'put' } } },
-  {
-    name: 'no registration_endpoint in discovery',
-    server: { advertiseRegistrationEndpoint: false, dialect: { registrationPath: '/connect/register' } },
-    explicitEndpoint: true,
-  },
-  {
-    name: '200 on registration and delete, 404 for a gone client',
-    server: { dialect: { registrationStatus: 200, deleteStatus: 200, unknownClientStatus: 404 } },
-  },
-  { name: 'no RFC 7592 management', server: { omitManagementCredentials: true } },
-  {
-    name: 'normalised values',
-    server: {
-      dialect: {
-        normalise: {
-          scopeDefaults: ['openid'],
-          reorderScope: true,
-          redirectUris: true,
-          addGrantTypes: ['refresh_token'],
-        },
-      },
-    },
-  },
-  { name: 'PUT must carry client_secret', server: { dialect: { putClientSecret: 'required' } } },
-  { name: 'PUT must not carry client_secret', server: { dialect: { putClientSecret: 'forbidden' } } },
-  {
-    name: 'client_secret_expires_at in the future',
-    server: { dialect: { clientSecretLifetimeSeconds: 30 * 86_400 } },
-  },
-  {
-    name: 'Keycloak: realm paths, initial access token, token rotated on every call',
-    server: {
-      initialAccessToken: IAT,
-      dialect: {
-        basePath: '/realms/shop',
-        registrationPath: '/clients-registrations/openid-connect',
-        tokenPath: '/protocol/openid-connect/token',
-        ratRotation: 'every-call',
-      },
-    },
-  },
-];
+type Row = DialectPreset;
+const ROWS = DIALECT_PRESETS;
 
 // Upper-case host and no path: a normalising server stores https://app.example.org/.
 const APP_SPEC = `  clientName: app
@@ -114,7 +57,7 @@ describe('RFC 7591/7592 dialects: the whole lifecycle against each', () => {
   });
 
   it.concurrent.each(ROWS)('$name', async (row) => {
-    const server = await startRegistrationServer(row.server);
+    const server = await startRegistrationServer(row.options);
     let ns: TestNamespace | undefined;
     let op: InProcessOperator | undefined;
     try {
@@ -144,7 +87,7 @@ async function lifecycle(
   const r = new OidcReader(kc, ns.name);
   const apply = (yaml: string) => kubectlApply(binDir, kubeconfigPath, yaml, ns.name);
   const d = server.dialect;
-  const managed = row.server.omitManagementCredentials !== true;
+  const managed = row.options.omitManagementCredentials !== true;
   const regPath = new URL(server.registrationEndpoint).pathname;
   const tokenPath = new URL(server.tokenEndpoint).pathname;
   const calls = (method: string, from: number, id?: string): RecordedRequest[] =>
@@ -168,10 +111,12 @@ async function lifecycle(
   // ---- register
   const providerSpec = [
     row.explicitEndpoint ? `  registrationEndpoint: ${server.registrationEndpoint}\n` : '',
-    row.server.initialAccessToken ? '  initialAccessTokenSecretRef: { name: iat }\n' : '',
+    row.options.initialAccessToken ? '  initialAccessTokenSecretRef: { name: iat }\n' : '',
   ].join('');
-  if (row.server.initialAccessToken) {
-    await apply(`apiVersion: v1\nkind: Secret\nmetadata: { name: iat }\nstringData: { token: ${IAT} }\n`);
+  if (row.options.initialAccessToken) {
+    await apply(
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: iat }\nstringData: { token: ${row.options.initialAccessToken} }\n`,
+    );
   }
   await apply(providerYaml('p', server.issuer, providerSpec));
   // A client registered by hand (as a user would, with curl), adopted below through `import`.
@@ -394,7 +339,9 @@ async function registerByHand(server: RegistrationServer, row: Row): Promise<Han
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      ...(row.server.initialAccessToken ? { authorization: `Bearer ${row.server.initialAccessToken}` } : {}),
+      ...(row.options.initialAccessToken
+        ? { authorization: `Bearer ${row.options.initialAccessToken}` }
+        : {}),
     },
     body: JSON.stringify({
       client_name: 'legacy',
