@@ -6,8 +6,10 @@
 // - its own cap: the provider's maxConcurrentRequests (more reconciles would only wait for its
 //   request semaphore while holding workers), so with more workers than that, others always find one;
 // - an equal split of the workers among the providers that had work recently;
-// - one, while its calls fail for lack of an answer (timeouts, refused connections, 5xx), until a
-//   reconcile against it succeeds again.
+// - one, while it looks down: several calls in a row failed for lack of an answer (timeouts,
+//   refused connections, 5xx) and none succeeded for a while, until a reconcile against it succeeds
+//   again. A provider that fails now and then (one reconcile in ten) keeps its share: dropping to
+//   one on every single failure would serialise the next failures behind each other's timeouts.
 
 export interface ProviderSlotsOptions {
   workers: number;
@@ -17,6 +19,10 @@ export interface ProviderSlotsOptions {
   capOf?: (provider: string) => number;
   /** A provider counts towards the split while it had work this recently. Default 30 s. */
   activeWindowMs?: number;
+  /** Failed reconciles in a row, with no success for `downAfterMs`, that mark a provider down. Default 3. */
+  downAfterFailures?: number;
+  /** Default 10 s. */
+  downAfterMs?: number;
   now?: () => number;
 }
 
@@ -27,6 +33,8 @@ export class ProviderSlots {
   private readonly parked = new Map<string, Set<string>>();
   private readonly lastSeen = new Map<string, number>();
   private readonly unresponsive = new Set<string>();
+  /** Per provider: unavailable results since the last success, and when that success was. */
+  private readonly health = new Map<string, { failures: number; lastOkAt: number }>();
   private readonly windowMs: number;
   private readonly now: () => number;
 
@@ -43,7 +51,10 @@ export class ProviderSlots {
     for (const [p, at] of this.lastSeen) {
       if (p === provider) continue;
       if (at >= since || (this.inFlight.get(p) ?? 0) > 0 || this.parked.has(p)) active++;
-      else this.lastSeen.delete(p);
+      else {
+        this.lastSeen.delete(p);
+        this.health.delete(p);
+      }
     }
     const cap = this.o.capOf?.(provider) ?? Number.POSITIVE_INFINITY;
     return Math.max(1, Math.min(cap, Math.floor(this.o.workers / active)));
@@ -55,6 +66,8 @@ export class ProviderSlots {
    */
   acquire(provider: string, key: string): Slot | undefined {
     this.lastSeen.set(provider, this.now());
+    // A provider never seen succeed counts as "last good" from its first use.
+    if (!this.health.has(provider)) this.health.set(provider, { failures: 0, lastOkAt: this.now() });
     const running = this.inFlight.get(provider) ?? 0;
     if (running >= this.share(provider)) {
       const keys = this.parked.get(provider) ?? new Set<string>();
@@ -68,14 +81,29 @@ export class ProviderSlots {
       release: (result) => {
         if (released) return;
         released = true;
-        if (result === 'ok') this.unresponsive.delete(provider);
-        else if (result === 'unavailable') this.unresponsive.add(provider);
+        this.record(provider, result);
         const left = (this.inFlight.get(provider) ?? 1) - 1;
         if (left > 0) this.inFlight.set(provider, left);
         else this.inFlight.delete(provider);
         this.wakeParked(provider);
       },
     };
+  }
+
+  private record(provider: string, result: 'ok' | 'unavailable' | 'other'): void {
+    const now = this.now();
+    const h = this.health.get(provider) ?? { failures: 0, lastOkAt: now };
+    this.health.set(provider, h);
+    if (result === 'ok') {
+      h.failures = 0;
+      h.lastOkAt = now;
+      this.unresponsive.delete(provider);
+    } else if (result === 'unavailable') {
+      h.failures++;
+      const down =
+        h.failures >= (this.o.downAfterFailures ?? 3) && now - h.lastOkAt >= (this.o.downAfterMs ?? 10_000);
+      if (down) this.unresponsive.add(provider);
+    }
   }
 
   /** Parked keys per provider (for tests and debugging). */

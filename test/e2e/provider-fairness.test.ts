@@ -156,7 +156,7 @@ describe('a provider that never answers does not slow down the others', () => {
     expect(held).toBeLessThanOrEqual(WORKERS / 2);
     expect(mixedMs).toBeLessThanOrEqual(aloneMs * 1.2);
 
-    // Once its calls have timed out it holds one worker; its clients say why.
+    // Its clients say why they wait.
     const stuckReasons = async () =>
       (await list(mixed.ns))
         .filter((c) => c.metadata.name?.startsWith('stuck-'))
@@ -165,8 +165,14 @@ describe('a provider that never answers does not slow down the others', () => {
       description: 'a client of the silent provider to report ProviderUnavailable',
       timeoutMs: 30_000,
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const busyAfter = mixed.op.controller.queue.busy;
+    // Once it counts as down (3 failures in a row and no success for 10 s) it holds one worker.
+    const busyAfter = await waitFor(
+      () => {
+        const busy = mixed.op.controller.queue.busy;
+        return busy <= 1 ? { busy } : undefined;
+      },
+      { description: 'the silent provider down to one worker', timeoutMs: 30_000 },
+    ).then((x) => x.busy);
     const reasons = await stuckReasons();
     console.info(
       `[fairness] after the first timeouts: ${busyAfter} worker(s) busy; ${reasons.filter((x) => x === 'ProviderUnavailable').length} stuck clients report ProviderUnavailable`,

@@ -30,16 +30,19 @@ describe('ProviderSlots', () => {
   });
 
   it('limits a provider that does not answer to one reconcile until one succeeds', () => {
-    const { s, woken } = slots(8);
+    const { s, woken, advance } = slots(8);
     s.acquire('other', 'o');
     const stuck = ['s1', 's2', 's3', 's4'].map((k) => s.acquire('stuck', k));
     expect(stuck.every(Boolean)).toBe(true);
+    advance(10_000);
     stuck[0]?.release('unavailable');
+    stuck[1]?.release('unavailable');
+    // Two failures in a row are not yet "down".
+    expect(s.isUnresponsive('stuck')).toBe(false);
+    stuck[2]?.release('unavailable');
     expect(s.isUnresponsive('stuck')).toBe(true);
     expect(s.share('stuck')).toBe(1);
     expect(s.acquire('stuck', 's5')).toBeUndefined();
-    stuck[1]?.release('unavailable');
-    stuck[2]?.release('unavailable');
     expect(woken).toEqual([]);
     stuck[3]?.release('unavailable');
     // Nothing in flight any more: exactly one parked key may go.
@@ -49,6 +52,20 @@ describe('ProviderSlots', () => {
     probe?.release('ok');
     expect(s.isUnresponsive('stuck')).toBe(false);
     expect(s.share('stuck')).toBe(4);
+  });
+
+  it('keeps the share of a provider that fails now and then but also succeeds', () => {
+    const { s, advance } = slots(8);
+    for (let i = 0; i < 20; i++) {
+      advance(1_000);
+      const a = s.acquire('flaky', `f${i}`);
+      const b = s.acquire('flaky', `g${i}`);
+      a?.release('unavailable');
+      b?.release(i % 3 === 0 ? 'ok' : 'unavailable');
+      // Failures in a row, but a success within the last 10 s: not down.
+      expect(s.isUnresponsive('flaky')).toBe(false);
+    }
+    expect(s.share('flaky')).toBe(8);
   });
 
   it('stops counting a provider that had no work for the active window', () => {
