@@ -127,6 +127,8 @@ async function lifecycle(
   const [app, legacy] = await Promise.all([r.waitReady('app'), r.waitReady('legacy', { reason: 'Adopted' })]);
   const id = app.status?.clientId as string;
   expect(legacy.status?.clientId).toBe(hand.client_id);
+  // A registration without management is adopted on the word of the token endpoint (one probe).
+  expect(probes(0)).toBe(managed ? 0 : 1);
   const posts = calls('POST', 0);
   // One POST by hand, one by the operator; nothing registered again for the adopted client.
   expect(posts.map((q) => q.status)).toEqual([d.registrationStatus ?? 201, d.registrationStatus ?? 201]);
@@ -156,6 +158,7 @@ async function lifecycle(
   }
   // Nothing the server filled in, normalised or extended by itself was sent back.
   expect(calls('PUT', 0)).toEqual([]);
+  if (!managed) expect(calls('GET', 0)).toEqual([]);
   expect(app.status?.ignoredFields).toBeUndefined();
   // Shown on the status when the provider says it (an unmanaged client is never read back).
   const issuedAt = (await stored(id))?.client_id_issued_at as number;
