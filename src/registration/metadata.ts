@@ -224,19 +224,22 @@ function canonical(value: unknown): string {
   });
 }
 
-/** '' , null, [] and {}: how servers say "not set". */
+/**
+ * '', null and {}: how servers say "not set" for a string, a list or an object. An empty list is
+ * kept: on a server that replaces the registration, leaving it out brings back the default (say
+ * response_types ["code"] for a client that has none on purpose).
+ */
 export function isUnsetValue(value: unknown): boolean {
   if (value === '' || value === null) return true;
-  if (Array.isArray(value)) return value.length === 0;
-  return typeof value === 'object' && Object.keys(value as object).length === 0;
+  return typeof value === 'object' && !Array.isArray(value) && Object.keys(value as object).length === 0;
 }
 
 /**
  * The body of an RFC 7592 PUT. Servers such as node-oidc-provider replace the whole registration
  * and reset omitted fields to defaults, so start from what the server holds, drop what it issues
- * itself (it rejects those in a PUT) and what it holds as "not set" ('', null, [], {}: a server
- * that writes them need not take them back, and leaving them out means the same), overlay the
- * desired fields and name the client.
+ * itself (it rejects those in a PUT) and what it holds as "not set" ('', null, {}: a server that
+ * writes them need not take them back, and leaving them out means the same), overlay the desired
+ * fields and name the client.
  */
 export function metadataForUpdate(
   desired: ClientMetadata,

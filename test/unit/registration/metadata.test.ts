@@ -369,7 +369,7 @@ describe('metadataForUpdate', () => {
     expect(observed.client_secret).toBe('secret');
   });
 
-  it('leaves out what the server holds as "not set" (empty strings, null, [], {}), never what is desired', () => {
+  it('leaves out what the server holds as "not set" (empty strings, null, {}), never what is desired', () => {
     const body = metadataForUpdate(
       { contacts: [], client_name: 'x' },
       {
@@ -392,6 +392,8 @@ describe('metadataForUpdate', () => {
       grant_types: ['authorization_code', 'refresh_token'],
       id_token_signed_response_alg: 'RS256',
       contacts: [],
+      // An empty list is a value (leaving it out would bring back a default such as ["code"]).
+      audience: [],
       flag: false,
       n: 0,
     });
