@@ -155,6 +155,18 @@ async function lifecycle(
       status: 'False',
       reason: 'ManagementUnsupported',
     });
+    // Credentials that do not authenticate are not adopted (nothing else can vouch for them).
+    const forged = JSON.stringify({ client_id: hand.client_id, client_secret: 'not-the-secret' });
+    await apply(
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: forged-adopt }\nstringData:\n  client.json: '${forged}'\n`,
+    );
+    await apply(clientYaml('forged', 'p', '  adoptFrom: { secretRef: { name: forged-adopt } }\n'));
+    const refused = await r.waitReady('forged', { status: 'False', reason: 'AdoptionFailed' });
+    expect(r.condition(refused, 'Ready')?.message).toMatch(
+      /do not authenticate at the provider's token endpoint/,
+    );
+    expect(await r.secret('forged-oidc-client')).toBeUndefined();
+    expect(calls('POST', 0)).toHaveLength(2);
   }
   // Nothing the server filled in, normalised or extended by itself was sent back.
   expect(calls('PUT', 0)).toEqual([]);
@@ -310,7 +322,7 @@ async function lifecycle(
   const gone = await kubectl(
     binDir,
     kubeconfigPath,
-    ['delete', 'oidcclient', 'app', 'legacy', '--timeout=30s'],
+    ['delete', 'oidcclient', 'app', 'legacy', ...(managed ? [] : ['forged']), '--timeout=30s'],
     {
       namespace: ns.name,
     },
