@@ -19,7 +19,15 @@ import {
   UnconfirmedNotFoundError,
   UnexpectedResponseError,
 } from '../registration/errors.js';
-import { diffSpecified, metadataForUpdate, specToMetadata } from '../registration/metadata.js';
+import {
+  diffSpecified,
+  formatProviderForms,
+  judgeWrite,
+  metadataForUpdate,
+  type ProviderForms,
+  parseProviderForms,
+  specToMetadata,
+} from '../registration/metadata.js';
 import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { parseAdoptionSecret } from './adoption.js';
@@ -32,6 +40,7 @@ import {
   ANNOTATION_ADOPTED,
   ANNOTATION_ATTEMPT,
   ANNOTATION_MANAGEMENT,
+  ANNOTATION_PROVIDER_FORMS,
   ANNOTATION_REGISTERED_METADATA,
   ANNOTATION_REJECTED_TOKEN,
   ANNOTATION_REREGISTER,
@@ -177,10 +186,13 @@ export class ClientLifecycle {
           throw e;
         });
     };
+    // Values the provider extended by itself (default scopes, grant types) are learnt in the same write.
+    const forms = formsAnnotation(mgmt, judgeWrite(metadata, created.metadata).forms);
     try {
+      const annotations = { ...registered, ...forms };
       mgmt = mgmt
-        ? await this.d.mgmtSecrets.persist(cr, mgmt, reg, registered, previous, { onConflict: undo })
-        : await this.d.mgmtSecrets.persistNew(cr, mgmtName, reg, registered, { onConflict: undo });
+        ? await this.d.mgmtSecrets.persist(cr, mgmt, reg, annotations, previous, { onConflict: undo })
+        : await this.d.mgmtSecrets.persistNew(cr, mgmtName, reg, annotations, { onConflict: undo });
     } catch (error) {
       if (error instanceof WritePendingError) {
         throw new OutcomeError({
@@ -279,6 +291,8 @@ export class ClientLifecycle {
         message: `adoption Secret ${ref.name}: ${candidate.error}`,
       });
     }
+    if (candidate.kind === 'unmanaged')
+      return this.adoptUnmanaged(cr, provider, mgmt, mgmtName, candidate, log);
     let observed: RegisteredClient;
     try {
       observed = await provider.client.read(
@@ -329,6 +343,55 @@ export class ClientLifecycle {
     this.d.events.record(cr, 'Normal', 'Adopted', `adopted existing client ${reg.clientId}`);
     log.info({ clientId: reg.clientId }, 'adopted client');
     return { kind: 'managed', reg, observed, mgmt };
+  }
+
+  /**
+   * A registration without RFC 7592 management (no token, no URI) cannot be read: its credentials
+   * are checked at the token endpoint instead (when it has a secret to check), then stored like a
+   * registration that came without management. Spec changes cannot reach the provider.
+   */
+  private async adoptUnmanaged(
+    cr: OidcClient,
+    provider: ResolvedProvider,
+    mgmt: V1Secret | undefined,
+    mgmtName: string,
+    candidate: { clientId: string; clientSecret?: string },
+    log: Logger,
+  ): Promise<Registration> {
+    const ref = cr.spec.adoptFrom?.secretRef as { name: string };
+    const probe = await provider.client.probeCredentials(
+      candidate.clientId,
+      candidate.clientSecret,
+      cr.spec.tokenEndpointAuthMethod,
+    );
+    if (probe === 'invalid') {
+      throw new OutcomeError({
+        kind: 'stalled',
+        reason: Reason.AdoptionFailed,
+        message: `the credentials of client ${candidate.clientId} in Secret ${ref.name} do not authenticate at the provider's token endpoint; update the Secret`,
+      });
+    }
+    const reg: UnmanagedRegistration = { clientId: candidate.clientId, issuer: provider.endpoints.issuer };
+    if (candidate.clientSecret !== undefined) reg.clientSecret = candidate.clientSecret;
+    const marks = {
+      [ANNOTATION_STATE]: 'registered',
+      [ANNOTATION_MANAGEMENT]: 'unsupported',
+      [ANNOTATION_REGISTERED_METADATA]: metadataFingerprint(desiredMetadata(cr)),
+      [ANNOTATION_ADOPTED]: reg.clientId,
+      ...answeredRequest(cr),
+    };
+    mgmt = mgmt
+      ? await this.d.mgmtSecrets.persist(cr, mgmt, reg, marks)
+      : await this.d.mgmtSecrets.create(cr, mgmtName, managementSecretData(reg), marks);
+    this.d.events.record(cr, 'Normal', 'Adopted', `adopted existing client ${reg.clientId}`);
+    this.d.events.record(
+      cr,
+      'Warning',
+      Reason.ManagementUnsupported,
+      `client ${reg.clientId} has no registration access token (no RFC 7592 management): the operator keeps its Secret but cannot update it or delete it at the provider${probe === 'unknown' ? '; its credentials could not be checked' : ''}`,
+    );
+    log.info({ clientId: reg.clientId }, 'adopted client without RFC 7592 management');
+    return { kind: 'unmanaged', reg, mgmt };
   }
 
   /**
@@ -405,7 +468,7 @@ export class ClientLifecycle {
     const ignored = new Set(status.ignoredFields ?? []);
     const desired = desiredMetadata(cr);
     for (const f of ignored) delete desired[f];
-    const fields = diffSpecified(desired, observed.metadata).map((d) => d.field);
+    const fields = diffSpecified(desired, observed.metadata, storedForms(mgmt)).map((d) => d.field);
     if (fields.length === 0) return;
     let updated: RegisteredClient;
     try {
@@ -414,6 +477,7 @@ export class ClientLifecycle {
         reg.registrationAccessToken,
         reg.clientId,
         metadataForUpdate(desired, observed.metadata, reg.clientId),
+        reg.clientSecret,
       );
     } catch (error) {
       if (error instanceof TokenRejectedError) {
@@ -427,11 +491,15 @@ export class ClientLifecycle {
       throw error;
     }
     const next = toStored(updated, provider, reg) ?? reg;
-    if (changedRegistration(reg, next)) await this.d.mgmtSecrets.persist(cr, mgmt, next);
+    const verdict = judgeWrite(desired, updated.metadata);
+    const forms = formsAnnotation(mgmt, verdict.forms);
+    if (changedRegistration(reg, next) || Object.keys(forms).length > 0) {
+      await this.d.mgmtSecrets.persist(cr, mgmt, next, { ...REGISTERED_MARK, ...forms });
+    }
     this.refuseUntrustedAnswer(cr, provider, updated, 'PUT');
-    // What still differs after a successful PUT is normalised or dropped by the provider: stop
-    // sending it until the spec changes, instead of fighting.
-    const stuck = diffSpecified(desired, updated.metadata).map((d) => d.field);
+    // A value the provider did not keep after a successful PUT (dropped or changed, not merely
+    // extended with its own defaults): stop sending it until the spec changes, instead of fighting.
+    const stuck = verdict.notKept;
     if (stuck.length > 0) {
       status.ignoredFields = [...new Set([...ignored, ...stuck])].sort();
       this.d.events.record(
@@ -554,6 +622,19 @@ function toStored(
     registrationClientUri: uri,
     issuer: provider.endpoints.issuer,
   };
+}
+
+const REGISTERED_MARK = { [ANNOTATION_STATE]: 'registered' };
+
+function storedForms(mgmt: V1Secret | undefined): ProviderForms {
+  return parseProviderForms(mgmt?.metadata?.annotations?.[ANNOTATION_PROVIDER_FORMS]);
+}
+
+/** The forms annotation to write: only when it changes ('' clears what an earlier answer taught). */
+function formsAnnotation(mgmt: V1Secret | undefined, forms: ProviderForms): Record<string, string> {
+  const text = formatProviderForms(forms);
+  const current = mgmt?.metadata?.annotations?.[ANNOTATION_PROVIDER_FORMS];
+  return text === (current ?? '') ? {} : { [ANNOTATION_PROVIDER_FORMS]: text };
 }
 
 function changedRegistration(a: StoredRegistration, b: StoredRegistration): boolean {

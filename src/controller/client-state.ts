@@ -4,7 +4,7 @@
 // Crossplane's managed reconciler (Observe, then Create / Update / Delete), minus its "wedge".
 import type { V1Secret } from '@kubernetes/client-node';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
-import { diffSpecified } from '../registration/metadata.js';
+import { diffSpecified, type ProviderForms } from '../registration/metadata.js';
 import type { ClientMetadata, RegisteredClient } from '../registration/types.js';
 import { findCondition, type ReasonName } from './conditions.js';
 import { ANNOTATION_ATTEMPT } from './names.js';
@@ -51,6 +51,8 @@ export interface Observation {
   desired: ClientMetadata;
   /** Fingerprint of the full desired metadata (an unmanaged client compares it). */
   desiredHash: string;
+  /** How the provider keeps values it extends by itself (from the management Secret). */
+  providerForms?: ProviderForms;
   remote?: RemoteObservation;
 }
 
@@ -135,7 +137,7 @@ export function decide(o: Observation): ClientState {
   if (remote && remote.clientId === stored.reg.clientId) {
     if (remote.kind === 'gone') return { kind: 'Gone', why: remote.why };
     if (remote.kind === 'tokenRejected') return { kind: 'TokenRejected', probe: remote.probe };
-    const fields = diffSpecified(o.desired, remote.client.metadata).map((d) => d.field);
+    const fields = diffSpecified(o.desired, remote.client.metadata, o.providerForms).map((d) => d.field);
     return fields.length > 0 ? { kind: 'NeedsUpdate', fields } : { kind: 'UpToDate' };
   }
   if (o.rejectedTokenInUse && !o.specChanged && !o.resyncDue) return { kind: 'TokenRejected' };

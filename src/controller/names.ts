@@ -38,6 +38,12 @@ export const ANNOTATION_REJECTED_TOKEN = `${API_GROUP}/rejected-token-sha256`;
 export const ANNOTATION_MANAGEMENT = `${API_GROUP}/management`;
 /** Fingerprint of the metadata an unmanaged client was registered with (spec changes show up). */
 export const ANNOTATION_REGISTERED_METADATA = `${API_GROUP}/registered-metadata-sha256`;
+/**
+ * On the management Secret: how the provider keeps specified values it extends with its own (scope
+ * with default scopes, grant types added), as fingerprints learnt from its answers to our writes
+ * (see ProviderForms). Not drift, so not sent again.
+ */
+export const ANNOTATION_PROVIDER_FORMS = `${API_GROUP}/provider-forms`;
 /** On a management Secret left behind by deletionPolicy: Orphan; it can be adopted again. */
 export const LABEL_ORPHANED = `${API_GROUP}/orphaned`;
 export const ANNOTATION_ORPHANED_FROM = `${API_GROUP}/orphaned-from`;

@@ -21,6 +21,7 @@ import {
   RegistrationError,
   RegistrationUnauthorizedError,
 } from '../registration/errors.js';
+import { parseProviderForms } from '../registration/metadata.js';
 import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
 import {
@@ -44,6 +45,7 @@ import { classifyEndpointError } from './endpoint-trust.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
+  ANNOTATION_PROVIDER_FORMS,
   ANNOTATION_REREGISTER,
   ANNOTATION_REREGISTERED,
   appSecretName,
@@ -274,7 +276,10 @@ export class OidcClientReconciler {
         !obs.mgmtOwned &&
         mgmt.metadata?.labels?.[LABEL_ORPHANED] === 'true' &&
         cr.spec.adoptFrom?.secretRef.name === mgmtName;
-      if (obs.mgmtOwned) obs.stored = readStored(mgmt);
+      if (obs.mgmtOwned) {
+        obs.stored = readStored(mgmt);
+        obs.providerForms = parseProviderForms(mgmt.metadata?.annotations?.[ANNOTATION_PROVIDER_FORMS]);
+      }
       if (mgmt.metadata?.deletionTimestamp) obs.namespaceTerminating = await this.namespaceTerminating(cr);
     }
     const formerName = status.managementSecretName;

@@ -3,7 +3,12 @@
 import type { Dispatcher } from 'undici';
 import type { Fence } from '../kube/fence.js';
 import { createProviderAgent } from './agent.js';
-import { ClientMismatchError, ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
+import {
+  ClientMismatchError,
+  InvalidClientMetadataError,
+  ProviderUnavailableError,
+  UnexpectedResponseError,
+} from './errors.js';
 import { parseRegistrationResponse } from './metadata.js';
 import { ManagementOrigins } from './origins.js';
 import { type CallKind, errorForResponse, probeOutcome } from './policy.js';
@@ -64,6 +69,8 @@ export class RegistrationClient {
   readonly #agent: Dispatcher;
   readonly #transport: Transport;
   readonly #origins: ManagementOrigins;
+  /** Whether this provider wants client_secret in a PUT body (learnt from its 400 answers). */
+  #putCarriesSecret = false;
 
   constructor(opts: RegistrationClientOptions) {
     this.#endpoints = opts.endpoints;
@@ -125,6 +132,10 @@ export class RegistrationClient {
   /**
    * RFC 7592 §2.2: replace the registration with `metadata` (see metadataForUpdate for a body a
    * replacing server accepts). Server-issued keys are removed and client_id is set here.
+   *
+   * RFC 7592 lets the body carry the current client_secret or not; some servers insist on one way.
+   * The secret is left out until this provider answers 400 naming client_secret, then the other way
+   * is tried once and remembered for this provider (`clientSecret` is the current secret, when known).
    */
   async update(
     registrationClientUri: string,
@@ -134,8 +145,29 @@ export class RegistrationClient {
     clientSecret?: string,
   ): Promise<RegisteredClient> {
     const url = this.#origins.managementUrl(registrationClientUri, clientId);
+    const first = this.#putCarriesSecret && clientSecret !== undefined;
+    try {
+      return await this.#put(url, rat, clientId, metadata, first ? clientSecret : undefined);
+    } catch (error) {
+      const canFlip = first || clientSecret !== undefined;
+      if (!canFlip || !(error instanceof InvalidClientMetadataError) || !mentionsClientSecret(error))
+        throw error;
+      const updated = await this.#put(url, rat, clientId, metadata, first ? undefined : clientSecret);
+      this.#putCarriesSecret = !first;
+      return updated;
+    }
+  }
+
+  async #put(
+    url: URL,
+    rat: string,
+    clientId: string,
+    metadata: ClientMetadata,
+    clientSecret: string | undefined,
+  ): Promise<RegisteredClient> {
     const body: ClientMetadata = { ...metadata, client_id: clientId };
     for (const key of READ_ONLY_KEYS) delete body[key];
+    delete body.client_secret;
     if (clientSecret !== undefined) body.client_secret = clientSecret;
     const res = await this.#transport.send({
       method: 'PUT',
@@ -269,6 +301,11 @@ export class RegistrationClient {
     }
     return client;
   }
+}
+
+/** A 400 about client_secret: the provider wants it in a PUT body, or wants it left out. */
+function mentionsClientSecret(error: InvalidClientMetadataError): boolean {
+  return /client_secret|client secret/i.test(`${error.error} ${error.errorDescription ?? ''}`);
 }
 
 /** The typed error of an unsuccessful answer; a redirect is never followed and says so. */

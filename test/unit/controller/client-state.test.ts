@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { OidcClient } from '../../../src/api/types.generated.js';
 import { decide, decideDeletion, type Observation } from '../../../src/controller/client-state.js';
 import type { StoredRegistration } from '../../../src/controller/secrets.js';
+import { judgeWrite } from '../../../src/registration/metadata.js';
 
 const reg: StoredRegistration = {
   clientId: 'c1',
@@ -156,6 +157,25 @@ describe('decide', () => {
     expect(decide(obs({ resyncDue: true, remote: { kind: 'gone', clientId: 'c0', why: '404' } })).kind).toBe(
       'CheckDue',
     );
+  });
+
+  it('is up to date with values the provider normalised or extended by itself, not with others', () => {
+    const desired = { client_name: 'a', redirect_uris: ['https://A.example'], scope: 'email profile' };
+    const answer = { client_name: 'a', redirect_uris: ['https://a.example/'], scope: 'profile openid email' };
+    const found = (metadata: Record<string, unknown>) =>
+      ({ kind: 'found', clientId: 'c1', client: { clientId: 'c1', metadata } }) as const;
+    // Without what the provider's answer to our write taught, an extended scope is drift.
+    expect(decide(obs({ desired, remote: found(answer) }))).toEqual({
+      kind: 'NeedsUpdate',
+      fields: ['scope'],
+    });
+    const providerForms = judgeWrite(desired, answer).forms;
+    expect(decide(obs({ desired, providerForms, remote: found(answer) })).kind).toBe('UpToDate');
+    expect(
+      decide(
+        obs({ desired, providerForms, remote: found({ ...answer, scope: 'openid email profile admin' }) }),
+      ),
+    ).toEqual({ kind: 'NeedsUpdate', fields: ['scope'] });
   });
 
   it('never registers again for an unmanaged client; a spec change is reported', () => {
