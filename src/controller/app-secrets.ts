@@ -5,6 +5,8 @@ import type { OidcClient } from '../api/types.generated.js';
 import type { CacheReader } from '../kube/informer.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
 import { readSecret, secretPath } from '../kube/secrets.js';
+import { createdAfter, neverRegistered } from './client-metadata.js';
+import type { ForeignSecrets } from './foreign-secrets.js';
 import { appSecretName } from './names.js';
 import { SecretConflictError } from './outcome.js';
 import {
@@ -21,6 +23,8 @@ export class AppSecrets {
   constructor(
     private readonly rest: KubeRest,
     private readonly cache: CacheReader<V1Secret>,
+    /** Names of Secrets we do not manage: a new client's check needs no GET. */
+    private readonly foreign?: ForeignSecrets,
   ) {}
 
   /** Throws SecretConflictError when a Secret of that name exists and is not ours. */
@@ -69,7 +73,15 @@ export class AppSecrets {
   async assertNoConflict(cr: OidcClient): Promise<void> {
     const name = appSecretName(cr);
     const ns = cr.metadata.namespace as string;
-    const existing = this.cache.get(`${ns}/${name}`) ?? (await readSecret(this.rest, ns, name));
+    const cached = this.cache.get(`${ns}/${name}`);
+    if (
+      !cached &&
+      this.foreign &&
+      neverRegistered(cr) &&
+      !(await this.foreign.has(ns, name, createdAfter(cr)))
+    )
+      return;
+    const existing = cached ?? (await readSecret(this.rest, ns, name));
     if (existing && !isOwnedBy(existing, cr)) throw new SecretConflictError(name);
   }
 }

@@ -22,6 +22,25 @@ export function hasFinalizer(cr: OidcClient): boolean {
   return (cr.metadata.finalizers ?? []).includes(FINALIZER);
 }
 
+/**
+ * Nothing was ever registered for this OidcClient nor attempted: no marker, no client in its
+ * status. Its Secrets can only exist if someone else made them (or an attempt of another replica
+ * that the resourceVersion-guarded marker write would notice).
+ */
+/**
+ * When the OidcClient was created (epoch ms, whole seconds: creationTimestamp has no fraction). A
+ * list of Secrets taken since then shows every Secret made before the OidcClient, except one made
+ * in the same second after the list.
+ */
+export function createdAfter(cr: OidcClient): number {
+  const t = Date.parse(String(cr.metadata.creationTimestamp ?? ''));
+  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+}
+
+export function neverRegistered(cr: OidcClient): boolean {
+  return !cr.metadata.annotations?.[ANNOTATION_ATTEMPT] && !cr.status?.clientId;
+}
+
 export class ClientMetadata {
   constructor(private readonly rest: KubeRest) {}
 

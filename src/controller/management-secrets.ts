@@ -12,7 +12,9 @@ import type { OidcClient } from '../api/types.generated.js';
 import type { CacheReader } from '../kube/informer.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
 import { readSecret, secretPath } from '../kube/secrets.js';
+import { createdAfter, neverRegistered } from './client-metadata.js';
 import { CredentialOutbox, judge } from './credential-outbox.js';
+import type { ForeignSecrets } from './foreign-secrets.js';
 import {
   ANNOTATION_ORPHANED_FROM,
   ANNOTATION_REJECTED_TOKEN,
@@ -60,6 +62,8 @@ export class ManagementSecrets {
     private readonly rest: KubeRest,
     private readonly cache: CacheReader<V1Secret>,
     log?: Logger,
+    /** Names of Secrets we do not manage: a new client's cache miss needs no GET. */
+    private readonly foreign?: ForeignSecrets,
   ) {
     this.outbox = new CredentialOutbox(
       rest.unfenced(),
@@ -145,8 +149,13 @@ export class ManagementSecrets {
       if (!cached && mine.supersededRv === undefined) return mine.secret;
       this.written.delete(key);
     }
-    // Not in the cache: absent, not ours (no label), or the cache lags. Ask.
-    return cached ?? this.read(cr.metadata.namespace as string, name);
+    if (cached) return cached;
+    // Not in the cache: absent, not ours (no label), or the cache lags. Ask; for a client that
+    // never registered, only when a Secret we do not manage has that name.
+    const ns = cr.metadata.namespace as string;
+    if (this.foreign && neverRegistered(cr) && !(await this.foreign.has(ns, name, createdAfter(cr))))
+      return undefined;
+    return this.read(ns, name);
   }
 
   read(namespace: string, name: string): Promise<V1Secret | undefined> {

@@ -42,6 +42,7 @@ import {
 import { findCondition, Reason } from './conditions.js';
 import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
 import { classifyEndpointError } from './endpoint-trust.js';
+import { ForeignSecrets } from './foreign-secrets.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
@@ -129,8 +130,9 @@ export class OidcClientReconciler {
   private readonly lifecycle: ClientLifecycle;
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log);
-    this.appSecrets = new AppSecrets(o.rest, o.secrets);
+    const foreign = new ForeignSecrets(o.rest);
+    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log, foreign);
+    this.appSecrets = new AppSecrets(o.rest, o.secrets, foreign);
     this.meta = new ClientMetadata(o.rest);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,

@@ -94,8 +94,8 @@ export class KubeRest {
     this.shared.own = { writes, resources: new Set(resources) };
   }
 
-  get<T>(path: string, query?: Query): Promise<T> {
-    return this.request<T>(HttpMethod.GET, path, { query });
+  get<T>(path: string, query?: Query, accept?: string): Promise<T> {
+    return this.request<T>(HttpMethod.GET, path, { query, accept });
   }
 
   create<T>(path: string, body: unknown, query?: Query): Promise<T> {
@@ -117,7 +117,7 @@ export class KubeRest {
   async request<T>(
     method: HttpMethod,
     path: string,
-    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal } = {},
+    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal; accept?: string } = {},
   ): Promise<T> {
     const own = this.shared.own;
     const target = own && method !== HttpMethod.GET ? writeTarget(path, opts.body, own.resources) : undefined;
@@ -136,7 +136,7 @@ export class KubeRest {
   private async send<T>(
     method: HttpMethod,
     path: string,
-    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal },
+    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal; accept?: string },
   ): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
@@ -154,7 +154,10 @@ export class KubeRest {
     const fence = this.fence?.signal;
     if (fence) assertNotFenced(fence);
     const deadline = opts.signal ?? AbortSignal.timeout(shared.timeoutMs);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    const headers: Record<string, string> = {
+      ...ctx.getHeaders(),
+      accept: opts.accept ?? 'application/json',
+    };
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers['content-type'] = opts.contentType ?? 'application/json';
