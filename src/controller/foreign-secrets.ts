@@ -46,7 +46,7 @@ export class ForeignSecrets {
     const names = new Set<string>();
     let cont: string | undefined;
     do {
-      const page = await this.rest.get<MetadataList>(
+      const page = await this.rest.getAs<MetadataList>(
         `/api/v1/namespaces/${namespace}/secrets`,
         { labelSelector: `${LABEL_MANAGED_BY}!=${MANAGED_BY}`, limit: 500, continue: cont },
         METADATA_LIST,

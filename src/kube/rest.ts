@@ -94,7 +94,12 @@ export class KubeRest {
     this.shared.own = { writes, resources: new Set(resources) };
   }
 
-  get<T>(path: string, query?: Query, accept?: string): Promise<T> {
+  get<T>(path: string, query?: Query): Promise<T> {
+    return this.request<T>(HttpMethod.GET, path, { query });
+  }
+
+  /** A GET asking for another representation, e.g. metadata only (PartialObjectMetadataList). */
+  getAs<T>(path: string, query: Query, accept: string): Promise<T> {
     return this.request<T>(HttpMethod.GET, path, { query, accept });
   }
 

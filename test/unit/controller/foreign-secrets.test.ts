@@ -6,7 +6,7 @@ import type { KubeRest } from '../../../src/kube/rest.js';
 function fakeRest(names: () => string[]) {
   const calls: { path: string; query: Record<string, unknown>; accept?: string }[] = [];
   const rest = {
-    get: async (path: string, query: Record<string, unknown>, accept?: string) => {
+    getAs: async (path: string, query: Record<string, unknown>, accept?: string) => {
       calls.push({ path, query, accept });
       await new Promise((r) => setTimeout(r, 5));
       const all = names();
@@ -45,7 +45,7 @@ describe('ForeignSecrets', () => {
   it('keeps no failed list', async () => {
     let fail = true;
     const rest = {
-      get: async () => {
+      getAs: async () => {
         if (fail) throw new Error('down');
         return { items: [{ metadata: { name: 'x' } }] };
       },
