@@ -1,9 +1,11 @@
 // `npm run bench [-- --count 1000 --workers 32]`: how the operator copes with 1,000 OidcClients
-// applied at once. Real control plane, the IAM-like registration server and the operator CLI as a
-// child process; one `kubectl apply -f` of a multi-document file; then the time until all are Ready,
-// per-CR latency, registrations at the provider (exactly one each), apiserver writes, an idle period
-// (should be quiet) and deletion of everything. Prints a table and writes .cache/bench/last.json.
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// applied at once. Real control plane, the IAM-like registration server and the compiled operator
+// (`node dist/cli/main.js run`, built by `npm run bench` first) as a child process; one
+// `kubectl apply -f` of a multi-document file; then the time until all are Ready, per-CR latency,
+// registrations at the provider (exactly one each), apiserver writes, an idle period (should be
+// quiet), the operator's memory with no clients and after the burst, and deletion of everything.
+// Prints a table and writes .cache/bench/last.json.
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +20,7 @@ import type { RecordedRequest } from '../test/harness/registration-server/index.
 import { apiserverWrites, summarizeWrites } from './apiserver-writes.js';
 import { clientsYaml } from './clients.js';
 import { parseMetrics, type Sample, sumBy, total } from './prom.js';
-import { type BenchResult, renderTable, writeJson } from './report.js';
+import { type BenchResult, type MemorySample, renderTable, writeJson } from './report.js';
 import { percentile, seconds } from './stats.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -29,6 +31,10 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-seconds N           quiet period measured after all are Ready (default 20)
   --resync-interval D        operator drift-check interval (default 10m)
   --timeout-seconds N        give up waiting for Ready or deletion after this long (default 600)
+  --operator FILE            compiled operator entry (default dist/cli/main.js)
+  --node-args "ARGS"         Node flags for the operator, space-separated (default none)
+  --heap-snapshots           write operator heap snapshots at 0 clients and after the idle period
+                             to .cache/bench/heap/ (inflates the later RSS figures: analysis only)
   --out FILE                 JSON result (default .cache/bench/last.json)`;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -44,6 +50,9 @@ interface Options {
   idleSeconds: number;
   resyncInterval: string;
   timeoutSeconds: number;
+  operator: string;
+  nodeArgs: string[];
+  heapSnapshots: boolean;
   out: string;
 }
 
@@ -66,6 +75,9 @@ function parseOptions(argv: string[]): Options {
       'idle-seconds': { type: 'string', default: '20' },
       'resync-interval': { type: 'string', default: '10m' },
       'timeout-seconds': { type: 'string', default: '600' },
+      operator: { type: 'string', default: join(ROOT, 'dist/cli/main.js') },
+      'node-args': { type: 'string', default: '' },
+      'heap-snapshots': { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, '.cache/bench/last.json') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -83,6 +95,9 @@ function parseOptions(argv: string[]): Options {
     idleSeconds: positiveInt(values['idle-seconds'], '--idle-seconds'),
     resyncInterval: values['resync-interval'],
     timeoutSeconds: positiveInt(values['timeout-seconds'], '--timeout-seconds'),
+    operator: values.operator,
+    nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
+    heapSnapshots: values['heap-snapshots'],
     out: values.out,
   };
 }
@@ -120,6 +135,18 @@ function mean(
       .reduce((a, s) => a + s.value, 0);
   const n = pick('_count');
   return n === 0 ? Number.NaN : Number((pick('_sum') / n).toFixed(3));
+}
+
+const HEAP_DIR = join(ROOT, '.cache/bench/heap');
+
+/** The operator process's memory from /proc (MiB): what the kubelet's limit is judged against. */
+async function processMemory(
+  pid: number,
+): Promise<{ rss: number; anon: number; file: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const mib = (field: string) => Math.round(kib(field) / 1024);
+  return { rss: mib('VmRSS'), anon: mib('RssAnon'), file: mib('RssFile'), peak: mib('VmHWM') };
 }
 
 function isReady(cr: OidcClient): boolean {
@@ -165,6 +192,34 @@ class Bench {
     this.maxRss = Math.max(this.maxRss, total(samples, 'oidc_operator_process_resident_memory_bytes'));
     this.maxHeap = Math.max(this.maxHeap, total(samples, 'oidc_operator_nodejs_heap_size_used_bytes'));
     return samples;
+  }
+
+  /** RSS now (with its anonymous and file-backed parts) and the V8 heap in use, in MiB. */
+  async memory(label: string): Promise<MemorySample> {
+    const samples = await this.operatorMetrics();
+    const mem = await processMemory(this.stack.operator.pid);
+    const heapUsedMiB = Math.round(total(samples, 'oidc_operator_nodejs_heap_size_used_bytes') / 2 ** 20);
+    progress(
+      `  operator memory (${label}): RSS ${mem.rss} MiB (anon ${mem.anon}, file ${mem.file}), heap used ${heapUsedMiB} MiB`,
+    );
+    return { rssMiB: mem.rss, anonMiB: mem.anon, fileMiB: mem.file, heapUsedMiB };
+  }
+
+  /** SIGUSR2: the operator (started with --heapsnapshot-signal) writes a snapshot to HEAP_DIR. */
+  async heapSnapshot(label: string): Promise<void> {
+    if (!this.opts.heapSnapshots) return;
+    process.kill(this.stack.operator.pid, 'SIGUSR2');
+    // Writing takes a few seconds; wait until the file stops growing.
+    let last = -1;
+    for (let i = 0; i < 120; i++) {
+      await sleep(1_000);
+      const files = (await readdir(HEAP_DIR)).filter((f) => f.endsWith('.heapsnapshot'));
+      const sizes = await Promise.all(files.map((f) => stat(join(HEAP_DIR, f)).then((s) => s.size)));
+      const size = sizes.reduce((a, b) => a + b, 0);
+      if (size > 0 && size === last) break;
+      last = size;
+    }
+    progress(`  heap snapshot (${label}) written to ${HEAP_DIR}`);
   }
 
   /** Polls until `done` holds, printing `describe` every 5 s; throws after the timeout. */
@@ -217,6 +272,8 @@ spec:
     // The provider must be in the operator's cache before the first client is reconciled, or the
     // first reconciles fail with ProviderNotFound and back off (a watch event takes milliseconds).
     await sleep(1_000);
+    const memoryNoClients = await this.memory('no clients');
+    await this.heapSnapshot('no clients');
 
     // ---- create
     const writes0 = await apiserverWrites(this.kubectl);
@@ -284,6 +341,9 @@ spec:
     if (idleRequests > 0) problems.push(`${idleRequests} provider requests while idle`);
     if (idleWrites.operatorResources > 0)
       problems.push(`${idleWrites.operatorResources} operator writes while idle`);
+    const memoryAfterBurst = await this.memory(`${count} clients, after ${this.opts.idleSeconds} s idle`);
+    const peakRssMiB = (await processMemory(this.stack.operator.pid)).peak;
+    await this.heapSnapshot(`${count} clients`);
 
     // ---- delete
     progress('\n[bench] kubectl delete oidcclients --all --wait=false');
@@ -321,6 +381,13 @@ spec:
         idleSeconds: this.opts.idleSeconds,
         cpus: availableParallelism(),
         node: process.versions.node,
+        operator: this.opts.operator,
+        nodeArgs: this.opts.nodeArgs.join(' '),
+      },
+      memory: {
+        noClients: memoryNoClients,
+        afterBurst: memoryAfterBurst,
+        peakRssMiB,
       },
       create: {
         kubectlApplySeconds: seconds(applyMs),
@@ -377,9 +444,16 @@ spec:
 }
 
 async function main(teardown: Teardown, opts: Options): Promise<void> {
+  const nodeArgs = [...opts.nodeArgs];
+  if (opts.heapSnapshots) {
+    await mkdir(HEAP_DIR, { recursive: true });
+    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_DIR}`);
+  }
   const stack = await startLocalStack({
     teardown,
     log: progress,
+    operatorCompiledMain: opts.operator,
+    operatorNodeArgs: nodeArgs,
     operatorArgs: [
       '--health-port',
       '0',

@@ -3,6 +3,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { WriteSummary } from './apiserver-writes.js';
 
+/** Operator process memory at one moment, MiB; RSS is anonymous plus file-backed (code) pages. */
+export interface MemorySample {
+  rssMiB: number;
+  anonMiB: number;
+  fileMiB: number;
+  heapUsedMiB: number;
+}
+
 export interface BenchResult {
   startedAt: string;
   config: {
@@ -13,6 +21,17 @@ export interface BenchResult {
     idleSeconds: number;
     cpus: number;
     node: string;
+    /** The compiled entry that ran, and the Node flags it ran with. */
+    operator: string;
+    nodeArgs: string;
+  };
+  memory: {
+    /** Caches synced, the OidcProvider known, nothing else. */
+    noClients: MemorySample;
+    /** All clients Ready, then the idle period: the steady state with `count` clients. */
+    afterBurst: MemorySample;
+    /** VmHWM: the most the process held at once. */
+    peakRssMiB: number;
   };
   create: {
     kubectlApplySeconds: number;
@@ -112,6 +131,13 @@ export function renderTable(r: BenchResult): string {
   row('provider store empty after', `${r.delete.providerStoreEmptySeconds} s`);
   row('all OidcClients gone after', `${r.delete.allGoneSeconds} s`);
   row('provider requests', fmtCounts(r.delete.providerRequests));
+
+  section(`memory (MiB; node ${c.nodeArgs || 'without flags'})`);
+  const m = (s: MemorySample) =>
+    `RSS ${s.rssMiB} (anon ${s.anonMiB}, file ${s.fileMiB}), heap used ${s.heapUsedMiB}`;
+  row('no clients', m(r.memory.noClients));
+  row(`${c.count} clients, after the idle period`, m(r.memory.afterBurst));
+  row('peak RSS', r.memory.peakRssMiB);
 
   section('operator');
   row('reconciles by result', fmtCounts(r.operator.reconciles));

@@ -19,6 +19,9 @@ export interface LocalStackOptions {
   /** `run` flags besides --kubeconfig. */
   operatorArgs: readonly string[];
   onOperatorLog?: (entry: OperatorLogEntry) => void;
+  /** See OperatorChildOptions: the compiled entry and Node flags (the benchmark measures dist/). */
+  operatorCompiledMain?: string;
+  operatorNodeArgs?: readonly string[];
   registration?: RegistrationServerOptions;
 }
 
@@ -65,6 +68,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     args: opts.operatorArgs,
     logPath,
     onLog: opts.onOperatorLog,
+    compiledMain: opts.operatorCompiledMain,
+    nodeArgs: opts.operatorNodeArgs,
   });
   opts.teardown.add('operator', () => operator.stop());
   opts.log(`[operator] pid ${operator.pid}, log ${logPath}`);
