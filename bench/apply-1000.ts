@@ -169,7 +169,8 @@ class Bench {
   }
 
   kubectl = async (args: string[], input?: string): Promise<ToolResult> => {
-    const r = await this.stack.controlPlane.kubectl(args, { input });
+    const timeoutMs = this.opts.timeoutSeconds * 1000;
+    const r = await this.stack.controlPlane.kubectl(args, { input, timeoutMs });
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
     return r;
   };
@@ -198,11 +199,14 @@ class Bench {
   async memory(label: string): Promise<MemorySample> {
     const samples = await this.operatorMetrics();
     const mem = await processMemory(this.stack.operator.pid);
-    const heapUsedMiB = Math.round(total(samples, 'oidc_operator_nodejs_heap_size_used_bytes') / 2 ** 20);
+    const mib = (name: string) => Math.round(total(samples, `oidc_operator_${name}`) / 2 ** 20);
+    const heapUsedMiB = mib('nodejs_heap_size_used_bytes');
+    const heapTotalMiB = mib('nodejs_heap_size_total_bytes');
+    const externalMiB = mib('nodejs_external_memory_bytes');
     progress(
-      `  operator memory (${label}): RSS ${mem.rss} MiB (anon ${mem.anon}, file ${mem.file}), heap used ${heapUsedMiB} MiB`,
+      `  operator memory (${label}): RSS ${mem.rss} MiB (anon ${mem.anon}, file ${mem.file}), heap used ${heapUsedMiB} of ${heapTotalMiB} MiB, external ${externalMiB} MiB`,
     );
-    return { rssMiB: mem.rss, anonMiB: mem.anon, fileMiB: mem.file, heapUsedMiB };
+    return { rssMiB: mem.rss, anonMiB: mem.anon, fileMiB: mem.file, heapUsedMiB, heapTotalMiB, externalMiB };
   }
 
   /** SIGUSR2: the operator (started with --heapsnapshot-signal) writes a snapshot to HEAP_DIR. */
@@ -463,13 +467,16 @@ async function main(teardown: Teardown, opts: Options): Promise<void> {
       opts.resyncInterval,
     ],
   });
+  // The operator log is removed with the control plane's temp dir; keep it for a closer look, also
+  // when the run fails.
+  const logCopy = join(ROOT, '.cache/bench/operator.log');
+  teardown.add('operator log copy', async () => {
+    await mkdir(join(ROOT, '.cache/bench'), { recursive: true });
+    await copyFile(stack.operator.logPath, logCopy).catch(() => undefined);
+  });
   const result = await new Bench(stack, opts).run();
   process.stdout.write(`\n${renderTable(result)}`);
   await writeJson(opts.out, result);
-  // The operator log is removed with the control plane's temp dir; keep it for a closer look.
-  const logCopy = join(ROOT, '.cache/bench/operator.log');
-  await mkdir(join(ROOT, '.cache/bench'), { recursive: true });
-  await copyFile(stack.operator.logPath, logCopy);
   process.stdout.write(`\nwritten: ${opts.out}, operator log: ${logCopy}\n`);
   if (result.problems.length > 0) throw new Error(`${result.problems.length} problem(s), see above`);
 }

@@ -9,6 +9,8 @@ export interface MemorySample {
   anonMiB: number;
   fileMiB: number;
   heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
 }
 
 export interface BenchResult {
@@ -134,7 +136,7 @@ export function renderTable(r: BenchResult): string {
 
   section(`memory (MiB; node ${c.nodeArgs || 'without flags'})`);
   const m = (s: MemorySample) =>
-    `RSS ${s.rssMiB} (anon ${s.anonMiB}, file ${s.fileMiB}), heap used ${s.heapUsedMiB}`;
+    `RSS ${s.rssMiB} (anon ${s.anonMiB}, file ${s.fileMiB}), heap used ${s.heapUsedMiB} of ${s.heapTotalMiB}, external ${s.externalMiB}`;
   row('no clients', m(r.memory.noClients));
   row(`${c.count} clients, after the idle period`, m(r.memory.afterBurst));
   row('peak RSS', r.memory.peakRssMiB);

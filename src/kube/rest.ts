@@ -1,9 +1,16 @@
-// A thin JSON client for the Kubernetes REST API on top of client-node's authentication and
-// connection pool. The generated client-node APIs cover core kinds, but custom resources,
-// status subresources and patches with precise content types are simpler (and typed errors
-// more uniform) through one small request function.
-import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { type Dispatcher, fetch } from 'undici';
+// A thin JSON client for the Kubernetes REST API on node:https with one keep-alive connection pool.
+// Custom resources, status subresources, watches and patches with precise content types are simpler
+// (and typed errors more uniform) through one small request function than through client-node's
+// generated APIs, and the operator then does not load client-node at all (see config.ts).
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type RequestOptions,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { type KubeConnection, type KubeTls, loadKubeConnectionSync } from './config.js';
 
 /** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
 export class KubeApiError extends Error {
@@ -23,6 +30,8 @@ export function isKubeStatus(error: unknown, status: number): error is KubeApiEr
   return error instanceof KubeApiError && error.status === status;
 }
 
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 export type PatchType = 'merge' | 'json' | 'apply';
 const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   merge: 'application/merge-patch+json',
@@ -35,39 +44,48 @@ export type Query = Record<string, string | number | boolean | undefined>;
 /** Request observer for metrics and write counting (tests count writes over quiet periods). */
 export type KubeRequestObserver = (e: { method: string; path: string; status: number | 'error' }) => void;
 
+/** One line of a watch stream: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR (with a Status). */
+export type WatchHandler = (type: string, object: unknown) => void;
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** Idle pooled connections close after this (the burst's many parallel ones are not kept forever). */
+const IDLE_SOCKET_MS = 30_000;
+
 export class KubeRest {
   private readonly observers: KubeRequestObserver[] = [];
-  /**
-   * client-node builds a new undici Agent on every applySecurityAuthentication, so each request
-   * would open (and leak) its own TLS connection. One dispatcher per KubeRest keeps connections
-   * alive and reused; the per-request copies are closed unused.
-   */
-  private dispatcher?: Dispatcher;
+  readonly connection: KubeConnection;
+  private readonly url: URL;
+  private agent?: HttpAgent;
+  private agentTls?: KubeTls;
 
-  constructor(readonly kubeConfig: KubeConfig) {}
+  /** A resolved connection (loadKubeConnection), or a client-node KubeConfig (tests build those). */
+  constructor(config: KubeConnection | KubeConfig) {
+    this.connection = loadKubeConnectionSync(config);
+    this.url = new URL(this.connection.server);
+  }
 
   onRequest(observer: KubeRequestObserver): void {
     this.observers.push(observer);
   }
 
-  get<T>(path: string, query?: Query): Promise<T> {
-    return this.request<T>(HttpMethod.GET, path, { query });
+  get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('GET', path, { query, signal });
   }
 
-  create<T>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>(HttpMethod.POST, path, { body, query });
+  create<T>(path: string, body: unknown, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('POST', path, { body, query, signal });
   }
 
-  replace<T>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>(HttpMethod.PUT, path, { body, query });
+  replace<T>(path: string, body: unknown, query?: Query, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('PUT', path, { body, query, signal });
   }
 
   patch<T>(path: string, type: PatchType, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>(HttpMethod.PATCH, path, { body, query, contentType: PATCH_CONTENT_TYPE[type] });
+    return this.request<T>('PATCH', path, { body, query, contentType: PATCH_CONTENT_TYPE[type] });
   }
 
   delete<T>(path: string, body?: unknown, query?: Query): Promise<T> {
-    return this.request<T>(HttpMethod.DELETE, path, { body, query });
+    return this.request<T>('DELETE', path, { body, query });
   }
 
   async request<T>(
@@ -75,60 +93,145 @@ export class KubeRest {
     path: string,
     opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
-    const cluster = this.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/+$/, '') + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) {
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const res = await this.send(method, path, opts.query, {
+      body,
+      contentType: opts.contentType,
+      signal: opts.signal ?? AbortSignal.timeout(DEFAULT_TIMEOUT_MS),
+    });
+    const text = await readText(res);
+    const parsed: unknown = text ? safeJson(text) : undefined;
+    if (!ok(res)) throw apiError(res, parsed, text, method, path);
+    return parsed as T;
+  }
+
+  /**
+   * A watch request: calls `onEvent` for every event line until the server ends the stream
+   * (resolves), `signal` aborts (rejects with its reason) or the connection fails (rejects).
+   */
+  async watch(
+    path: string,
+    query: Query,
+    onEvent: WatchHandler,
+    signal: AbortSignal,
+    onOpen?: () => void,
+  ): Promise<void> {
+    const res = await this.send('GET', path, { ...query, watch: true }, { signal });
+    if (!ok(res)) {
+      const text = await readText(res);
+      throw apiError(res, safeJson(text), text, 'GET', path);
+    }
+    onOpen?.();
+    res.setEncoding('utf8');
+    let pending = '';
+    await new Promise<void>((resolve, reject) => {
+      res.on('data', (chunk: string) => {
+        pending += chunk;
+        let nl = pending.indexOf('\n');
+        while (nl >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          nl = pending.indexOf('\n');
+          if (line.trim() === '') continue;
+          const event = safeJson(line) as { type?: string; object?: unknown } | undefined;
+          if (!event?.type) continue;
+          try {
+            onEvent(event.type, event.object);
+          } catch (error) {
+            res.destroy(error instanceof Error ? error : new Error(String(error)));
+            return;
+          }
+        }
+      });
+      res.on('end', resolve);
+      res.on('error', reject);
+      res.on('close', () => {
+        // Aborted or reset before 'end'.
+        if (!res.complete)
+          reject(signal.aborted ? signal.reason : new Error(`watch ${path}: connection closed`));
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.agent?.destroy();
+    this.agent = undefined;
+  }
+
+  /** Sends one request and resolves with the response head (the body is the caller's to read). */
+  private async send(
+    method: HttpMethod,
+    path: string,
+    query: Query | undefined,
+    opts: { body?: string; contentType?: string; signal: AbortSignal },
+  ): Promise<IncomingMessage> {
+    const creds = await this.connection.credentials();
+    const url = new URL(this.url.pathname.replace(/\/+$/, '') + path, this.url);
+    for (const [k, v] of Object.entries(query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
-    const ctx = new RequestContext(url.toString(), method);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    const fresh = ctx.getDispatcher() as Dispatcher | undefined;
-    if (!this.dispatcher) this.dispatcher = fresh;
-    else if (fresh && fresh !== this.dispatcher) void fresh.close();
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
-    let body: string | undefined;
+    const headers: Record<string, string> = { ...creds.headers, accept: 'application/json' };
+    if (creds.authorization) headers.authorization = creds.authorization;
     if (opts.body !== undefined) {
       headers['content-type'] = opts.contentType ?? 'application/json';
-      body = JSON.stringify(opts.body);
+      headers['content-length'] = String(Buffer.byteLength(opts.body));
     }
-    let response: Awaited<ReturnType<typeof fetch>>;
+    const https = url.protocol === 'https:';
+    const options: RequestOptions = {
+      method,
+      headers,
+      signal: opts.signal,
+      agent: (creds.agent as HttpAgent | undefined) ?? this.agentFor(creds.tls, https),
+    };
     try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body,
-        dispatcher: this.dispatcher,
-        signal: opts.signal ?? AbortSignal.timeout(30_000),
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = (https ? httpsRequest : httpRequest)(url, options, resolve);
+        req.on('error', reject);
+        req.end(opts.body);
       });
+      this.notify(method, path, res.statusCode ?? 0);
+      return res;
     } catch (error) {
       this.notify(method, path, 'error');
       throw error;
     }
-    this.notify(method, path, response.status);
-    const text = await response.text();
-    const parsed: unknown = text ? safeJson(text) : undefined;
-    if (!response.ok) {
-      const status = (parsed ?? {}) as { reason?: string; message?: string };
-      throw new KubeApiError(
-        response.status,
-        status.reason ?? response.statusText,
-        status.message ?? text.slice(0, 200),
-        method,
-        path,
-      );
-    }
-    return parsed as T;
   }
 
-  async close(): Promise<void> {
-    await this.dispatcher?.close();
-    this.dispatcher = undefined;
+  /** One pool per TLS material; rotated material (an exec plugin's new certificate) gets a new one. */
+  private agentFor(tls: KubeTls, https: boolean): HttpAgent {
+    if (this.agent && this.agentTls === tls) return this.agent;
+    // The old pool's idle connections close by their idle timeout; in-flight ones finish.
+    const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
+    this.agent = https ? new HttpsAgent({ ...common, ...tls }) : new HttpAgent(common);
+    this.agentTls = tls;
+    return this.agent;
   }
 
   private notify(method: string, path: string, status: number | 'error'): void {
     for (const o of this.observers) o({ method, path, status });
   }
+}
+
+function ok(res: IncomingMessage): boolean {
+  const s = res.statusCode ?? 0;
+  return s >= 200 && s < 300;
+}
+
+function apiError(res: IncomingMessage, parsed: unknown, text: string, method: string, path: string) {
+  const status = (parsed ?? {}) as { reason?: string; message?: string };
+  return new KubeApiError(
+    res.statusCode ?? 0,
+    status.reason ?? res.statusMessage ?? '',
+    status.message ?? text.slice(0, 200),
+    method,
+    path,
+  );
+}
+
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function safeJson(text: string): unknown {
