@@ -75,7 +75,9 @@ function edgeName(e: number): string {
   const t = edges[e + eType] as number;
   const n = edges[e + eName] as number;
   if (t === ELEMENT || t === HIDDEN) return `[${n}]`;
-  return strings[n] ?? `?${n}`;
+  // Map keys can be long (an https.Agent's pool key holds the client certificate and key): cut.
+  const name = strings[n] ?? `?${n}`;
+  return name.length > 40 ? `${name.slice(0, 37)}...` : name;
 }
 
 // Depth-first postorder from the root (node 0), iteratively.

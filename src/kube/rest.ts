@@ -2,15 +2,10 @@
 // Custom resources, status subresources, watches and patches with precise content types are simpler
 // (and typed errors more uniform) through one small request function than through client-node's
 // generated APIs, and the operator then does not load client-node at all (see config.ts).
-import {
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingMessage,
-  type RequestOptions,
-} from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpAgent, IncomingMessage, RequestOptions } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type KubeConnection, type KubeTls, loadKubeConnectionSync } from './config.js';
+import { http, https as tlsHttp } from './node-http.js';
 
 /** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
 export class KubeApiError extends Error {
@@ -185,7 +180,7 @@ export class KubeRest {
     };
     try {
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
-        const req = (https ? httpsRequest : httpRequest)(url, options, resolve);
+        const req = (https ? tlsHttp.request : http.request)(url, options, resolve);
         req.on('error', reject);
         req.end(opts.body);
       });
@@ -202,7 +197,7 @@ export class KubeRest {
     if (this.agent && this.agentTls === tls) return this.agent;
     // The old pool's idle connections close by their idle timeout; in-flight ones finish.
     const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
-    this.agent = https ? new HttpsAgent({ ...common, ...tls }) : new HttpAgent(common);
+    this.agent = https ? new tlsHttp.Agent({ ...common, ...tls }) : new http.Agent(common);
     this.agentTls = tls;
     return this.agent;
   }
