@@ -32,7 +32,7 @@ const USAGE = `usage: npm run bench -- [options]
   --resync-interval D        operator drift-check interval (default 10m)
   --timeout-seconds N        give up waiting for Ready or deletion after this long (default 600)
   --operator FILE            compiled operator entry (default dist/cli/main.js)
-  --node-args "ARGS"         Node flags for the operator, space-separated (default none)
+  --node-args="ARGS"         Node flags for the operator, space-separated (default none)
   --heap-snapshots           write operator heap snapshots at 0 clients and after the idle period
                              to .cache/bench/heap/ (inflates the later RSS figures: analysis only)
   --out FILE                 JSON result (default .cache/bench/last.json)`;
