@@ -7,7 +7,7 @@
 // Prints a table and writes .cache/bench/last.json.
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
@@ -34,8 +34,9 @@ const USAGE = `usage: npm run bench -- [options]
   --operator FILE            compiled operator entry (default dist/cli/main.js)
   --node-args="ARGS"         Node flags for the operator, space-separated (default none)
   --heap-snapshots           write operator heap snapshots at 0 clients and after the idle period
-                             to .cache/bench/heap/ (inflates the later RSS figures: analysis only)
-  --out FILE                 JSON result (default .cache/bench/last.json)`;
+                             to heap/ next to --out (inflates the later RSS figures: analysis only)
+  --out FILE                 JSON result (default .cache/bench/last.json; the operator log is
+                             copied next to it)`;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NAMESPACE = 'bench';
@@ -137,7 +138,7 @@ function mean(
   return n === 0 ? Number.NaN : Number((pick('_sum') / n).toFixed(3));
 }
 
-const HEAP_DIR = join(ROOT, '.cache/bench/heap');
+const heapDir = (opts: Options) => join(dirname(opts.out), 'heap');
 
 /** The operator process's memory from /proc (MiB): what the kubelet's limit is judged against. */
 async function processMemory(
@@ -209,7 +210,7 @@ class Bench {
     return { rssMiB: mem.rss, anonMiB: mem.anon, fileMiB: mem.file, heapUsedMiB, heapTotalMiB, externalMiB };
   }
 
-  /** SIGUSR2: the operator (started with --heapsnapshot-signal) writes a snapshot to HEAP_DIR. */
+  /** SIGUSR2: the operator (started with --heapsnapshot-signal) writes a snapshot to heapDir. */
   async heapSnapshot(label: string): Promise<void> {
     if (!this.opts.heapSnapshots) return;
     process.kill(this.stack.operator.pid, 'SIGUSR2');
@@ -217,13 +218,14 @@ class Bench {
     let last = -1;
     for (let i = 0; i < 120; i++) {
       await sleep(1_000);
-      const files = (await readdir(HEAP_DIR)).filter((f) => f.endsWith('.heapsnapshot'));
-      const sizes = await Promise.all(files.map((f) => stat(join(HEAP_DIR, f)).then((s) => s.size)));
+      const dir = heapDir(this.opts);
+      const files = (await readdir(dir)).filter((f) => f.endsWith('.heapsnapshot'));
+      const sizes = await Promise.all(files.map((f) => stat(join(dir, f)).then((s) => s.size)));
       const size = sizes.reduce((a, b) => a + b, 0);
       if (size > 0 && size === last) break;
       last = size;
     }
-    progress(`  heap snapshot (${label}) written to ${HEAP_DIR}`);
+    progress(`  heap snapshot (${label}) written to ${heapDir(this.opts)}`);
   }
 
   /** Polls until `done` holds, printing `describe` every 5 s; throws after the timeout. */
@@ -450,8 +452,8 @@ spec:
 async function main(teardown: Teardown, opts: Options): Promise<void> {
   const nodeArgs = [...opts.nodeArgs];
   if (opts.heapSnapshots) {
-    await mkdir(HEAP_DIR, { recursive: true });
-    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_DIR}`);
+    await mkdir(heapDir(opts), { recursive: true });
+    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir(opts)}`);
   }
   const stack = await startLocalStack({
     teardown,
@@ -469,9 +471,9 @@ async function main(teardown: Teardown, opts: Options): Promise<void> {
   });
   // The operator log is removed with the control plane's temp dir; keep it for a closer look, also
   // when the run fails.
-  const logCopy = join(ROOT, '.cache/bench/operator.log');
+  const logCopy = join(dirname(opts.out), 'operator.log');
   teardown.add('operator log copy', async () => {
-    await mkdir(join(ROOT, '.cache/bench'), { recursive: true });
+    await mkdir(dirname(opts.out), { recursive: true });
     await copyFile(stack.operator.logPath, logCopy).catch(() => undefined);
   });
   const result = await new Bench(stack, opts).run();
