@@ -3,6 +3,7 @@
 // (and typed errors more uniform) through one small request function than through client-node's
 // generated APIs, and the operator then does not load client-node at all (see config.ts).
 import type { Agent as HttpAgent, IncomingMessage, RequestOptions } from 'node:http';
+import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type KubeConnection, type KubeTls, loadKubeConnectionSync } from './config.js';
 import { http, https as tlsHttp } from './node-http.js';
@@ -111,7 +112,8 @@ export class KubeRest {
     signal: AbortSignal,
     onOpen?: () => void,
   ): Promise<void> {
-    const res = await this.send('GET', path, { ...query, watch: true }, { signal });
+    // Not reported to onRequest observers: they count requests and writes, a watch is neither.
+    const res = await this.send('GET', path, { ...query, watch: true }, { signal, observe: false });
     if (!ok(res)) {
       const text = await readText(res);
       throw apiError(res, safeJson(text), text, 'GET', path);
@@ -158,8 +160,9 @@ export class KubeRest {
     method: HttpMethod,
     path: string,
     query: Query | undefined,
-    opts: { body?: string; contentType?: string; signal: AbortSignal },
+    opts: { body?: string; contentType?: string; signal: AbortSignal; observe?: boolean },
   ): Promise<IncomingMessage> {
+    const observe = opts.observe !== false;
     const creds = await this.connection.credentials();
     const url = new URL(this.url.pathname.replace(/\/+$/, '') + path, this.url);
     for (const [k, v] of Object.entries(query ?? {})) {
@@ -184,10 +187,10 @@ export class KubeRest {
         req.on('error', reject);
         req.end(opts.body);
       });
-      this.notify(method, path, res.statusCode ?? 0);
+      if (observe) this.notify(method, path, res.statusCode ?? 0);
       return res;
     } catch (error) {
-      this.notify(method, path, 'error');
+      if (observe) this.notify(method, path, 'error');
       throw error;
     }
   }
@@ -197,7 +200,12 @@ export class KubeRest {
     if (this.agent && this.agentTls === tls) return this.agent;
     // The old pool's idle connections close by their idle timeout; in-flight ones finish.
     const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
-    this.agent = https ? new tlsHttp.Agent({ ...common, ...tls }) : new http.Agent(common);
+    // One SecureContext for every connection: given ca/cert/key instead, Node parses them into a
+    // new OpenSSL context per connection, and the pool key would be their full PEM text.
+    const { ca, cert, key, ...verify } = tls;
+    this.agent = https
+      ? new tlsHttp.Agent({ ...common, ...verify, secureContext: createSecureContext({ ca, cert, key }) })
+      : new http.Agent(common);
     this.agentTls = tls;
     return this.agent;
   }
