@@ -19,6 +19,7 @@ import { runWithTeardown, type Teardown } from '../test/harness/local-stack/tear
 import type { RecordedRequest } from '../test/harness/registration-server/index.js';
 import { apiserverWrites, summarizeWrites } from './apiserver-writes.js';
 import { clientsYaml } from './clients.js';
+import { readImageRuntime } from './image-runtime.js';
 import { parseMetrics, type Sample, sumBy, total } from './prom.js';
 import { type BenchResult, type MemorySample, renderTable, writeJson } from './report.js';
 import { percentile, seconds } from './stats.js';
@@ -32,7 +33,8 @@ const USAGE = `usage: npm run bench -- [options]
   --resync-interval D        operator drift-check interval (default 10m)
   --timeout-seconds N        give up waiting for Ready or deletion after this long (default 600)
   --operator FILE            compiled operator entry (default dist/cli/main.js)
-  --node-args="ARGS"         Node flags for the operator, space-separated (default none)
+  --node-args="ARGS"         Node flags for the operator, space-separated (default: the image's,
+                             from the Dockerfile's ENTRYPOINT; its ENV is applied too)
   --heap-snapshots           write operator heap snapshots at 0 clients and after the idle period
                              to heap/ next to --out (inflates the later RSS figures: analysis only)
   --out FILE                 JSON result (default .cache/bench/last.json; the operator log is
@@ -52,7 +54,8 @@ interface Options {
   resyncInterval: string;
   timeoutSeconds: number;
   operator: string;
-  nodeArgs: string[];
+  /** undefined: the image's. */
+  nodeArgs: string[] | undefined;
   heapSnapshots: boolean;
   out: string;
 }
@@ -77,7 +80,7 @@ function parseOptions(argv: string[]): Options {
       'resync-interval': { type: 'string', default: '10m' },
       'timeout-seconds': { type: 'string', default: '600' },
       operator: { type: 'string', default: join(ROOT, 'dist/cli/main.js') },
-      'node-args': { type: 'string', default: '' },
+      'node-args': { type: 'string' },
       'heap-snapshots': { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, '.cache/bench/last.json') },
       help: { type: 'boolean', short: 'h', default: false },
@@ -97,7 +100,7 @@ function parseOptions(argv: string[]): Options {
     resyncInterval: values['resync-interval'],
     timeoutSeconds: positiveInt(values['timeout-seconds'], '--timeout-seconds'),
     operator: values.operator,
-    nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
+    nodeArgs: values['node-args']?.split(/\s+/).filter(Boolean),
     heapSnapshots: values['heap-snapshots'],
     out: values.out,
   };
@@ -163,6 +166,8 @@ class Bench {
   constructor(
     private readonly stack: LocalStack,
     private readonly opts: Options,
+    /** The operator's extra environment (the image's ENV). */
+    private readonly env: Record<string, string>,
   ) {
     const kc = new KubeConfig();
     kc.loadFromFile(stack.controlPlane.kubeconfigPath);
@@ -388,7 +393,10 @@ spec:
         cpus: availableParallelism(),
         node: process.versions.node,
         operator: this.opts.operator,
-        nodeArgs: this.opts.nodeArgs.join(' '),
+        nodeArgs: (this.opts.nodeArgs ?? []).join(' '),
+        env: Object.entries(this.env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
       },
       memory: {
         noClients: memoryNoClients,
@@ -450,6 +458,8 @@ spec:
 }
 
 async function main(teardown: Teardown, opts: Options): Promise<void> {
+  const image = await readImageRuntime(join(ROOT, 'Dockerfile'));
+  opts.nodeArgs ??= image.nodeArgs;
   const nodeArgs = [...opts.nodeArgs];
   if (opts.heapSnapshots) {
     await mkdir(heapDir(opts), { recursive: true });
@@ -460,6 +470,7 @@ async function main(teardown: Teardown, opts: Options): Promise<void> {
     log: progress,
     operatorCompiledMain: opts.operator,
     operatorNodeArgs: nodeArgs,
+    operatorEnv: image.env,
     operatorArgs: [
       '--health-port',
       '0',
@@ -476,7 +487,7 @@ async function main(teardown: Teardown, opts: Options): Promise<void> {
     await mkdir(dirname(opts.out), { recursive: true });
     await copyFile(stack.operator.logPath, logCopy).catch(() => undefined);
   });
-  const result = await new Bench(stack, opts).run();
+  const result = await new Bench(stack, opts, image.env).run();
   process.stdout.write(`\n${renderTable(result)}`);
   await writeJson(opts.out, result);
   process.stdout.write(`\nwritten: ${opts.out}, operator log: ${logCopy}\n`);

@@ -26,6 +26,8 @@ export interface BenchResult {
     /** The compiled entry that ran, and the Node flags it ran with. */
     operator: string;
     nodeArgs: string;
+    /** The image's ENV, applied to the operator process. */
+    env: string;
   };
   memory: {
     /** Caches synced, the OidcProvider known, nothing else. */
@@ -134,7 +136,7 @@ export function renderTable(r: BenchResult): string {
   row('all OidcClients gone after', `${r.delete.allGoneSeconds} s`);
   row('provider requests', fmtCounts(r.delete.providerRequests));
 
-  section(`memory (MiB; node ${c.nodeArgs || 'without flags'})`);
+  section(`memory (MiB; node ${c.nodeArgs || 'without flags'}${c.env ? `, ${c.env}` : ''})`);
   const m = (s: MemorySample) =>
     `RSS ${s.rssMiB} (anon ${s.anonMiB}, file ${s.fileMiB}), heap used ${s.heapUsedMiB} of ${s.heapTotalMiB}, external ${s.externalMiB}`;
   row('no clients', m(r.memory.noClients));

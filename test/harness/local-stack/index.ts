@@ -22,6 +22,7 @@ export interface LocalStackOptions {
   /** See OperatorChildOptions: the compiled entry and Node flags (the benchmark measures dist/). */
   operatorCompiledMain?: string;
   operatorNodeArgs?: readonly string[];
+  operatorEnv?: Record<string, string>;
   registration?: RegistrationServerOptions;
 }
 
@@ -70,6 +71,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     onLog: opts.onOperatorLog,
     compiledMain: opts.operatorCompiledMain,
     nodeArgs: opts.operatorNodeArgs,
+    env: opts.operatorEnv,
   });
   opts.teardown.add('operator', () => operator.stop());
   opts.log(`[operator] pid ${operator.pid}, log ${logPath}`);

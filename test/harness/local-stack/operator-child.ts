@@ -39,6 +39,8 @@ export interface OperatorChildOptions {
   compiledMain?: string;
   /** Node flags before the script, e.g. ['--max-semi-space-size=1']. */
   nodeArgs?: readonly string[];
+  /** Extra environment, e.g. the image's MALLOC_ARENA_MAX. */
+  env?: Record<string, string>;
 }
 
 export interface OperatorChild {
@@ -107,7 +109,7 @@ export async function startOperatorChild(opts: OperatorChildOptions): Promise<Op
   // No color codes or pretty printing from anything in the child: the log is parsed.
   const proc = startProcess('operator', process.execPath, args, {
     logPath: opts.logPath,
-    env: { NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: { ...opts.env, NO_COLOR: '1', FORCE_COLOR: '0' },
   });
   const levelCounts: Record<string, number> = {};
   let healthPort: number | undefined;
