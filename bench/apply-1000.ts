@@ -35,6 +35,7 @@ const USAGE = `usage: npm run bench -- [options]
   --operator FILE            compiled operator entry (default dist/cli/main.js)
   --node-args="ARGS"         Node flags for the operator, space-separated (default: the image's,
                              from the Dockerfile's ENTRYPOINT; its ENV is applied too)
+  --bare                     plain \`node\`: neither the image's flags nor its ENV (for comparisons)
   --heap-snapshots           write operator heap snapshots at 0 clients and after the idle period
                              to heap/ next to --out (inflates the later RSS figures: analysis only)
   --out FILE                 JSON result (default .cache/bench/last.json; the operator log is
@@ -57,6 +58,7 @@ interface Options {
   /** undefined: the image's. */
   nodeArgs: string[] | undefined;
   heapSnapshots: boolean;
+  bare: boolean;
   out: string;
 }
 
@@ -82,6 +84,7 @@ function parseOptions(argv: string[]): Options {
       operator: { type: 'string', default: join(ROOT, 'dist/cli/main.js') },
       'node-args': { type: 'string' },
       'heap-snapshots': { type: 'boolean', default: false },
+      bare: { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, '.cache/bench/last.json') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -102,6 +105,7 @@ function parseOptions(argv: string[]): Options {
     operator: values.operator,
     nodeArgs: values['node-args']?.split(/\s+/).filter(Boolean),
     heapSnapshots: values['heap-snapshots'],
+    bare: values.bare,
     out: values.out,
   };
 }
@@ -458,7 +462,7 @@ spec:
 }
 
 async function main(teardown: Teardown, opts: Options): Promise<void> {
-  const image = await readImageRuntime(join(ROOT, 'Dockerfile'));
+  const image = opts.bare ? { nodeArgs: [], env: {} } : await readImageRuntime(join(ROOT, 'Dockerfile'));
   opts.nodeArgs ??= image.nodeArgs;
   const nodeArgs = [...opts.nodeArgs];
   if (opts.heapSnapshots) {
