@@ -150,7 +150,7 @@ export function renderTable(r: BenchResult): string {
   row('log lines by level', fmtCounts(r.operator.logLines));
   row('mean seconds', fmtCounts(r.operator.meanSeconds));
 
-  const width = Math.max(...rows.map(([l]) => l.trimStart().length + 2));
+  const width = Math.max(...rows.filter(([, v]) => v !== '').map(([l]) => l.trimStart().length + 2));
   const header = `oidc-client-operator bench: ${c.count} OidcClients, ${c.workers} workers, provider maxConcurrentRequests ${c.providerMaxConcurrentRequests}, ${c.cpus} CPUs, Node ${c.node}`;
   const body = rows.map(([l, v]) => (v === '' ? l : `${l.padEnd(width)} ${v}`)).join('\n');
   const verdict =
