@@ -343,6 +343,8 @@ spec:
       problems.push(`duplicate registrations: ${names.slice(0, 10).join(', ')}`);
     }
     const cpu = (s: Sample[]) => total(s, 'oidc_operator_process_cpu_seconds_total');
+    // Time in V8 garbage collection (all kinds): what small-heap flags would cost.
+    const gc = (s: Sample[]) => total(s, 'oidc_operator_nodejs_gc_duration_seconds_sum');
 
     // ---- idle
     progress(`\n[bench] idle for ${this.opts.idleSeconds} s`);
@@ -424,6 +426,7 @@ spec:
         providerRequests: countRequests(createRequests),
         apiserverWrites: summarizeWrites(writes0, writes1),
         operatorCpuSeconds: Number((cpu(metrics1) - cpu(metrics0)).toFixed(1)),
+        operatorGcSeconds: Number((gc(metrics1) - gc(metrics0)).toFixed(1)),
       },
       idle: {
         seconds: this.opts.idleSeconds,

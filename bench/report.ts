@@ -54,6 +54,8 @@ export interface BenchResult {
     providerRequests: Record<string, number>;
     apiserverWrites: WriteSummary;
     operatorCpuSeconds: number;
+    /** Of which (roughly: GC runs partly on helper threads) in garbage collection. */
+    operatorGcSeconds: number;
   };
   idle: {
     seconds: number;
@@ -119,7 +121,10 @@ export function renderTable(r: BenchResult): string {
     `${w.total} / ${w.operatorResources} (${(w.operatorResources / c.count).toFixed(2)} per CR)`,
   );
   row('  by verb and resource', fmtCounts(w.byVerbResource));
-  row('operator CPU', `${r.create.operatorCpuSeconds} s`);
+  row(
+    'operator CPU (of it in GC pauses)',
+    `${r.create.operatorCpuSeconds} s (${r.create.operatorGcSeconds} s)`,
+  );
 
   section(`idle (${r.idle.seconds} s, resync interval ${c.resyncInterval})`);
   row('provider requests', r.idle.providerRequests);
