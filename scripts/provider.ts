@@ -4,9 +4,22 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type RatMode, startRegistrationServer } from '../test/harness/registration-server/index.js';
+import { DIALECT_PRESETS } from '../test/harness/registration-server/dialects.js';
+import {
+  type RatMode,
+  type RegistrationServerOptions,
+  startRegistrationServer,
+} from '../test/harness/registration-server/index.js';
 
-const USAGE = `usage: npm run provider -- [--port 9080] [--mode iam|rotating] [--initial-access-token X] [--tls] [--ca-out FILE]`;
+const USAGE = `usage: npm run provider -- [--port 9080] [--mode iam|rotating] [--dialect ID] [--initial-access-token X] [--tls] [--ca-out FILE]
+dialects (another server's behaviour, see README "Compatibility"): ${DIALECT_PRESETS.map((d) => d.id).join(', ')}`;
+
+function parseDialect(value: string | undefined): RegistrationServerOptions {
+  if (value === undefined) return {};
+  const preset = DIALECT_PRESETS.find((d) => d.id === value);
+  if (!preset) throw new Error(`--dialect must be one of ${DIALECT_PRESETS.map((d) => d.id).join(', ')}`);
+  return preset.options;
+}
 
 function parseMode(value: string | undefined): RatMode {
   if (value === undefined || value === 'iam' || value === 'rotating') return value ?? 'iam';
@@ -25,6 +38,7 @@ async function main(): Promise<void> {
     options: {
       port: { type: 'string', default: '9080' },
       mode: { type: 'string' },
+      dialect: { type: 'string' },
       'initial-access-token': { type: 'string' },
       tls: { type: 'boolean', default: false },
       'ca-out': { type: 'string' },
@@ -37,18 +51,22 @@ async function main(): Promise<void> {
     return;
   }
 
+  const dialect = parseDialect(values.dialect);
   const server = await startRegistrationServer({
+    ...dialect,
     port: parsePort(values.port),
-    mode: parseMode(values.mode),
-    initialAccessToken: values['initial-access-token'],
+    ...(values.mode !== undefined ? { mode: parseMode(values.mode) } : {}),
+    initialAccessToken: values['initial-access-token'] ?? dialect.initialAccessToken,
     tls: values.tls,
   });
 
   console.log(`issuer:                ${server.issuer}`);
   console.log(`registration endpoint: ${server.registrationEndpoint}`);
   console.log(`token endpoint:        ${server.tokenEndpoint}`);
-  console.log(`mode:                  ${server.mode}`);
+  console.log(`mode:                  ${server.mode} (token rotation: ${server.dialect.ratRotation})`);
+  if (values.dialect) console.log(`dialect:               ${values.dialect}`);
   if (values['initial-access-token']) console.log('initial access token:  required on registration');
+  else if (dialect.initialAccessToken) console.log(`initial access token:  ${dialect.initialAccessToken}`);
   if (server.caPem) {
     // The CA is new on every start; clients must trust this file (e.g. NODE_EXTRA_CA_CERTS, curl --cacert).
     const caFile = values['ca-out'] ?? join(tmpdir(), 'registration-server-ca.pem');

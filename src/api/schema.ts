@@ -7,6 +7,15 @@ export const API_GROUP = 'oidc.dcr-operator.dev';
 export const API_VERSION = 'v1alpha1';
 export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 
+/** CEL rules shared with the offline validator (src/api/validate.ts emulates them). */
+export const LABEL_REQUIREMENT_RULE =
+  "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)";
+export const CONDITION_NOT_EMPTY_RULE = 'has(self.namespaces) || has(self.namespaceSelector)';
+/** Default Secret names append -oidc-client (12) and -oidc-registration (18) to a name of at most 253. */
+export const SECRET_NAME_FITS_RULE = 'has(self.spec.secretName) || size(self.metadata.name) <= 241';
+export const MANAGEMENT_SECRET_NAME_FITS_RULE =
+  'has(self.spec.managementSecretName) || size(self.metadata.name) <= 235';
+
 const secretKeyRef = (what: string, defaultKey: string): Schema =>
   obj(
     'SecretKeySelector',
@@ -30,32 +39,174 @@ const namespacedSecretKeyRef = (what: string, defaultKey: string): Schema =>
     ['name'],
   );
 
-const providerSpec: Schema = obj(
-  'OidcProviderSpec',
-  'Where and how to reach an OpenID Connect provider that supports Dynamic Client Registration (RFC 7591) and management (RFC 7592).',
+const labelSelector: Schema = obj(
+  'LabelSelector',
+  'A Kubernetes label selector: every matchLabels pair and every matchExpressions requirement must hold. An empty selector ({}) matches every namespace.',
   {
-    issuerUrl: str(
-      'Issuer URL of the provider, e.g. https://iam.example.org/. Discovery is read from <issuerUrl>/.well-known/openid-configuration.',
-      { pattern: '^https?://', minLength: 8 },
+    matchLabels: stringMap('Labels the namespace must carry with exactly these values.'),
+    matchExpressions: list(
+      obj(
+        'LabelSelectorRequirement',
+        'A requirement on one label key.',
+        {
+          key: str('The label key.', { minLength: 1, maxLength: 317 }),
+          operator: oneOf(['In', 'NotIn', 'Exists', 'DoesNotExist'], 'How the key relates to the values.'),
+          values: list(
+            str('A label value.', { maxLength: 63 }),
+            'Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.',
+            { 'x-kubernetes-list-type': 'atomic' },
+          ),
+        },
+        ['key', 'operator'],
+        {
+          'x-kubernetes-validations': [
+            {
+              rule: LABEL_REQUIREMENT_RULE,
+              message: 'In and NotIn need at least one value; Exists and DoesNotExist take no values',
+            },
+          ],
+        },
+      ),
+      'Set-based requirements on the namespace labels.',
+      { 'x-kubernetes-list-type': 'atomic' },
     ),
-    registrationEndpoint: str(
-      "Explicit RFC 7591 registration endpoint. When empty, the operator uses the registration_endpoint advertised by discovery, and falls back to INDIGO IAM's <issuerUrl>/iam/api/client-registration.",
-      { pattern: '^https?://' },
+  },
+  [],
+  { 'x-kubernetes-map-type': 'atomic' },
+);
+
+const namespaceConditions: Schema = list(
+  obj(
+    'ClusterProviderCondition',
+    'Namespaces whose OidcClients may use this provider: those named in namespaces, and those whose labels match namespaceSelector.',
+    {
+      namespaces: list(
+        str('A namespace name.', { minLength: 1, maxLength: 63 }),
+        'Namespaces allowed by name.',
+        {
+          'x-kubernetes-list-type': 'set',
+        },
+      ),
+      namespaceSelector: labelSelector,
+    },
+    [],
+    {
+      'x-kubernetes-validations': [
+        { rule: CONDITION_NOT_EMPTY_RULE, message: 'a condition needs namespaces or a namespaceSelector' },
+      ],
+    },
+  ),
+  "Which namespaces may use this ClusterOidcProvider (as in External Secrets' ClusterSecretStore): a namespace is allowed when ANY condition allows it. Without conditions EVERY namespace may use it, with its initial access token; on a cluster shared by tenants, set conditions (or use namespaced OidcProviders). OidcClients elsewhere get Ready=False with reason NotAllowed, and nothing is sent to the provider for them.",
+  { minItems: 1, 'x-kubernetes-list-type': 'atomic' },
+);
+
+const clientPolicy: Schema = obj(
+  'ClientPolicy',
+  'Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing.',
+  {
+    allowedGrantTypes: list(
+      str('A grant type.', { minLength: 1 }),
+      'Grant types clients may request. A client without spec.grantTypes asks for authorization_code (the RFC 7591 default).',
+      { 'x-kubernetes-list-type': 'set' },
     ),
-    initialAccessTokenSecretRef: namespacedSecretKeyRef(
-      'an initial access token, sent as a Bearer token when registering (POST)',
-      'token',
+    allowedResponseTypes: list(
+      str('A response type.', { minLength: 1 }),
+      'Response types clients may request. A client without spec.responseTypes asks for code (the RFC 7591 default).',
+      { 'x-kubernetes-list-type': 'set' },
     ),
-    caSecretRef: namespacedSecretKeyRef(
-      'PEM CA certificates to trust for this provider (in addition to none: only these are trusted when set)',
-      'ca.crt',
+    allowedScopes: list(
+      str('A scope value.', { pattern: '^[^\\s]+$' }),
+      "Scopes clients may request. A client without spec.scopes gets the provider's own default scopes.",
+      { 'x-kubernetes-list-type': 'set' },
     ),
-    maxConcurrentRequests: int('Maximum number of requests the operator sends to this provider at once.', {
+    allowedTokenEndpointAuthMethods: list(
+      oneOf(
+        ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'],
+        'A token endpoint authentication method.',
+      ),
+      'Token endpoint authentication methods clients may use. A client without spec.tokenEndpointAuthMethod uses client_secret_basic (the RFC 7591 default).',
+      { 'x-kubernetes-list-type': 'set' },
+    ),
+    allowedExtraMetadataKeys: list(
+      str('A client metadata field name.', { minLength: 1 }),
+      'Keys clients may send in spec.extraMetadata (server-specific fields such as token lifetimes). Set [] to allow none.',
+      { 'x-kubernetes-list-type': 'set' },
+    ),
+    redirectUris: obj(
+      'RedirectUriPolicy',
+      'Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and, when allowedHosts or allowedPatterns is set, must have an allowed host or match an allowed pattern.',
+      {
+        allowedSchemes: list(
+          str('A URI scheme, lowercase.', { pattern: '^[a-z][a-z0-9+.-]*$' }),
+          'URI schemes allowed. Default: [https]. Add http (with allowedHosts such as localhost) or a private-use scheme for native apps (RFC 8252).',
+          { 'x-kubernetes-list-type': 'set' },
+        ),
+        allowedHosts: list(
+          str('A host name, or *.suffix for any name below suffix (not suffix itself).', {
+            pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+            maxLength: 253,
+          }),
+          'Hosts the URIs may point to: exact names (app.example.org, 127.0.0.1) or wildcards (*.apps.example.org). The port is not compared.',
+          { 'x-kubernetes-list-type': 'set' },
+        ),
+        allowedPatterns: list(
+          str('An ECMAScript regular expression, matched against the whole URI.', {
+            minLength: 1,
+            maxLength: 1024,
+          }),
+          'Regular expressions for whole URIs (anchored at both ends): a URI matching one is allowed even when its host is not in allowedHosts (useful for private-use schemes of native apps).',
+          { 'x-kubernetes-list-type': 'set' },
+        ),
+      },
+    ),
+  },
+);
+
+const providerProperties: Record<string, Schema> = {
+  issuerUrl: str(
+    'Issuer URL of the provider, e.g. https://iam.example.org/. Discovery is read from <issuerUrl>/.well-known/openid-configuration.',
+    { pattern: '^https?://', minLength: 8 },
+  ),
+  registrationEndpoint: str(
+    "Explicit RFC 7591 registration endpoint. When empty, the operator uses the registration_endpoint advertised by discovery, and falls back to INDIGO IAM's <issuerUrl>/iam/api/client-registration.",
+    { pattern: '^https?://' },
+  ),
+  initialAccessTokenSecretRef: namespacedSecretKeyRef(
+    'an initial access token, sent as a Bearer token when registering (POST). A changed token is picked up within 30 s, or at once after the provider refuses the old one',
+    'token',
+  ),
+  caSecretRef: namespacedSecretKeyRef(
+    'PEM CA certificates to trust for this provider (only these are trusted when set). A changed bundle is picked up within 30 s, or at once after a certificate check fails',
+    'ca.crt',
+  ),
+  managementOrigins: list(
+    str('An origin: scheme://host[:port], no path.', {
+      pattern: '^https?://[^/?#@\\s]+/?$',
+      maxLength: 263,
+    }),
+    "Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https.",
+    { maxItems: 16, 'x-kubernetes-list-type': 'set' },
+  ),
+  maxConcurrentRequests: int(
+    'Maximum number of requests the operator sends to this provider at once; also the most of its OidcClients reconciled at once, so a slow provider cannot hold every worker.',
+    {
       minimum: 1,
       maximum: 64,
       default: 4,
-    }),
-  },
+    },
+  ),
+  clientPolicy,
+};
+
+const providerDescription =
+  'Where and how to reach an OpenID Connect provider that supports Dynamic Client Registration (RFC 7591) and management (RFC 7592).';
+
+const providerSpec: Schema = obj('OidcProviderSpec', providerDescription, providerProperties, ['issuerUrl']);
+
+const clusterProviderSpec: Schema = obj(
+  'ClusterOidcProviderSpec',
+  `${providerDescription} Usable from the namespaces that spec.conditions allows.`,
+  { ...providerProperties, conditions: namespaceConditions },
   ['issuerUrl'],
 );
 
@@ -109,7 +260,7 @@ const clientSpec: Schema = obj(
         ],
       },
     ),
-    clientName: str('Human-readable client name (client_name).'),
+    clientName: str('Human-readable client name (client_name).', { minLength: 1 }),
     redirectUris: list(str('A redirect URI.'), 'Redirection URIs (redirect_uris).', {
       'x-kubernetes-list-type': 'set',
     }),
@@ -206,6 +357,8 @@ export interface ResourceDefinition {
   spec: Schema;
   status: Schema;
   printerColumns: { name: string; type: string; jsonPath: string; description: string; priority?: number }[];
+  /** CEL rules on the whole object (they may read metadata.name). */
+  validations?: { rule: string; message: string }[];
 }
 
 const readyColumns = [
@@ -236,6 +389,18 @@ export const resources: ResourceDefinition[] = [
       'OidcClient is an OpenID Connect client registered and managed through Dynamic Client Registration (RFC 7591/7592). Its credentials land in a Secret.',
     spec: clientSpec,
     status: clientStatus,
+    validations: [
+      {
+        rule: SECRET_NAME_FITS_RULE,
+        message:
+          'metadata.name is longer than 241 characters, so the default application Secret name <name>-oidc-client would exceed 253: set spec.secretName',
+      },
+      {
+        rule: MANAGEMENT_SECRET_NAME_FITS_RULE,
+        message:
+          'metadata.name is longer than 235 characters, so the default management Secret name <name>-oidc-registration would exceed 253: set spec.managementSecretName',
+      },
+    ],
     printerColumns: [
       ...readyColumns,
       {
@@ -282,8 +447,8 @@ export const resources: ResourceDefinition[] = [
     shortNames: ['coidcp'],
     scope: 'Cluster',
     description:
-      'ClusterOidcProvider describes an OpenID Connect provider that OidcClients in any namespace register with.',
-    spec: providerSpec,
+      'ClusterOidcProvider describes an OpenID Connect provider that OidcClients in the namespaces allowed by spec.conditions (all when unset) register with.',
+    spec: clusterProviderSpec,
     status: providerStatus,
     printerColumns: [
       { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
@@ -305,5 +470,6 @@ export function objectSchema(def: ResourceDefinition): Schema {
       status: def.status,
     },
     required: ['spec'],
+    ...(def.validations ? { 'x-kubernetes-validations': def.validations } : {}),
   };
 }

@@ -122,15 +122,19 @@ export interface OidcProviderSpec {
   issuerUrl: string;
   /** Explicit RFC 7591 registration endpoint. When empty, the operator uses the registration_endpoint advertised by discovery, and falls back to INDIGO IAM's <issuerUrl>/iam/api/client-registration. */
   registrationEndpoint?: string;
-  /** Reference to the key of a Secret that holds an initial access token, sent as a Bearer token when registering (POST). For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
+  /** Reference to the key of a Secret that holds an initial access token, sent as a Bearer token when registering (POST). A changed token is picked up within 30 s, or at once after the provider refuses the old one. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
   initialAccessTokenSecretRef?: NamespacedSecretKeySelector;
-  /** Reference to the key of a Secret that holds PEM CA certificates to trust for this provider (in addition to none: only these are trusted when set). For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
+  /** Reference to the key of a Secret that holds PEM CA certificates to trust for this provider (only these are trusted when set). A changed bundle is picked up within 30 s, or at once after a certificate check fails. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
   caSecretRef?: NamespacedSecretKeySelector;
-  /** Maximum number of requests the operator sends to this provider at once. */
+  /** Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https. */
+  managementOrigins?: string[];
+  /** Maximum number of requests the operator sends to this provider at once; also the most of its OidcClients reconciled at once, so a slow provider cannot hold every worker. */
   maxConcurrentRequests?: number;
+  /** Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing. */
+  clientPolicy?: ClientPolicy;
 }
 
-/** Reference to the key of a Secret that holds an initial access token, sent as a Bearer token when registering (POST). For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
+/** Reference to the key of a Secret that holds an initial access token, sent as a Bearer token when registering (POST). A changed token is picked up within 30 s, or at once after the provider refuses the old one. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
 export interface NamespacedSecretKeySelector {
   /** Name of the Secret. */
   name: string;
@@ -138,6 +142,32 @@ export interface NamespacedSecretKeySelector {
   namespace?: string;
   /** Key inside the Secret. Defaults to "token". */
   key?: string;
+}
+
+/** Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing. */
+export interface ClientPolicy {
+  /** Grant types clients may request. A client without spec.grantTypes asks for authorization_code (the RFC 7591 default). */
+  allowedGrantTypes?: string[];
+  /** Response types clients may request. A client without spec.responseTypes asks for code (the RFC 7591 default). */
+  allowedResponseTypes?: string[];
+  /** Scopes clients may request. A client without spec.scopes gets the provider's own default scopes. */
+  allowedScopes?: string[];
+  /** Token endpoint authentication methods clients may use. A client without spec.tokenEndpointAuthMethod uses client_secret_basic (the RFC 7591 default). */
+  allowedTokenEndpointAuthMethods?: ("client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "private_key_jwt" | "none")[];
+  /** Keys clients may send in spec.extraMetadata (server-specific fields such as token lifetimes). Set [] to allow none. */
+  allowedExtraMetadataKeys?: string[];
+  /** Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and, when allowedHosts or allowedPatterns is set, must have an allowed host or match an allowed pattern. */
+  redirectUris?: RedirectUriPolicy;
+}
+
+/** Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and, when allowedHosts or allowedPatterns is set, must have an allowed host or match an allowed pattern. */
+export interface RedirectUriPolicy {
+  /** URI schemes allowed. Default: [https]. Add http (with allowedHosts such as localhost) or a private-use scheme for native apps (RFC 8252). */
+  allowedSchemes?: string[];
+  /** Hosts the URIs may point to: exact names (app.example.org, 127.0.0.1) or wildcards (*.apps.example.org). The port is not compared. */
+  allowedHosts?: string[];
+  /** Regular expressions for whole URIs (anchored at both ends): a URI matching one is allowed even when its host is not in allowedHosts (useful for private-use schemes of native apps). */
+  allowedPatterns?: string[];
 }
 
 /** Observed state of the provider. */
@@ -150,6 +180,52 @@ export interface OidcProviderStatus {
   tokenEndpoint?: string;
   /** Current conditions (kstatus conventions: Ready, Reconciling, Stalled; plus Synced for drift). */
   conditions?: Condition[];
+}
+
+/** Where and how to reach an OpenID Connect provider that supports Dynamic Client Registration (RFC 7591) and management (RFC 7592). Usable from the namespaces that spec.conditions allows. */
+export interface ClusterOidcProviderSpec {
+  /** Issuer URL of the provider, e.g. https://iam.example.org/. Discovery is read from <issuerUrl>/.well-known/openid-configuration. */
+  issuerUrl: string;
+  /** Explicit RFC 7591 registration endpoint. When empty, the operator uses the registration_endpoint advertised by discovery, and falls back to INDIGO IAM's <issuerUrl>/iam/api/client-registration. */
+  registrationEndpoint?: string;
+  /** Reference to the key of a Secret that holds an initial access token, sent as a Bearer token when registering (POST). A changed token is picked up within 30 s, or at once after the provider refuses the old one. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
+  initialAccessTokenSecretRef?: NamespacedSecretKeySelector;
+  /** Reference to the key of a Secret that holds PEM CA certificates to trust for this provider (only these are trusted when set). A changed bundle is picked up within 30 s, or at once after a certificate check fails. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace. */
+  caSecretRef?: NamespacedSecretKeySelector;
+  /** Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https. */
+  managementOrigins?: string[];
+  /** Maximum number of requests the operator sends to this provider at once; also the most of its OidcClients reconciled at once, so a slow provider cannot hold every worker. */
+  maxConcurrentRequests?: number;
+  /** Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing. */
+  clientPolicy?: ClientPolicy;
+  /** Which namespaces may use this ClusterOidcProvider (as in External Secrets' ClusterSecretStore): a namespace is allowed when ANY condition allows it. Without conditions EVERY namespace may use it, with its initial access token; on a cluster shared by tenants, set conditions (or use namespaced OidcProviders). OidcClients elsewhere get Ready=False with reason NotAllowed, and nothing is sent to the provider for them. */
+  conditions?: ClusterProviderCondition[];
+}
+
+/** Namespaces whose OidcClients may use this provider: those named in namespaces, and those whose labels match namespaceSelector. */
+export interface ClusterProviderCondition {
+  /** Namespaces allowed by name. */
+  namespaces?: string[];
+  /** A Kubernetes label selector: every matchLabels pair and every matchExpressions requirement must hold. An empty selector ({}) matches every namespace. */
+  namespaceSelector?: LabelSelector;
+}
+
+/** A Kubernetes label selector: every matchLabels pair and every matchExpressions requirement must hold. An empty selector ({}) matches every namespace. */
+export interface LabelSelector {
+  /** Labels the namespace must carry with exactly these values. */
+  matchLabels?: Record<string, string>;
+  /** Set-based requirements on the namespace labels. */
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+/** A requirement on one label key. */
+export interface LabelSelectorRequirement {
+  /** The label key. */
+  key: string;
+  /** How the key relates to the values. */
+  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  /** Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist. */
+  values?: string[];
 }
 
 /** OidcClient is an OpenID Connect client registered and managed through Dynamic Client Registration (RFC 7591/7592). Its credentials land in a Secret. */
@@ -170,11 +246,11 @@ export interface OidcProvider {
   status?: OidcProviderStatus;
 }
 
-/** ClusterOidcProvider describes an OpenID Connect provider that OidcClients in any namespace register with. */
+/** ClusterOidcProvider describes an OpenID Connect provider that OidcClients in the namespaces allowed by spec.conditions (all when unset) register with. */
 export interface ClusterOidcProvider {
   apiVersion: typeof API_GROUP_VERSION;
   kind: 'ClusterOidcProvider';
   metadata: ObjectMeta;
-  spec: OidcProviderSpec;
+  spec: ClusterOidcProviderSpec;
   status?: OidcProviderStatus;
 }

@@ -5,15 +5,29 @@
 // What the apiserver does that is emulated here: unknown fields are rejected (kubectl's default
 // strict field validation), null values of declared fields are pruned before validation, set lists
 // must not repeat items and map lists must not repeat their keys.
-// What is NOT emulated: defaulting, and the CEL rules (x-kubernetes-validations). The only rule today
-// is the transition rule `self == oldSelf` (providerRef immutable), which needs the stored object and
-// therefore runs only on the server; SERVER_ONLY_CEL_RULES lists the rules that were considered, and
-// a unit test fails when the schema gains a rule nobody has decided about.
+// What is NOT emulated: defaulting, and the transition rule `self == oldSelf` (providerRef
+// immutable), which needs the stored object and therefore runs only on the server. The other CEL
+// rules (x-kubernetes-validations) are emulated by the semantic checks below (EMULATED_CEL_RULES).
+// A unit test fails when the schema gains a rule that is in neither set.
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import ajvFormats from 'ajv-formats';
+import { policyProblems } from '../policy/client-policy.js';
+import { selectorProblems } from '../policy/label-selector.js';
+import { parseOrigin } from '../registration/origins.js';
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
-import { API_GROUP, API_VERSION, objectSchema, type ResourceDefinition, resources } from './schema.js';
+import {
+  API_GROUP,
+  API_VERSION,
+  CONDITION_NOT_EMPTY_RULE,
+  LABEL_REQUIREMENT_RULE,
+  MANAGEMENT_SECRET_NAME_FITS_RULE,
+  objectSchema,
+  type ResourceDefinition,
+  resources,
+  SECRET_NAME_FITS_RULE,
+} from './schema.js';
 import type { Schema } from './schema-builder.js';
+import type { ClientPolicy, LabelSelector } from './types.generated.js';
 
 export interface ValidationIssue {
   /** JSON pointer into the validated object, e.g. /spec/redirectUris/0; '/' for the object itself. */
@@ -30,6 +44,14 @@ export interface ResourceValidation {
 
 /** CEL rules of the schema that cannot run offline; they are enforced by the apiserver only. */
 export const SERVER_ONLY_CEL_RULES: ReadonlySet<string> = new Set(['self == oldSelf']);
+
+/** CEL rules of the schema that the semantic checks below repeat offline. */
+export const EMULATED_CEL_RULES: ReadonlySet<string> = new Set([
+  LABEL_REQUIREMENT_RULE,
+  CONDITION_NOT_EMPTY_RULE,
+  SECRET_NAME_FITS_RULE,
+  MANAGEMENT_SECRET_NAME_FITS_RULE,
+]);
 
 export { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
 
@@ -251,6 +273,20 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
   if (isRecord(spec.adoptFrom) && isRecord(spec.adoptFrom.secretRef)) {
     checkName(issues, '/spec/adoptFrom/secretRef/name', spec.adoptFrom.secretRef.name);
   }
+  if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate);
+  // The CRD's CEL rules on metadata.name: the default Secret names must stay within 253 characters.
+  if (ctx.name && spec.secretName === undefined && ctx.name.length > 241) {
+    issues.push({
+      path: '/spec/secretName',
+      message: `is required when metadata.name is longer than 241 characters (${ctx.name}-oidc-client would exceed 253)`,
+    });
+  }
+  if (ctx.name && spec.managementSecretName === undefined && ctx.name.length > 235) {
+    issues.push({
+      path: '/spec/managementSecretName',
+      message: `is required when metadata.name is longer than 235 characters (${ctx.name}-oidc-registration would exceed 253)`,
+    });
+  }
   // Both Secrets are written by the operator with different keys and readers: one name would clobber.
   const secretName = asString(spec.secretName) ?? (ctx.name && `${ctx.name}-oidc-client`);
   const managementName = asString(spec.managementSecretName) ?? (ctx.name && `${ctx.name}-oidc-registration`);
@@ -264,6 +300,48 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
   return issues;
 }
 
+const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Kubernetes' rule for label and annotation keys: [prefix/]name, prefix a DNS subdomain. */
+function keyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
+    return 'the prefix before "/" must be a DNS subdomain (lower case, at most 253 characters)';
+  }
+  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME.test(name)) {
+    return 'the name must be 1-63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit';
+  }
+  if (prefix === API_GROUP || prefix?.endsWith(`.${API_GROUP}`) || key === 'app.kubernetes.io/managed-by') {
+    return 'is reserved for the operator';
+  }
+  return undefined;
+}
+
+/** Labels and annotations the apiserver would refuse on the Secret: caught before anything is registered. */
+function checkSecretTemplate(issues: ValidationIssue[], tpl: Record<string, unknown>): void {
+  for (const kind of ['labels', 'annotations'] as const) {
+    const map = tpl[kind];
+    if (!isRecord(map)) continue;
+    for (const [key, value] of Object.entries(map)) {
+      const path = `/spec/secretTemplate/${kind}/${escapePointer(key)}`;
+      const problem = keyProblem(key);
+      if (problem) issues.push({ path, message: `invalid key: ${problem}` });
+      if (kind === 'labels' && typeof value === 'string' && value !== '') {
+        if (value.length > 63 || !QUALIFIED_NAME.test(value)) {
+          issues.push({
+            path,
+            message:
+              'invalid label value: at most 63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit',
+          });
+        }
+      }
+    }
+  }
+}
+
 function providerSemantics(
   spec: Record<string, unknown>,
   clusterScoped: boolean,
@@ -273,6 +351,7 @@ function providerSemantics(
   for (const field of ['issuerUrl', 'registrationEndpoint'] as const) {
     checkUri(issues, `/spec/${field}`, spec[field]);
   }
+  checkManagementOrigins(issues, spec);
   for (const field of ['initialAccessTokenSecretRef', 'caSecretRef'] as const) {
     const ref = spec[field];
     if (!isRecord(ref)) continue;
@@ -288,7 +367,46 @@ function providerSemantics(
       });
     }
   }
+  if (clusterScoped && Array.isArray(spec.conditions)) {
+    spec.conditions.forEach((c: unknown, i) => {
+      if (!isRecord(c)) return;
+      const path = `/spec/conditions/${i}`;
+      if (c.namespaces === undefined && c.namespaceSelector === undefined) {
+        issues.push({ path, message: 'a condition needs namespaces or a namespaceSelector' });
+      }
+      if (isRecord(c.namespaceSelector)) {
+        for (const problem of selectorProblems(c.namespaceSelector as LabelSelector)) {
+          issues.push({ path: `${path}/namespaceSelector`, message: problem });
+        }
+      }
+    });
+  }
+  if (isRecord(spec.clientPolicy)) {
+    for (const problem of policyProblems(spec.clientPolicy as ClientPolicy)) {
+      issues.push({ path: '/spec/clientPolicy', message: problem });
+    }
+  }
   return issues;
+}
+
+/** Origins only, and no http origin next to an https provider (tokens would travel in clear). */
+function checkManagementOrigins(issues: ValidationIssue[], spec: Record<string, unknown>): void {
+  const origins = spec.managementOrigins;
+  if (!Array.isArray(origins)) return;
+  const endpoint = asString(spec.registrationEndpoint) || asString(spec.issuerUrl);
+  const https = endpoint?.toLowerCase().startsWith('https:') ?? false;
+  origins.forEach((value, i) => {
+    if (typeof value !== 'string') return;
+    const path = `/spec/managementOrigins/${i}`;
+    try {
+      const origin = parseOrigin(value);
+      if (https && origin.startsWith('http:')) {
+        issues.push({ path, message: 'must use https: the provider uses https' });
+      }
+    } catch (error) {
+      issues.push({ path, message: error instanceof Error ? error.message : String(error) });
+    }
+  });
 }
 
 function metadataSemantics(metadata: unknown, clusterScoped: boolean): ValidationIssue[] {

@@ -3,18 +3,26 @@
 // iam-client.ts; this module does arguments, files and messages (which never carry secret values).
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { isDns1123Label, isDns1123Subdomain } from '../api/validate.js';
-import { adoptSecretName, ImportError, importIamClient, type ProviderKind } from './iam-client.js';
+import {
+  adoptSecretName,
+  type ExtraMetadataChoice,
+  ImportError,
+  importIamClient,
+  type ProviderKind,
+} from './iam-client.js';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, parseCommandArgs, UsageError } from './io.js';
 
 export const DEFAULT_PROVIDER = 'iam';
 
 export const IMPORT_USAGE = `Usage: oidc-client-operator import --from FILE --name NAME [options]
 
-Turns the client JSON saved from INDIGO IAM (the registration response, or the dashboard's JSON tab)
+Turns the client JSON a provider answered a registration with (INDIGO IAM: the dashboard's JSON tab)
 into manifests that let the operator take over that registration instead of creating a new client:
   - a Secret NAME-oidc-adopt holding the JSON (client secret and registration access token: seal it,
     do not commit it as is), and
   - an OidcClient NAME whose spec mirrors the client's metadata and adopts it from that Secret.
+Empty values ("", null, [], {}) mean "not set". Fields outside the OidcClient spec (server-specific
+settings, vendor bookkeeping) stay as the provider has them unless --extra-metadata names them.
 
 Options:
       --from FILE              client JSON to import (required)
@@ -22,6 +30,8 @@ Options:
       --namespace NS           namespace of both objects (default: none, i.e. kubectl's current one)
       --provider NAME          provider resource that manages the client (default: ${DEFAULT_PROVIDER})
       --provider-kind KIND     OidcProvider (default) or ClusterOidcProvider
+      --extra-metadata KEYS    carry these non-standard fields into spec.extraMetadata (comma-separated,
+                               repeatable), or "all" for every one with a value; default none
   -o, --output FILE|-          where to write the YAML (default: - = stdout; files are created 0600)
   -h, --help                   show this help
 `;
@@ -35,6 +45,7 @@ export interface ImportArgs {
   provider: string;
   providerDefaulted: boolean;
   providerKind: ProviderKind;
+  extraMetadata: ExtraMetadataChoice;
   output: string;
 }
 
@@ -48,6 +59,7 @@ export function parseImportArgs(args: string[]): ImportArgs | undefined {
       namespace: { type: 'string', short: 'n' },
       provider: { type: 'string' },
       'provider-kind': { type: 'string', default: 'OidcProvider' },
+      'extra-metadata': { type: 'string', multiple: true },
       output: { type: 'string', short: 'o', default: '-' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -69,6 +81,7 @@ export function parseImportArgs(args: string[]): ImportArgs | undefined {
   const providerKind = PROVIDER_KINDS.find((k) => k === values['provider-kind']);
   if (!providerKind) throw new UsageError(`--provider-kind must be one of ${PROVIDER_KINDS.join(', ')}`);
   return {
+    extraMetadata: parseExtraMetadata(values['extra-metadata']),
     from: values.from,
     name: values.name,
     namespace: values.namespace,
@@ -77,6 +90,17 @@ export function parseImportArgs(args: string[]): ImportArgs | undefined {
     providerKind,
     output: values.output ?? '-',
   };
+}
+
+function parseExtraMetadata(values: string[] | undefined): ExtraMetadataChoice {
+  const keys = [...new Set((values ?? []).flatMap((v) => v.split(',')).map((k) => k.trim()))];
+  if (keys.length === 0) return 'none';
+  if (keys.includes('all')) {
+    if (keys.length > 1) throw new UsageError('--extra-metadata all cannot be combined with field names');
+    return 'all';
+  }
+  if (keys.includes('')) throw new UsageError('--extra-metadata needs field names, e.g. reuse_refresh_token');
+  return keys;
 }
 
 export async function importCommand(args: string[], io: CliIo): Promise<number> {
@@ -118,8 +142,26 @@ export async function importCommand(args: string[], io: CliIo): Promise<number> 
       `import: providerRef is ${parsed.providerKind}/${parsed.provider} (default); change it with --provider.`,
     );
   }
+  if (result.unmanaged) {
+    notes.push(
+      'import: the JSON has no registration access token: the provider offers no RFC 7592 management for this client, so the operator will keep its Secret but cannot update it or delete it at the provider.',
+    );
+  }
   if (result.dropped.length > 0) {
     notes.push(`import: issued by the provider, so not part of the spec: ${result.dropped.join(', ')}.`);
+  }
+  for (const { field, message } of result.notRepresentable) {
+    notes.push(
+      `import: ${field} left as the provider has it (an OidcClient cannot hold its value: ${message}).`,
+    );
+  }
+  if (result.leftToProvider.length > 0) {
+    notes.push(
+      `import: left as the provider has them, not in the spec (add them with --extra-metadata KEY,... or all): ${result.leftToProvider.join(', ')}.`,
+    );
+  }
+  if (result.notFound.length > 0) {
+    notes.push(`import: --extra-metadata names fields the JSON does not set: ${result.notFound.join(', ')}.`);
   }
   io.err(`${notes.join('\n')}\n`);
   return EXIT_OK;

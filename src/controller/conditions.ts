@@ -31,7 +31,7 @@ export function removeCondition(list: Condition[], type: string): Condition[] {
   return list.filter((c) => c.type !== type);
 }
 
-const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced'];
+const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced', 'Managed'];
 function byType(a: Condition, b: Condition): number {
   return ORDER.indexOf(a.type) - ORDER.indexOf(b.type) || a.type.localeCompare(b.type);
 }
@@ -44,6 +44,16 @@ export const Reason = {
   InvalidMetadata: 'InvalidMetadata',
   ProviderNotFound: 'ProviderNotFound',
   ProviderUnavailable: 'ProviderUnavailable',
+  /** A management URL is not on an origin of the provider: nothing is sent there. */
+  UntrustedEndpoint: 'UntrustedEndpoint',
+  /** A management URL or a provider answer names another client than the stored one. */
+  ClientMismatch: 'ClientMismatch',
+  /** The provider answered with something that is not RFC 7591/7592 (redirect, HTML, no client_id...). */
+  UnexpectedResponse: 'UnexpectedResponse',
+  /** The client's namespace may not use the ClusterOidcProvider (its spec.conditions). */
+  NotAllowed: 'NotAllowed',
+  /** The spec asks for something the provider's clientPolicy does not allow. */
+  PolicyViolation: 'PolicyViolation',
   RegistrationUnauthorized: 'RegistrationUnauthorized',
   RegistrationTokenRejected: 'RegistrationTokenRejected',
   SecretConflict: 'SecretConflict',
@@ -54,5 +64,7 @@ export const Reason = {
   Progressing: 'Progressing',
   ValueNotAccepted: 'ValueNotAccepted',
   InSync: 'InSync',
+  /** The provider registered the client without RFC 7592 management (no registration access token). */
+  ManagementUnsupported: 'ManagementUnsupported',
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];

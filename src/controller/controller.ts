@@ -1,19 +1,23 @@
 // Wires informers to the work queue and the OidcClient reconciler: which events wake which keys,
 // how many workers run, and how the loop reports to metrics and health checks.
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
+import { type Fence, FenceSlot, isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
+import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
-import { findCondition } from './conditions.js';
-import { clientKey, LABEL_CLIENT, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY } from './names.js';
+import { ClientAccess } from './access.js';
+import { findCondition, Reason } from './conditions.js';
+import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
-import { ProviderRegistry, providerKeyOf } from './providers.js';
+import { ProviderSlots } from './provider-slots.js';
+import { DEFAULT_MAX_CONCURRENT_REQUESTS, ProviderRegistry, providerKeyOf } from './providers.js';
 
 export interface ControllerOptions {
   rest: KubeRest;
@@ -27,6 +31,8 @@ export interface ControllerOptions {
   /** Provider HTTP tuning (tests shorten these). */
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
+  /** How often a provider's CA / initial access token Secrets are re-read at most (default 30 s). */
+  providerSecretRecheckMs?: number;
   watchTimeoutSeconds?: [number, number];
 }
 
@@ -34,12 +40,22 @@ const CONTROLLER = 'oidcclient';
 
 export class OidcClientController {
   readonly queue: WorkQueue;
+  /** States of Secrets and OidcClients we wrote ourselves: their events wake nothing. */
+  readonly ownWrites = new OwnWrites();
   private readonly clientInformers: Informer<OidcClient>[] = [];
   private readonly secretInformers: Informer<V1Secret>[] = [];
   private readonly providerInformers: Informer<OidcProvider>[] = [];
   private readonly clusterProviders: Informer<ClusterOidcProvider>;
+  /** Namespace labels for ClusterOidcProvider spec.conditions; a label change wakes its clients. */
+  private readonly namespaces: Informer<V1Namespace>;
   private readonly registry: ProviderRegistry;
+  private readonly providers: CacheReader<OidcProvider>;
   private readonly reconciler: OidcClientReconciler;
+  /** The leadership term's fence, set by start(); every write and provider call of a reconcile reads it. */
+  private readonly fence = new FenceSlot();
+  /** Keeps one slow or silent provider from holding more than its share of the workers. */
+  private readonly slots: ProviderSlots;
+  private readonly clients: CacheReader<OidcClient>;
   private workers?: Promise<void>;
 
   constructor(private readonly o: ControllerOptions) {
@@ -51,6 +67,7 @@ export class OidcClientController {
         retried: () => m.queueRetries.inc({ controller: CONTROLLER }),
       },
     });
+    o.rest.trackWrites(this.ownWrites, ['secrets', 'oidcclients']);
     const scopes = o.namespaces.length > 0 ? o.namespaces : [undefined];
     const group = `/apis/${API_GROUP_VERSION}`;
     const mk = <T extends KubernetesObject>(name: string, path: string, labelSelector?: string) =>
@@ -72,25 +89,52 @@ export class OidcClientController {
       );
     }
     this.clusterProviders = mk<ClusterOidcProvider>('clusteroidcproviders', `${group}/clusteroidcproviders`);
+    this.namespaces = mk<V1Namespace>('namespaces', '/api/v1/namespaces');
 
     const clients = multiInformer(this.clientInformers);
+    this.clients = clients;
     const secrets = multiInformer(this.secretInformers);
     const providers = multiInformer(this.providerInformers);
+    this.providers = providers;
+    this.slots = new ProviderSlots({
+      workers: o.workers,
+      wake: (key) => this.queue.add(key),
+      capOf: (key) => {
+        const p = key.startsWith('cluster/')
+          ? this.clusterProviders.get(key.slice('cluster/'.length))
+          : providers.get(key);
+        return p?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+      },
+    });
+    // Informers read through the plain client; everything a reconcile does goes through the fence.
+    const rest = o.rest.fenced(this.fence);
     this.registry = new ProviderRegistry({
-      rest: o.rest,
+      rest,
+      fence: this.fence,
       providers,
       clusterProviders: this.clusterProviders,
       log: o.log,
-      observe: m ? (e) => m.observeProviderRequest(e) : undefined,
+      metrics: m && {
+        observe: (provider, e) => m.observeProviderRequest({ provider, ...e }),
+        release: (provider) => m.releaseProvider(provider),
+      },
       requestTimeoutMs: o.providerRequestTimeoutMs,
       retries: o.providerRetries,
+      secretRecheckMs: o.providerSecretRecheckMs,
     });
+    const events = new EventRecorder(rest, 'oidc-client-operator', o.log);
     this.reconciler = new OidcClientReconciler({
-      rest: o.rest,
+      rest,
       clients,
       secrets,
       providers: this.registry,
-      events: new EventRecorder(o.rest, 'oidc-client-operator', o.log),
+      access: new ClientAccess({
+        providers,
+        clusterProviders: this.clusterProviders,
+        namespaces: this.namespaces,
+        events,
+      }),
+      events,
       log: o.log,
       resyncIntervalMs: o.resyncIntervalMs,
       deletionTimeoutMs: o.deletionTimeoutMs,
@@ -108,32 +152,52 @@ export class OidcClientController {
     return this.informersSynced;
   }
 
-  /** Starts the informers (if not yet) and, once their caches are synced, the workers. */
-  async start(): Promise<void> {
+  /**
+   * Starts the informers (if not yet) and, once their caches are synced, the workers. With a
+   * leadership `fence`, the workers stop taking keys once it closes, and every write and provider
+   * call of a reconcile is refused from then on (a controller leads one term; the process exits
+   * after losing the Lease).
+   */
+  async start(fence?: Fence): Promise<void> {
+    if (fence) {
+      this.fence.set(fence);
+      const closed = fence.signal;
+      if (closed.aborted) this.queue.shutDown();
+      else closed.addEventListener('abort', () => this.queue.shutDown(), { once: true });
+    }
     await this.startInformers();
-    if (this.workers) return;
+    if (this.workers || fence?.signal.aborted) return;
     this.o.log.info({ workers: this.o.workers }, 'starting workers');
     this.workers = runWorkers(
       this.queue,
       this.o.workers,
-      (key) => this.reconcileTimed(key),
+      (key) => this.reconcileFair(key),
       (key, error) => {
+        if (isFenced(error)) return undefined;
         // The status tells users; the log tells operators (error messages carry no secrets).
         this.o.log.warn(
           { oidcclient: key, err: errorMessage(error) },
           'reconcile failed; retrying with backoff',
         );
-        return error instanceof ReconcileError ? error.retryAfterMs : undefined;
+        return error instanceof ReconcileError
+          ? { afterMs: error.retryAfterMs, beforeMs: error.retryBeforeMs }
+          : undefined;
       },
     );
   }
 
-  /** Graceful stop: no new keys, in-flight reconciles finish. */
-  async stop(): Promise<void> {
+  /**
+   * Graceful stop: no new keys, in-flight reconciles finish (or fail at once when fenced), then
+   * credentials the provider returned but not yet stored get up to drainMs to be written (a new
+   * registration that still is not is deleted at the provider).
+   */
+  async stop(drainMs = 15_000): Promise<void> {
     clearTimeout(this.gaugeTimer);
     this.queue.shutDown();
     for (const i of this.allInformers()) i.stop();
     await this.workers;
+    // Logs each registration undone and each token lost itself.
+    await this.reconciler.drainWrites(drainMs);
     await this.registry.close();
   }
 
@@ -151,7 +215,31 @@ export class OidcClientController {
       ...this.secretInformers,
       ...this.providerInformers,
       this.clusterProviders,
+      this.namespaces,
     ] as Informer<KubernetesObject>[];
+  }
+
+  /** Reconciles `key` in a slot of its provider; a key whose provider is at its share is parked. */
+  private async reconcileFair(key: string) {
+    const cr = this.clients.get(key);
+    if (!cr) return this.reconcileTimed(key);
+    const slot = this.slots.acquire(providerKeyOf(cr).key, key);
+    if (!slot) {
+      this.o.log.debug({ oidcclient: key }, 'provider at its share of workers; parked');
+      return undefined;
+    }
+    let result: 'ok' | 'unavailable' | 'other' = 'other';
+    try {
+      const outcome = await this.reconcileTimed(key);
+      result = 'ok';
+      return outcome;
+    } catch (error) {
+      if (error instanceof ReconcileError && error.reason === Reason.ProviderUnavailable)
+        result = 'unavailable';
+      throw error;
+    } finally {
+      slot.release(result);
+    }
   }
 
   private async reconcileTimed(key: string) {
@@ -201,26 +289,39 @@ export class OidcClientController {
         },
         onUpdate: (c, old) => {
           this.scheduleReadyGauge();
-          // Our own status writes come back as updates; they need no reconcile.
+          // Our own writes (status, finalizer) come back as updates; they need no reconcile.
           if (!specOrMetaChanged(c, old)) return;
-          enqueue(c);
+          const id = objectId('oidcclients', c.metadata.namespace, c.metadata.name as string);
+          this.ownWrites.judge(id, c.metadata.resourceVersion, () => enqueue(c));
         },
         onDelete: (c) => {
           this.scheduleReadyGauge();
           enqueue(c);
+          this.releaseUnusedProvider(providerKeyOf(c).kind, providerKeyOf(c).key);
         },
       });
     }
     const fromSecret = (s: V1Secret) => {
-      const owner = s.metadata?.labels?.[LABEL_CLIENT];
+      const owner = ownerClientName(s);
       if (owner && s.metadata?.namespace) this.queue.add(`${s.metadata.namespace}/${owner}`);
+    };
+    // A Secret state we wrote ourselves wakes nothing: the reconcile that wrote it knows it, and
+    // waking the key again would bypass its backoff (and Retry-After) after every failed attempt.
+    const fromSecretChange = (s: V1Secret) => {
+      const id = objectId('secrets', s.metadata?.namespace, s.metadata?.name as string);
+      this.ownWrites.judge(id, s.metadata?.resourceVersion, () => fromSecret(s));
     };
     for (const inf of this.secretInformers) {
       inf.on({
-        onAdd: fromSecret,
-        onUpdate: fromSecret,
+        onAdd: fromSecretChange,
+        // On the management Secret, annotation- or finalizer-only changes are bookkeeping (attempt
+        // markers, a rejected token's fingerprint): they wake nothing, whoever made them.
+        onUpdate: (s, old) => {
+          if (s.metadata?.labels?.[LABEL_ROLE] !== 'registration' || secretContentChanged(s, old))
+            fromSecretChange(s);
+        },
         onDelete: (s) => {
-          const owner = s.metadata?.labels?.[LABEL_CLIENT];
+          const owner = ownerClientName(s);
           if (owner && s.metadata?.labels?.[LABEL_ROLE] === 'registration') {
             this.reconciler.rememberRegistration(`${s.metadata?.namespace}/${owner}`, s);
           }
@@ -241,7 +342,14 @@ export class OidcClientController {
         if (old && old.metadata.generation === p.metadata.generation) return;
         wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
       };
-      inf.on({ onAdd: (p) => wake(p), onUpdate: wake, onDelete: (p) => wake(p) });
+      inf.on({
+        onAdd: (p) => wake(p),
+        onUpdate: wake,
+        onDelete: (p) => {
+          wake(p);
+          this.releaseUnusedProvider('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+        },
+      });
     }
     const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
       if (old && old.metadata.generation === p.metadata.generation) return;
@@ -250,7 +358,43 @@ export class OidcClientController {
     this.clusterProviders.on({
       onAdd: (p) => wakeCluster(p),
       onUpdate: wakeCluster,
-      onDelete: (p) => wakeCluster(p),
+      onDelete: (p) => {
+        wakeCluster(p);
+        this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+      },
+    });
+    // A namespace label change can allow or refuse its clients of ClusterOidcProviders.
+    this.namespaces.on({
+      onUpdate: (n, old) => {
+        if (JSON.stringify(n.metadata?.labels ?? {}) === JSON.stringify(old.metadata?.labels ?? {})) return;
+        for (const inf of this.clientInformers) {
+          for (const c of inf.list()) {
+            if (c.metadata.namespace === n.metadata?.name && providerKeyOf(c).kind === 'ClusterOidcProvider')
+              enqueue(c);
+          }
+        }
+      },
+    });
+  }
+
+  /**
+   * Frees a deleted provider's client and metric series once no OidcClient refers to it. Clients
+   * being finalized still refer to it (their DELETE may need it), so the last one to go frees it.
+   */
+  private releaseUnusedProvider(kind: 'OidcProvider' | 'ClusterOidcProvider', key: string): void {
+    const [namespace = '', name = ''] = key.split('/');
+    const exists = kind === 'ClusterOidcProvider' ? this.clusterProviders.get(name) : this.providers.get(key);
+    if (exists) return;
+    for (const inf of this.clientInformers) {
+      for (const c of inf.list()) {
+        const ref = providerKeyOf(c);
+        if (ref.kind === kind && ref.key === key) return;
+      }
+    }
+    this.registry.release(key, {
+      kind,
+      namespace: kind === 'ClusterOidcProvider' ? '' : namespace,
+      name,
     });
   }
 }
@@ -264,6 +408,17 @@ function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {
     JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
     JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
     JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})
+  );
+}
+
+function secretContentChanged(s: V1Secret, old: V1Secret): boolean {
+  const a = s.metadata ?? {};
+  const b = old.metadata ?? {};
+  return (
+    JSON.stringify(s.data ?? {}) !== JSON.stringify(old.data ?? {}) ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.ownerReferences ?? []) !== JSON.stringify(b.ownerReferences ?? [])
   );
 }
 

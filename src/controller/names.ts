@@ -1,4 +1,6 @@
 // Names the operator stamps on the objects it manages. Users grep for these; keep them stable.
+import { createHash } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
 import { API_GROUP } from '../api/schema.js';
 import type { OidcClient } from '../api/types.generated.js';
 
@@ -8,6 +10,7 @@ export const REGISTRATION_FINALIZER = `${API_GROUP}/registration`;
 
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'oidc-client-operator';
+/** The OidcClient's name, or for names over 63 characters (the label limit) see clientLabelValue. */
 export const LABEL_CLIENT = `${API_GROUP}/client`;
 export const LABEL_ROLE = `${API_GROUP}/secret-role`;
 export type SecretRole = 'credentials' | 'registration';
@@ -24,6 +27,22 @@ export const ANNOTATION_REREGISTER = `${API_GROUP}/reregister`;
 export const ANNOTATION_REREGISTERED = `${API_GROUP}/reregistered-for`;
 /** Fingerprint of a registration access token the provider rejected (not the token itself). */
 export const ANNOTATION_REJECTED_TOKEN = `${API_GROUP}/rejected-token-sha256`;
+/**
+ * On the management Secret: 'unsupported' when the provider registered the client without
+ * RFC 7592 management (no registration access token): it cannot be updated or deleted by us.
+ */
+export const ANNOTATION_MANAGEMENT = `${API_GROUP}/management`;
+/** Fingerprint of the metadata an unmanaged client was registered with (spec changes show up). */
+export const ANNOTATION_REGISTERED_METADATA = `${API_GROUP}/registered-metadata-sha256`;
+/**
+ * On the management Secret: how the provider keeps specified values it extends with its own (scope
+ * with default scopes, grant types added), as fingerprints learnt from its answers to our writes
+ * (see ProviderForms). Not drift, so not sent again.
+ */
+export const ANNOTATION_PROVIDER_FORMS = `${API_GROUP}/provider-forms`;
+/** On a management Secret left behind by deletionPolicy: Orphan; it can be adopted again. */
+export const LABEL_ORPHANED = `${API_GROUP}/orphaned`;
+export const ANNOTATION_ORPHANED_FROM = `${API_GROUP}/orphaned-from`;
 
 export const MGMT_KEYS = {
   clientId: 'client_id',
@@ -31,6 +50,17 @@ export const MGMT_KEYS = {
   registrationAccessToken: 'registration_access_token',
   registrationClientUri: 'registration_client_uri',
   issuer: 'issuer',
+} as const;
+
+/**
+ * During a requested re-registration the old client's credentials wait under these keys until it
+ * is deleted at the provider, so a crash or a failed POST never loses its token.
+ */
+export const PREVIOUS_KEYS = {
+  clientId: 'previous_client_id',
+  clientSecret: 'previous_client_secret',
+  registrationAccessToken: 'previous_registration_access_token',
+  registrationClientUri: 'previous_registration_client_uri',
 } as const;
 
 export function appSecretName(cr: OidcClient): string {
@@ -43,4 +73,26 @@ export function managementSecretName(cr: OidcClient): string {
 
 export function clientKey(cr: OidcClient): string {
   return `${cr.metadata.namespace}/${cr.metadata.name}`;
+}
+
+/** Label values stop at 63 characters. */
+const MAX_LABEL_VALUE = 63;
+
+/**
+ * The value of LABEL_CLIENT: the name itself when it fits, else its first 52 characters, '-' and
+ * 10 hex characters of its SHA-256 (unique in practice, still greppable by prefix). The full name
+ * is in the Secret's controller ownerReference, which is what maps Secret events back.
+ */
+export function clientLabelValue(name: string): string {
+  if (name.length <= MAX_LABEL_VALUE) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10);
+  return `${name.slice(0, MAX_LABEL_VALUE - 11)}-${hash}`;
+}
+
+/** Name of the OidcClient that controls this Secret: its ownerReference, else (older Secrets) the label. */
+export function ownerClientName(secret: V1Secret): string | undefined {
+  const owner = (secret.metadata?.ownerReferences ?? []).find(
+    (o) => o.controller && o.kind === 'OidcClient' && o.apiVersion?.split('/')[0] === API_GROUP,
+  );
+  return owner?.name ?? secret.metadata?.labels?.[LABEL_CLIENT];
 }

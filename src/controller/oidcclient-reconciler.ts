@@ -1,13 +1,16 @@
-// The OidcClient reconciler: drives the provider (observe / create / update / delete through
-// RFC 7591/7592) and keeps the two Secrets and the status in line. Modelled on Crossplane's
-// managed reconciler, minus its "wedge": what the provider returns is stored before anything
-// else, and an interrupted registration is retried with an Event instead of blocking forever.
+// The OidcClient reconciler, shaped like Crossplane's managed reconciler: observe once (the
+// OidcClient, both Secrets, the stored registration and, when a check is due, the provider's
+// answer), decide ONE state (client-state.ts), run that state's one step. Steps that repair local
+// state (a moved or deleted Secret, a finished registration) say AGAIN and the loop observes anew.
+// What the provider returns is stored before anything else; an interrupted registration is retried
+// with an Event instead of blocking forever (Crossplane's "wedge").
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { API_GROUP, API_GROUP_VERSION } from '../api/schema.js';
+import { API_GROUP_VERSION } from '../api/schema.js';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
+import { isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
 import { secretPath } from '../kube/secrets.js';
@@ -18,29 +21,58 @@ import {
   RegistrationError,
   RegistrationUnauthorizedError,
 } from '../registration/errors.js';
-import type { RegisteredClient } from '../registration/types.js';
+import { parseProviderForms } from '../registration/metadata.js';
+import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
-import { ClientLifecycle } from './client-lifecycle.js';
-import { findCondition, Reason, type ReasonName } from './conditions.js';
+import {
+  ClientLifecycle,
+  desiredMetadata,
+  metadataFingerprint,
+  type Registration,
+} from './client-lifecycle.js';
+import {
+  type ClientState,
+  decide,
+  decideDeletion,
+  type Observation,
+  type RemoteObservation,
+} from './client-state.js';
+import { findCondition, Reason } from './conditions.js';
+import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
+import { classifyEndpointError } from './endpoint-trust.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
+  ANNOTATION_PROVIDER_FORMS,
   ANNOTATION_REREGISTER,
   ANNOTATION_REREGISTERED,
   appSecretName,
   clientKey,
   FINALIZER,
+  LABEL_ORPHANED,
   managementSecretName,
 } from './names.js';
 import {
+  type ExtraCondition,
   type Outcome,
   OutcomeError,
   ReconcileError,
   SecretConflictError,
-  STALLED_FOR_GENERATION,
 } from './outcome.js';
-import { ProviderNotReadyError, type ProviderRegistry, providerKeyOf } from './providers.js';
-import { isOwnedBy, readRegistration, type StoredRegistration } from './secrets.js';
+import {
+  ProviderNotReadyError,
+  type ProviderRegistry,
+  providerKeyOf,
+  type ResolvedProvider,
+} from './providers.js';
+import {
+  hasRegistrationFinalizer,
+  isOwnedBy,
+  readStored,
+  type StoredRegistration,
+  type StoredState,
+  type UnmanagedRegistration,
+} from './secrets.js';
 import { nextStatus, statusPatch } from './status.js';
 
 export interface ReconcilerOptions {
@@ -48,6 +80,8 @@ export interface ReconcilerOptions {
   clients: CacheReader<OidcClient>;
   secrets: CacheReader<V1Secret>;
   providers: ProviderRegistry;
+  /** Tenancy gate (namespace allow-list, clientPolicy), before any provider Secret or call. */
+  access: ClientAccess;
   events: EventRecorder;
   log: Logger;
   /** Drift checks (GET at the provider) happen once per interval per client, spread with jitter. */
@@ -56,11 +90,30 @@ export interface ReconcilerOptions {
   deletionTimeoutMs: number;
 }
 
+/** A step that changed local state and wants the loop to observe again. */
+const AGAIN = Symbol('again');
+type StepResult = Outcome | typeof AGAIN;
+/** Local repairs chain (move, restore, register, finish a re-registration); more means a bug. */
+const MAX_PASSES = 6;
+
+/** What one step sees: the observation, the status being built, and the provider on demand. */
+interface Ctx {
+  obs: Observation;
+  key: string;
+  log: Logger;
+  provider(): Promise<ResolvedProvider>;
+  /** Set by steps that learned the provider's view of the client (register, adopt, check). */
+  remote?: RemoteObservation;
+}
+
+type Step<K extends ClientState['kind']> = (
+  s: Extract<ClientState, { kind: K }>,
+  c: Ctx,
+) => Promise<StepResult>;
+
 export class OidcClientReconciler {
   /** Next drift check per key; in memory, so a restart spreads checks over one interval again. */
   private readonly nextResync = new Map<string, number>();
-  /** Last registration seen per key: survives a deleted management Secret while we run. */
-  private readonly lastKnown = new Map<string, StoredRegistration>();
   /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
   private readonly finalized = new Map<string, string>();
   /** The status we wrote last, for as long as the cache still shows the object it replaced. */
@@ -71,34 +124,38 @@ export class OidcClientReconciler {
   private readonly lifecycle: ClientLifecycle;
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets);
+    this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log);
     this.appSecrets = new AppSecrets(o.rest, o.secrets);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,
       events: o.events,
       mgmtSecrets: this.mgmtSecrets,
       appSecrets: this.appSecrets,
-      lastKnown: this.lastKnown,
     });
   }
 
   /** Called by the Secret informer with the last state of a deleted management Secret. */
   rememberRegistration(key: string, secret: V1Secret): void {
     if (this.finalized.has(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
-    const reg = readRegistration(secret);
-    if (reg) this.lastKnown.set(key, reg);
+    this.mgmtSecrets.remember(key, secret);
+  }
+
+  /** On shutdown: waits up to timeoutMs for provider answers not stored yet; returns how many were lost. */
+  drainWrites(timeoutMs: number): Promise<number> {
+    return this.mgmtSecrets.drain(timeoutMs);
   }
 
   forget(key: string): void {
     this.nextResync.delete(key);
     this.mgmtSecrets.forget(key);
-    this.lastKnown.delete(key);
+    this.mgmtSecrets.forgetSnapshot(key);
     this.statusWritten.delete(key);
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
     let cr = this.o.clients.get(key);
     if (!cr) {
+      await this.releaseLeftovers(key);
       this.forget(key);
       this.finalized.delete(key);
       return undefined;
@@ -113,145 +170,389 @@ export class OidcClientReconciler {
     try {
       outcome = await this.sync(cr, status, log);
     } catch (error) {
+      if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = this.classify(cr, error, log);
     }
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
     await this.writeStatus(cr, base, status, outcome);
-    if (outcome.kind === 'retry') throw new ReconcileError(outcome.message, outcome.retryAfterMs);
+    if (outcome.kind === 'retry')
+      throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
     return { requeueAfterMs: this.resyncDelay(key) };
   }
 
-  // ---------------------------------------------------------------- sync (create/observe/update)
+  // ---------------------------------------------------------------- observe, decide, act
 
   private async sync(cr: OidcClient, status: OidcClientStatus, log: Logger): Promise<Outcome> {
     const key = clientKey(cr);
-    const generation = cr.metadata.generation;
-    const issues = validateOidcClientSpec(cr.spec, { name: cr.metadata.name });
-    if (issues.length > 0) {
-      const message = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-      this.o.events.record(cr, 'Warning', Reason.InvalidSpec, message);
-      return { kind: 'stalled', reason: Reason.InvalidSpec, message };
+    const specChanged = status.observedGeneration !== cr.metadata.generation;
+    if (specChanged) status.ignoredFields = undefined;
+    const resyncDue = this.resyncDue(key);
+    let provider: Promise<ResolvedProvider> | undefined;
+    const ctx: Ctx = {
+      obs: undefined as unknown as Observation,
+      key,
+      log,
+      // Connect lazily: invalid or conflicting clients never resolve (nor contact) the provider.
+      provider: () => {
+        provider ??= this.connect(cr);
+        return provider;
+      },
+    };
+    for (let pass = 0; pass < MAX_PASSES; pass++) {
+      ctx.obs = await this.observe(cr, status, { specChanged, resyncDue, remote: ctx.remote });
+      const state = decide(ctx.obs);
+      log.debug({ state: state.kind, pass }, 'state');
+      const result = await this.step(state, ctx);
+      if (result !== AGAIN) return result;
     }
-    // A provider 400 for this exact spec will not change by retrying; wait for a new generation.
-    const ready = findCondition(status.conditions, 'Ready');
-    if (
-      status.observedGeneration === generation &&
-      ready?.status === 'False' &&
-      ready.reason &&
-      STALLED_FOR_GENERATION.has(ready.reason) &&
-      findCondition(status.conditions, 'Stalled')?.status === 'True'
-    ) {
-      return { kind: 'stalled', reason: ready.reason as ReasonName, message: ready.message ?? '' };
-    }
+    throw new Error(`no stable state after ${MAX_PASSES} steps`);
+  }
 
-    const provider = await this.o.providers.resolve(cr);
+  /** The provider this client registers with. Checks that gate the provider belong here. */
+  private connect(cr: OidcClient): Promise<ResolvedProvider> {
+    return this.o.providers.resolve(cr);
+  }
+
+  /** Everything one decision needs, read from the caches (plus a GET where the cache may lag). */
+  private async observe(
+    cr: OidcClient,
+    status: OidcClientStatus,
+    o: { specChanged: boolean; resyncDue: boolean; remote: RemoteObservation | undefined },
+  ): Promise<Observation> {
+    const key = clientKey(cr);
+    const issues = validateOidcClientSpec(cr.spec, { name: cr.metadata.name });
     const mgmtName = managementSecretName(cr);
-    let mgmt = await this.mgmtSecrets.current(cr, mgmtName);
-    // spec.managementSecretName was changed: carry the registration over instead of registering anew.
-    if (!mgmt && status.managementSecretName && status.managementSecretName !== mgmtName) {
-      mgmt = await this.moveManagementSecret(cr, status.managementSecretName, mgmtName);
+    const desired = desiredMetadata(cr);
+    const desiredHash = metadataFingerprint(desired);
+    for (const f of status.ignoredFields ?? []) delete desired[f];
+    const obs: Observation = {
+      cr,
+      status,
+      mgmtName,
+      mgmtOwned: false,
+      mgmtClaimable: false,
+      stored: { kind: 'empty' },
+      remembered: false,
+      namespaceTerminating: false,
+      rejectedTokenInUse: false,
+      specChanged: o.specChanged,
+      resyncDue: o.resyncDue,
+      desired,
+      desiredHash,
+    };
+    if (issues.length > 0) {
+      obs.specIssues = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+      return obs;
     }
-    if (mgmt && !isOwnedBy(mgmt, cr)) {
-      return this.secretConflict(cr, mgmtName);
+    const refused = this.o.access.check(cr);
+    if (refused) {
+      obs.refused = refused;
+      return obs;
     }
-    if (mgmt?.metadata?.deletionTimestamp) {
-      // Someone deleted the management Secret: keep its content, let it go, write it anew.
-      // During namespace deletion the OidcClient goes too: keep the RAT for its finalizer.
-      if (await this.namespaceTerminating(cr)) {
-        return {
-          kind: 'retry',
-          reason: Reason.Deleting,
-          message: 'namespace is terminating',
-          retryAfterMs: 1000,
-        };
+    if (o.remote) obs.remote = o.remote;
+    const mgmt = await this.mgmtSecrets.current(cr, mgmtName);
+    if (mgmt) {
+      obs.mgmt = mgmt;
+      obs.mgmtOwned = isOwnedBy(mgmt, cr);
+      obs.mgmtClaimable =
+        !obs.mgmtOwned &&
+        mgmt.metadata?.labels?.[LABEL_ORPHANED] === 'true' &&
+        cr.spec.adoptFrom?.secretRef.name === mgmtName;
+      if (obs.mgmtOwned) {
+        obs.stored = readStored(mgmt);
+        obs.providerForms = parseProviderForms(mgmt.metadata?.annotations?.[ANNOTATION_PROVIDER_FORMS]);
       }
-      const kept = readRegistration(mgmt);
-      if (kept) this.lastKnown.set(key, kept);
+      if (mgmt.metadata?.deletionTimestamp) obs.namespaceTerminating = await this.namespaceTerminating(cr);
+    }
+    const formerName = status.managementSecretName;
+    if (formerName && formerName !== mgmtName) {
+      const former = await this.mgmtSecrets.read(cr.metadata.namespace as string, formerName);
+      if (former && isOwnedBy(former, cr))
+        obs.former = { name: formerName, secret: former, stored: readStored(former) };
+    }
+    obs.remembered = !mgmt && this.mgmtSecrets.remembered(key) !== undefined;
+    const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER];
+    if (request && mgmt?.metadata?.annotations?.[ANNOTATION_REREGISTERED] !== request)
+      obs.reregisterRequest = request;
+    if (obs.stored.kind === 'managed')
+      obs.rejectedTokenInUse = this.mgmtSecrets.rejectedTokenInUse(mgmt, obs.stored.reg);
+    return obs;
+  }
+
+  private step(state: ClientState, c: Ctx): Promise<StepResult> {
+    const run = this.steps[state.kind] as Step<typeof state.kind>;
+    return run(state as never, c);
+  }
+
+  /** One step per state. */
+  private readonly steps: { [K in ClientState['kind']]: Step<K> } = {
+    Invalid: async (s, c) => {
+      this.o.events.record(c.obs.cr, 'Warning', Reason.InvalidSpec, s.message);
+      return { kind: 'stalled', reason: Reason.InvalidSpec, message: s.message };
+    },
+
+    Refused: async (s) => s.outcome,
+
+    AwaitingSpecChange: async (s) => ({ kind: 'stalled', reason: s.reason, message: s.message }),
+
+    SecretConflict: async (s, c) => {
+      if (s.secretName === c.obs.mgmtName && c.obs.mgmt?.metadata?.labels?.[LABEL_ORPHANED] === 'true') {
+        // Left behind by deletionPolicy: Orphan: say how to take it back.
+        const message = `Secret ${s.secretName} holds a registration orphaned by an earlier OidcClient; set spec.adoptFrom.secretRef.name: ${s.secretName} to take that client over, or delete the Secret to register a new one`;
+        this.o.events.record(c.obs.cr, 'Warning', Reason.SecretConflict, message);
+        return { kind: 'stalled', reason: Reason.SecretConflict, message };
+      }
+      return this.secretConflict(c.obs.cr, s.secretName);
+    },
+
+    ManagementSecretRenamed: async (s, c) => {
+      const former = c.obs.former as NonNullable<Observation['former']>;
+      // Copy first; the old Secret is released and deleted once the status names the new one
+      // (publish), so a crash in between leaves both, never neither.
+      await this.mgmtSecrets.create(c.obs.cr, c.obs.mgmtName, former.secret.data ?? {}, {
+        ...ourAnnotations(former.secret),
+        ...REGISTERED,
+      });
+      c.log.info({ from: s.from, to: c.obs.mgmtName }, 'management Secret copied to its new name');
+      return AGAIN;
+    },
+
+    ManagementSecretDeleted: async (_s, c) => {
+      // Someone deleted the management Secret: keep its content, let it go, write it anew.
+      const mgmt = c.obs.mgmt as V1Secret;
+      this.mgmtSecrets.remember(c.key, mgmt);
       await this.mgmtSecrets.release(mgmt);
-      this.mgmtSecrets.forget(key);
-      mgmt = await this.mgmtSecrets.waitGone(cr.metadata.namespace as string, mgmtName);
-      if (mgmt)
+      this.mgmtSecrets.forget(c.key);
+      const still = await this.mgmtSecrets.waitGone(c.obs.cr.metadata.namespace as string, c.obs.mgmtName);
+      if (still)
         return {
           kind: 'retry',
           reason: Reason.Progressing,
           message: 'restoring the management Secret',
           retryAfterMs: 500,
         };
-    }
-    let reg = readRegistration(mgmt);
-    if (!reg && !mgmt) {
-      const remembered = this.lastKnown.get(key);
-      if (remembered) {
-        mgmt = await this.mgmtSecrets.create(cr, mgmtName, remembered, {});
-        reg = remembered;
-        this.o.events.record(cr, 'Normal', 'SecretRestored', `management Secret ${mgmtName} restored`);
-      }
-    }
+      return AGAIN;
+    },
 
-    let reason: ReasonName = Reason.Registered;
-    let observed: RegisteredClient | undefined;
-    if (!reg) {
-      if (cr.spec.adoptFrom) {
-        ({ reg, observed, mgmt } = await this.lifecycle.adopt(cr, provider, mgmt, mgmtName, log));
-        reason = Reason.Adopted;
-      } else {
-        ({ reg, observed, mgmt } = await this.lifecycle.register(cr, provider, mgmt, mgmtName, log));
-      }
-      status.ignoredFields = undefined;
-    } else if (mgmt && reregisterRequested(cr, mgmt)) {
-      const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER] as string;
-      ({ reg, observed, mgmt } = await this.lifecycle.reregisterOnRequest(
-        cr,
-        provider,
-        mgmt,
-        mgmtName,
-        reg,
-        request,
-        log,
-      ));
-      status.ignoredFields = undefined;
-    } else if (
-      this.mgmtSecrets.rejectedTokenInUse(mgmt, reg) &&
-      status.observedGeneration === generation &&
-      !this.resyncDue(key)
-    ) {
-      const msg = findCondition(status.conditions, 'Ready')?.message ?? 'registration access token rejected';
-      return { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message: msg };
-    }
+    NamespaceTerminating: async () => ({
+      kind: 'retry',
+      reason: Reason.Deleting,
+      message: 'namespace is terminating',
+      retryAfterMs: 1000,
+    }),
 
-    // Observe (and update) when the spec changed, the drift interval elapsed, or the client is new.
-    const specChanged = status.observedGeneration !== generation;
-    if (specChanged) status.ignoredFields = undefined;
-    const secretUnknown = !reg.clientSecret && cr.spec.tokenEndpointAuthMethod !== 'none';
-    if (!observed && (specChanged || this.resyncDue(key) || !readyTrue(status) || secretUnknown)) {
-      const r = await this.lifecycle.observe(cr, provider, mgmt, mgmtName, reg, log);
-      if ('outcome' in r) return r.outcome;
-      ({ reg, observed, mgmt } = r);
-    }
-    if (observed && mgmt) {
-      const u = await this.lifecycle.updateIfDrifted(
-        cr,
-        provider,
-        mgmt,
-        mgmtName,
-        reg,
-        observed,
-        status,
-        specChanged,
-        log,
+    ManagementSecretLost: async (_s, c) => {
+      const snapshot = this.mgmtSecrets.remembered(c.key);
+      if (!snapshot) return AGAIN;
+      await this.mgmtSecrets.create(c.obs.cr, c.obs.mgmtName, snapshot.data, {
+        ...snapshot.annotations,
+        ...REGISTERED,
+      });
+      this.o.events.record(
+        c.obs.cr,
+        'Normal',
+        'SecretRestored',
+        `management Secret ${c.obs.mgmtName} restored`,
       );
-      reg = u.reg;
-      mgmt = u.mgmt;
-      this.scheduleResync(key);
+      return AGAIN;
+    },
+
+    NeedsAdoption: async (_s, c) => {
+      const r = await this.lifecycle.adopt(c.obs.cr, await c.provider(), c.obs.mgmt, c.obs.mgmtName, c.log);
+      return this.registered(r, c);
+    },
+
+    NeedsRegistration: async (_s, c) => this.register(c),
+
+    RegistrationPending: async (s, c) => {
+      this.o.events.record(
+        c.obs.cr,
+        'Warning',
+        'RegistrationRetried',
+        `an earlier registration attempt (${s.attempt}) did not store its result; if it reached the provider, a client named ${c.obs.cr.spec.clientName ?? c.obs.cr.metadata.name} may be orphaned there`,
+      );
+      return this.register(c);
+    },
+
+    ReregistrationRequested: async (_s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+      c.log.info({ clientId: stored.reg.clientId }, 're-registering on request');
+      // The old client moves to previous_* in the same write as the marker: its token is kept
+      // until it is deleted at the provider, and the application Secret keeps working meanwhile.
+      const r = await this.lifecycle.register(
+        c.obs.cr,
+        await c.provider(),
+        c.obs.mgmt,
+        c.obs.mgmtName,
+        stored.reg,
+        c.log,
+      );
+      return this.registered(r, c);
+    },
+
+    PreviousClientPending: async (s, c) => this.finishReregistration(s.previous, c),
+
+    Unmanaged: async (s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'unmanaged' }>;
+      // Nothing to check at the provider; the interval only re-asserts the application Secret.
+      if (c.obs.resyncDue || !this.nextResync.has(c.key)) this.scheduleResync(c.key);
+      const conditions: ExtraCondition[] = [
+        {
+          type: 'Managed',
+          status: 'False',
+          reason: Reason.ManagementUnsupported,
+          message:
+            'the provider gave no registration access token: the operator cannot update this client or delete it at the provider',
+        },
+      ];
+      if (s.specDiffers) {
+        const message = `spec changes cannot be sent to the provider (no RFC 7592 management for client ${stored.reg.clientId}); change the client at the provider by hand, or delete and recreate the OidcClient`;
+        conditions.push({ type: 'Synced', status: 'False', reason: Reason.ManagementUnsupported, message });
+        this.o.events.record(c.obs.cr, 'Warning', Reason.ManagementUnsupported, message);
+      }
+      return this.publish(c, stored.reg, conditions);
+    },
+
+    TokenRejected: async (s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+      if (!s.probe) {
+        const message =
+          findCondition(c.obs.status.conditions, 'Ready')?.message ?? 'registration access token rejected';
+        return { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message };
+      }
+      if (c.obs.mgmt) await this.mgmtSecrets.markRejected(c.obs.mgmt, stored.reg);
+      const message = `the provider rejected the registration access token of client ${stored.reg.clientId} (client credentials ${s.probe === 'valid' ? 'still work' : 'could not be checked'}); put a valid token in Secret ${c.obs.mgmtName} key registration_access_token, or delete the OidcClient with deletionPolicy: Orphan`;
+      this.o.events.record(c.obs.cr, 'Warning', Reason.RegistrationTokenRejected, message);
+      return { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message };
+    },
+
+    Gone: async (s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+      const old = stored.reg.clientId;
+      c.log.warn({ clientId: old }, `client gone at the provider (${s.why}); registering again`);
+      const result = await this.register(c);
+      const now = c.remote?.kind === 'found' ? c.remote.clientId : 'a new client';
+      this.o.events.record(
+        c.obs.cr,
+        'Warning',
+        'ReRegistered',
+        `client ${old} is gone at the provider (${s.why}); registered ${now} instead`,
+      );
+      return result;
+    },
+
+    CheckDue: async (_s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+      c.remote = await this.lifecycle.check(c.obs.cr, await c.provider(), c.obs.mgmt as V1Secret, stored.reg);
+      return AGAIN;
+    },
+
+    NeedsUpdate: async (_s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+      const remote = c.obs.remote as Extract<RemoteObservation, { kind: 'found' }>;
+      await this.lifecycle.update(
+        c.obs.cr,
+        await c.provider(),
+        c.obs.mgmt as V1Secret,
+        c.obs.mgmtName,
+        stored.reg,
+        remote.client,
+        c.obs.status,
+        c.obs.specChanged,
+        c.log,
+      );
+      this.scheduleResync(c.key);
+      // A token rotated by the PUT was stored; the published credentials are the same.
+      return this.publish(c, stored.reg, [], remote);
+    },
+
+    UpToDate: async (_s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+      if (c.obs.remote?.kind === 'found') this.scheduleResync(c.key);
+      return this.publish(c, stored.reg, [], c.obs.remote);
+    },
+  };
+
+  // ---------------------------------------------------------------- shared parts of steps
+
+  private async register(c: Ctx): Promise<StepResult> {
+    const stored = c.obs.stored;
+    const previous = stored.kind === 'empty' ? stored.previous : undefined;
+    const r = await this.lifecycle.register(
+      c.obs.cr,
+      await c.provider(),
+      c.obs.mgmt,
+      c.obs.mgmtName,
+      previous,
+      c.log,
+    );
+    return this.registered(r, c);
+  }
+
+  /** After a registration or adoption: the provider's answer doubles as the first drift check. */
+  private registered(r: Registration, c: Ctx): StepResult {
+    c.obs.status.ignoredFields = undefined;
+    if (r.kind === 'managed') c.remote = { kind: 'found', clientId: r.reg.clientId, client: r.observed };
+    return AGAIN;
+  }
+
+  /**
+   * A re-registration stored the new client: switch the application Secret to it, then delete
+   * the old client at the provider, then drop the old token. Each step is repeatable.
+   */
+  private async finishReregistration(previous: StoredRegistration, c: Ctx): Promise<StepResult> {
+    const { cr } = c.obs;
+    const stored = c.obs.stored as Exclude<StoredState, { kind: 'empty' }>;
+    const provider = await c.provider();
+    await this.ensureAppSecret(cr, stored.reg, provider);
+    let fate = 'deleted at the provider';
+    try {
+      const r = await this.lifecycle.deleteAtProvider(cr, provider, previous, c.log);
+      if (r === 'gone') fate = 'already gone at the provider';
+    } catch (error) {
+      if (!(error instanceof OutcomeError)) throw error;
+      // The old token is rejected while the old client still authenticates: keeping the token
+      // would not help; say what is left behind.
+      fate = `not deleted (${error.message}); it may remain at the provider`;
     }
-    const change = await this.appSecrets.ensure(cr, {
+    await this.mgmtSecrets.persist(cr, c.obs.mgmt as V1Secret, stored.reg, REGISTERED, undefined);
+    this.o.events.record(
+      cr,
+      fate.startsWith('not') ? 'Warning' : 'Normal',
+      'ReRegistered',
+      `registered client ${stored.reg.clientId} as requested; the previous client ${previous.clientId} was ${fate}`,
+    );
+    return AGAIN;
+  }
+
+  private async ensureAppSecret(
+    cr: OidcClient,
+    reg: StoredRegistration | UnmanagedRegistration,
+    provider: ResolvedProvider,
+  ): Promise<'unchanged' | 'created' | 'updated'> {
+    return this.appSecrets.ensure(cr, {
       clientId: reg.clientId,
       clientSecret: reg.clientSecret,
       issuer: provider.endpoints.issuer,
       tokenEndpoint: provider.endpoints.tokenEndpoint,
     });
+  }
+
+  /** The end of every good path: the application Secret, Secrets left under old names, the status. */
+  private async publish(
+    c: Ctx,
+    reg: StoredRegistration | UnmanagedRegistration,
+    conditions: ExtraCondition[],
+    remote?: RemoteObservation,
+  ): Promise<Outcome> {
+    const { cr, status } = c.obs;
+    const provider = await c.provider();
+    // A registration read from the Secret is checked before anything uses it (status included).
+    if ('registrationClientUri' in reg)
+      provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
+    const change = await this.ensureAppSecret(cr, reg, provider);
     const previousApp = status.secretName;
     if (previousApp && previousApp !== appSecretName(cr)) {
       // spec.secretName was changed: the new Secret exists now, the old one goes.
@@ -262,8 +563,12 @@ export class OidcClientReconciler {
         'SecretMoved',
         `application Secret moved from ${previousApp} to ${appSecretName(cr)}`,
       );
-    } else if (change === 'updated' || (change === 'created' && readyTrue(status))) {
-      // A Secret that was there before and had to be rewritten or recreated was restored.
+    } else if (
+      status.clientId === reg.clientId &&
+      (change === 'updated' || (change === 'created' && readyTrue(status)))
+    ) {
+      // A Secret that was there before and had to be rewritten or recreated was restored (a new
+      // client_id is a switch to a new registration, reported as ReRegistered instead).
       this.o.events.record(
         cr,
         'Normal',
@@ -271,21 +576,34 @@ export class OidcClientReconciler {
         `application Secret ${appSecretName(cr)} restored`,
       );
     }
+    if (c.obs.former) await this.retireFormerManagementSecret(cr, c.obs.former.secret, c.obs.mgmtName);
 
     // An adopted client keeps saying so while it is the same client.
-    if (mgmt?.metadata?.annotations?.[ANNOTATION_ADOPTED] === reg.clientId) reason = Reason.Adopted;
+    const adopted = c.obs.mgmt?.metadata?.annotations?.[ANNOTATION_ADOPTED] === reg.clientId;
     status.clientId = reg.clientId;
-    status.registrationClientUri = reg.registrationClientUri;
+    status.registrationClientUri = 'registrationClientUri' in reg ? reg.registrationClientUri : undefined;
     status.secretName = appSecretName(cr);
-    status.managementSecretName = mgmtName;
-    if (observed?.clientSecretExpiresAt !== undefined)
-      status.clientSecretExpiresAt = observed.clientSecretExpiresAt;
+    status.managementSecretName = c.obs.mgmtName;
+    if (remote?.kind === 'found' && remote.client.clientSecretExpiresAt !== undefined)
+      status.clientSecretExpiresAt = remote.client.clientSecretExpiresAt;
     const ignored = status.ignoredFields ?? [];
-    const message =
+    let message =
       ignored.length > 0
         ? `client ${reg.clientId} registered; the provider does not keep: ${ignored.join(', ')}`
         : `client ${reg.clientId} registered at ${provider.endpoints.issuer}`;
-    return { kind: 'ready', reason, message };
+    if (!('registrationAccessToken' in reg))
+      message += ' (without RFC 7592 management: not updated or deleted by the operator)';
+    return { kind: 'ready', reason: adopted ? Reason.Adopted : Reason.Registered, message, conditions };
+  }
+
+  /** The management Secret under the old spec.managementSecretName: release our finalizer, delete it. */
+  private async retireFormerManagementSecret(cr: OidcClient, former: V1Secret, to: string): Promise<void> {
+    const from = former.metadata?.name as string;
+    await this.mgmtSecrets.release(former);
+    await this.o.rest.delete(secretPath(cr.metadata.namespace as string, from)).catch((error: unknown) => {
+      if (!isKubeStatus(error, 404)) throw error;
+    });
+    this.o.events.record(cr, 'Normal', 'SecretMoved', `management Secret moved from ${from} to ${to}`);
   }
 
   // ---------------------------------------------------------------- deletion
@@ -295,61 +613,127 @@ export class OidcClientReconciler {
     const key = clientKey(cr);
     if (this.finalized.get(key) === cr.metadata.uid) return undefined;
     const log = this.o.log.child({ oidcclient: key });
-    const mgmtName = managementSecretName(cr);
-    const mgmt = await this.mgmtSecrets.current(cr, mgmtName);
+    const mgmt = await this.mgmtSecrets.current(cr, managementSecretName(cr));
     const owned = mgmt && isOwnedBy(mgmt, cr) ? mgmt : undefined;
-    const reg = readRegistration(owned) ?? this.lastKnown.get(key);
-    const policy = cr.spec.deletionPolicy ?? 'Delete';
-    const elapsed = Date.now() - Date.parse(cr.metadata.deletionTimestamp as unknown as string);
-    const overdue = elapsed > this.o.deletionTimeoutMs;
+    const snapshot = this.mgmtSecrets.remembered(key);
+    const remembered = snapshot
+      ? readStored({ data: snapshot.data, metadata: { annotations: snapshot.annotations } })
+      : undefined;
+    const state = decideDeletion(cr, readStored(owned), remembered);
+    const deadline =
+      Date.parse(cr.metadata.deletionTimestamp as unknown as string) + this.o.deletionTimeoutMs;
 
-    if (policy === 'Delete' && reg) {
-      try {
-        const provider = await this.o.providers.resolveForDeletion(cr, reg.issuer);
-        await this.lifecycle.deleteAtProvider(cr, provider, reg, log);
-      } catch (error) {
-        if (!overdue) {
-          const outcome = this.classify(cr, error, log);
-          const base = this.statusBase(key, cr);
-          await this.writeStatus(cr, base, structuredClone(base), {
-            ...outcome,
-            kind: 'retry',
-            message: `deleting the client at the provider: ${outcome.message}`,
-          });
-          throw new ReconcileError(
-            outcome.message,
-            outcome.kind === 'retry' ? outcome.retryAfterMs : undefined,
-          );
-        }
+    switch (state.kind) {
+      case 'DeleteAtProvider':
+        await this.deleteAtProvider(cr, state.regs, deadline, log);
+        if (state.unmanaged) this.unmanagedStays(cr, state.unmanaged);
+        break;
+      case 'Orphan':
+        this.o.events.record(
+          cr,
+          'Normal',
+          'Orphaned',
+          `client ${state.clientId} left registered at the provider (deletionPolicy: Orphan); its management Secret is kept for adoption`,
+        );
+        break;
+      case 'UnmanagedStays':
+        this.unmanagedStays(cr, state.clientId);
+        break;
+      case 'TokenLost':
         this.o.events.record(
           cr,
           'Warning',
           'DeletionAbandoned',
-          `client ${reg.clientId} could not be deleted at the provider within ${Math.round(this.o.deletionTimeoutMs / 1000)} s (${errorMessage(error)}); it may remain registered there`,
+          `client ${state.clientId} could not be deleted at the provider: its registration access token is gone; delete it there by hand`,
         );
-      }
-    } else if (reg) {
-      this.o.events.record(
-        cr,
-        'Normal',
-        'Orphaned',
-        `client ${reg.clientId} left registered at the provider (deletionPolicy: Orphan)`,
-      );
-    } else if (policy === 'Delete' && cr.status?.clientId) {
-      // The management Secret was lost (e.g. deleted while the operator was not running).
-      this.o.events.record(
-        cr,
-        'Warning',
-        'DeletionAbandoned',
-        `client ${cr.status.clientId} could not be deleted at the provider: its registration access token is gone; delete it there by hand`,
-      );
+        break;
+      case 'NothingRegistered':
+        break;
     }
-    if (owned) await this.mgmtSecrets.release(owned);
+    // Every registration Secret this client owns lets go (the current one, one left under an old
+    // name by an interrupted move); with Orphan they stay, without our owner and finalizer.
+    const secrets = new Map<string, V1Secret>();
+    for (const s of this.mgmtSecrets.ownedBy(cr)) secrets.set(s.metadata?.name as string, s);
+    if (owned) secrets.set(owned.metadata?.name as string, owned);
+    for (const s of secrets.values()) {
+      if (state.kind === 'Orphan' && !s.metadata?.deletionTimestamp) await this.mgmtSecrets.orphan(cr, s);
+      else if (hasRegistrationFinalizer(s)) await this.mgmtSecrets.release(s);
+    }
     this.mgmtSecrets.forget(key);
     await this.removeFinalizer(cr);
     this.forget(key);
     this.finalized.set(key, cr.metadata.uid as string);
     return undefined;
+  }
+
+  /**
+   * Deletes the client(s) at the provider until the deadline; retries are scheduled no later than
+   * the deadline (the backoff may have grown past it), and past it the finalizer lets go.
+   */
+  private async deleteAtProvider(
+    cr: OidcClient,
+    regs: StoredRegistration[],
+    deadline: number,
+    log: Logger,
+  ): Promise<void> {
+    const key = clientKey(cr);
+    // The first attempt after the deadline still gets a fair chance; later ones none.
+    const budget = Math.max(deadline - Date.now(), 5_000);
+    const signal = AbortSignal.timeout(budget);
+    try {
+      const provider = await this.o.providers.resolveForDeletion(cr, regs[0]?.issuer);
+      for (const reg of regs) await this.lifecycle.deleteAtProvider(cr, provider, reg, log, signal);
+    } catch (error) {
+      const remaining = deadline - Date.now();
+      if (remaining > 0) {
+        const outcome = this.classify(cr, error, log);
+        const base = this.statusBase(key, cr);
+        await this.writeStatus(cr, base, structuredClone(base), {
+          ...outcome,
+          kind: 'retry',
+          message: `deleting the client at the provider: ${outcome.message}`,
+        });
+        const after = outcome.kind === 'retry' ? outcome.retryAfterMs : undefined;
+        // Never later than just past the deadline: the next attempt then lets go.
+        throw new ReconcileError(
+          outcome.message,
+          after && Math.min(after, remaining),
+          remaining + 100,
+          outcome.reason,
+        );
+      }
+      this.o.events.record(
+        cr,
+        'Warning',
+        'DeletionAbandoned',
+        `client ${regs.map((r) => r.clientId).join(', ')} could not be deleted at the provider within ${Math.round(this.o.deletionTimeoutMs / 1000)} s (${errorMessage(error)}); it may remain registered there`,
+      );
+    }
+  }
+
+  private unmanagedStays(cr: OidcClient, clientId: string): void {
+    this.o.events.record(
+      cr,
+      'Warning',
+      Reason.ManagementUnsupported,
+      `client ${clientId} stays registered at the provider: it was registered without a registration access token, so the operator cannot delete it; delete it there by hand`,
+    );
+  }
+
+  /**
+   * The OidcClient is gone: registration Secrets of that name that are being deleted (garbage
+   * collection, namespace deletion) and still carry our finalizer are released, or they would
+   * block their namespace forever.
+   */
+  private async releaseLeftovers(key: string): Promise<void> {
+    const [namespace, name] = key.split('/') as [string, string];
+    for (const s of this.mgmtSecrets.leftovers(namespace, name, undefined)) {
+      this.o.log.warn(
+        { oidcclient: key, secret: s.metadata?.name },
+        'releasing a leftover management Secret',
+      );
+      await this.mgmtSecrets.release(s);
+    }
   }
 
   // ---------------------------------------------------------------- Secrets
@@ -358,26 +742,6 @@ export class OidcClientReconciler {
     const message = `Secret ${name} exists and is not owned by this OidcClient; it is left untouched. Choose another name (spec.secretName / spec.managementSecretName) or remove that Secret`;
     this.o.events.record(cr, 'Warning', Reason.SecretConflict, message);
     return { kind: 'stalled', reason: Reason.SecretConflict, message };
-  }
-
-  private async moveManagementSecret(
-    cr: OidcClient,
-    from: string,
-    to: string,
-  ): Promise<V1Secret | undefined> {
-    const old = await this.mgmtSecrets.current(cr, from);
-    const reg = old && isOwnedBy(old, cr) ? readRegistration(old) : undefined;
-    if (!old || !reg) return undefined;
-    const keep = Object.fromEntries(
-      Object.entries(old.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(`${API_GROUP}/`)),
-    );
-    const moved = await this.mgmtSecrets.create(cr, to, reg, { ...keep, ...REGISTERED });
-    await this.mgmtSecrets.release(old);
-    await this.o.rest.delete(secretPath(cr.metadata.namespace as string, from)).catch((error: unknown) => {
-      if (!isKubeStatus(error, 404)) throw error;
-    });
-    this.o.events.record(cr, 'Normal', 'SecretMoved', `management Secret moved from ${from} to ${to}`);
-    return moved;
   }
 
   private async namespaceTerminating(cr: OidcClient): Promise<boolean> {
@@ -450,6 +814,11 @@ export class OidcClientReconciler {
   private classify(cr: OidcClient, error: unknown, log: Logger): Outcome {
     if (error instanceof OutcomeError) return error.outcome;
     if (error instanceof SecretConflictError) return this.secretConflict(cr, error.secretName);
+    if (error instanceof WritePendingError || error instanceof RegistrationConflictError) {
+      // A provider answer (e.g. a rotated token) not stored yet, or superseded: kept and retried.
+      const reason = error instanceof WritePendingError ? Reason.SecretWriteFailed : Reason.Progressing;
+      return { kind: 'retry', reason, message: error.message, retryAfterMs: error.retryAfterMs };
+    }
     if (error instanceof ProviderNotReadyError) {
       return {
         kind: 'retry',
@@ -475,6 +844,11 @@ export class OidcClientReconciler {
         message: error.message,
         retryAfterMs: error.retryAfterMs,
       };
+    }
+    const endpoint = classifyEndpointError(error);
+    if (endpoint) {
+      if (endpoint.kind === 'stalled') this.o.events.record(cr, 'Warning', endpoint.reason, endpoint.message);
+      return endpoint;
     }
     if (error instanceof RegistrationError) {
       return { kind: 'retry', reason: Reason.ProviderUnavailable, message: error.message };
@@ -507,10 +881,12 @@ export class OidcClientReconciler {
   }
 }
 
-/** The reregister annotation carries a value this client's registration has not answered yet. */
-function reregisterRequested(cr: OidcClient, mgmt: V1Secret): boolean {
-  const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER];
-  return !!request && mgmt.metadata?.annotations?.[ANNOTATION_REREGISTERED] !== request;
+/** Our annotations on a Secret (those of this API group), to carry over when it moves. */
+function ourAnnotations(secret: V1Secret): Record<string, string> {
+  const group = API_GROUP_VERSION.split('/')[0] as string;
+  return Object.fromEntries(
+    Object.entries(secret.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(`${group}/`)),
+  );
 }
 
 function readyTrue(status: OidcClientStatus): boolean {

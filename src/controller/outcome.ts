@@ -1,17 +1,33 @@
 // What one reconcile decided, and the errors that carry such a decision out of nested steps.
 import { Reason, type ReasonName } from './conditions.js';
 
+/** A condition besides Ready/Reconciling/Stalled that an outcome sets (e.g. Managed=False). */
+export interface ExtraCondition {
+  type: 'Managed' | 'Synced';
+  status: 'True' | 'False' | 'Unknown';
+  reason: ReasonName;
+  message: string;
+}
+
 export type Outcome =
-  | { kind: 'ready'; reason: ReasonName; message: string }
+  | { kind: 'ready'; reason: ReasonName; message: string; conditions?: ExtraCondition[] }
   /** Needs a person (or a new spec); not retried on a timer. */
   | { kind: 'stalled'; reason: ReasonName; message: string }
-  /** Transient; the work queue retries with backoff (at least retryAfterMs when given). */
-  | { kind: 'retry'; reason: ReasonName; message: string; retryAfterMs?: number };
+  /**
+   * Transient; the work queue retries with backoff (at least retryAfterMs when given, and no later
+   * than retryBeforeMs, e.g. a deletion deadline).
+   */
+  | { kind: 'retry'; reason: ReasonName; message: string; retryAfterMs?: number; retryBeforeMs?: number };
 
-/** Provider answers that will not change for the same spec: wait for a new generation. */
+/**
+ * Provider answers that will not change for the same spec: wait for a new generation. (A stalled
+ * UnexpectedResponse is an unusable success answer to a registration: retrying could register
+ * one orphaned client per attempt.)
+ */
 export const STALLED_FOR_GENERATION: ReadonlySet<string> = new Set([
   Reason.InvalidMetadata,
   Reason.AdoptionFailed,
+  Reason.UnexpectedResponse,
 ]);
 
 /** Carries a decided outcome out of nested steps. */
@@ -30,11 +46,17 @@ export class SecretConflictError extends Error {
   }
 }
 
-/** A failure already reported on the status; `retryAfterMs` hints the queue's next attempt. */
+/**
+ * A failure already reported on the status; `retryAfterMs` is the earliest next attempt (e.g.
+ * Retry-After), `retryBeforeMs` the latest (e.g. the deletion deadline), whatever the backoff says.
+ */
 export class ReconcileError extends Error {
   constructor(
     message: string,
     readonly retryAfterMs?: number,
+    readonly retryBeforeMs?: number,
+    /** The Ready reason reported, when known (the controller limits providers that do not answer). */
+    readonly reason?: ReasonName,
   ) {
     super(message);
     this.name = 'ReconcileError';

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type {
@@ -7,17 +9,25 @@ import type {
   OidcProvider,
   OidcProviderStatus,
 } from '../api/types.generated.js';
+import type { Fence } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { readSecret } from '../kube/secrets.js';
-import { RegistrationClient } from '../registration/client.js';
+import type { ProviderLabels, ProviderRequestObservation } from '../observability/metrics.js';
+import { RegistrationClient, type RegistrationClientOptions } from '../registration/client.js';
 import { discoverEndpoints } from '../registration/discovery.js';
+import { ProviderUnavailableError, RegistrationUnauthorizedError } from '../registration/errors.js';
+import { ManagementOrigins, OriginConfigError } from '../registration/origins.js';
+import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ProviderEndpoints, RequestObserver } from '../registration/types.js';
 import { setCondition } from './conditions.js';
 import { decode } from './secrets.js';
 import { statusPatch } from './status.js';
 
 type AnyProvider = OidcProvider | ClusterOidcProvider;
+
+/** spec.maxConcurrentRequests when unset: requests in flight to one provider, and its share of the workers. */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 4;
 
 /** The provider cannot be used yet; `reason` goes on the OidcClient's Ready condition. */
 export class ProviderNotReadyError extends Error {
@@ -37,8 +47,70 @@ export interface ResolvedProvider {
 }
 
 interface Entry {
+  /** uid/generation of the provider object the client was built from. */
   version: string;
   resolved: Promise<ResolvedProvider>;
+  /** Fingerprint of the CA bundle and initial access token read for it; undefined until read. */
+  trust?: string;
+  /** When the referenced Secrets were last read for this entry. */
+  checkedAt: number;
+  /** A re-read in flight, shared by concurrent reconciles. */
+  recheck?: Promise<Entry>;
+}
+
+/** What the referenced Secrets hold, read once per build or re-check. */
+interface Trust {
+  caPem?: string;
+  initialAccessToken?: string;
+  fingerprint: string;
+}
+
+/** Default: a provider's CA / initial access token Secrets are re-read at most every 30 s. */
+export const DEFAULT_SECRET_RECHECK_MS = 30_000;
+
+/**
+ * Calls a hook when an answer says the trust material is stale: a certificate that does not
+ * verify against the CA bundle, or a registration refused for its initial access token. The
+ * registry then drops the client (and its connections) so the next reconcile re-reads the Secrets.
+ */
+class TrustAwareClient extends RegistrationClient {
+  constructor(
+    opts: RegistrationClientOptions,
+    private readonly onStaleTrust: () => void,
+  ) {
+    super(opts);
+  }
+
+  private watch<T>(call: Promise<T>): Promise<T> {
+    return call.catch((error: unknown) => {
+      if (isStaleTrust(error)) this.onStaleTrust();
+      throw error;
+    });
+  }
+
+  override register(...a: Parameters<RegistrationClient['register']>) {
+    return this.watch(super.register(...a));
+  }
+  override read(...a: Parameters<RegistrationClient['read']>) {
+    return this.watch(super.read(...a));
+  }
+  override update(...a: Parameters<RegistrationClient['update']>) {
+    return this.watch(super.update(...a));
+  }
+  override delete(...a: Parameters<RegistrationClient['delete']>) {
+    return this.watch(super.delete(...a));
+  }
+}
+
+export function isStaleTrust(error: unknown): boolean {
+  if (error instanceof RegistrationUnauthorizedError) return true;
+  return error instanceof ProviderUnavailableError && isTlsVerificationCode(error.code);
+}
+
+/** Per-provider request metrics: labelled by the provider resource, released with it. */
+export interface ProviderMetricsSink {
+  observe(provider: ProviderLabels, e: Omit<ProviderRequestObservation, 'provider'>): void;
+  release(provider: ProviderLabels): void;
 }
 
 export function providerKeyOf(cr: OidcClient): { kind: 'OidcProvider' | 'ClusterOidcProvider'; key: string } {
@@ -46,6 +118,48 @@ export function providerKeyOf(cr: OidcClient): { kind: 'OidcProvider' | 'Cluster
   return kind === 'ClusterOidcProvider'
     ? { kind, key: `cluster/${cr.spec.providerRef.name}` }
     : { kind, key: `${cr.metadata.namespace}/${cr.spec.providerRef.name}` };
+}
+
+/** Metric labels of a provider resource (namespace '' for a ClusterOidcProvider). */
+function labelsOfProvider(provider: AnyProvider): ProviderLabels {
+  const ns = provider.metadata.namespace;
+  return ns
+    ? { kind: 'OidcProvider', namespace: ns, name: provider.metadata.name ?? '' }
+    : { kind: 'ClusterOidcProvider', namespace: '', name: provider.metadata.name ?? '' };
+}
+
+function providerLabelsOf(cr: OidcClient): ProviderLabels {
+  const { kind } = providerKeyOf(cr);
+  return {
+    kind,
+    namespace: kind === 'ClusterOidcProvider' ? '' : (cr.metadata.namespace ?? ''),
+    name: cr.spec.providerRef.name,
+  };
+}
+
+/**
+ * Where a provider that is gone may still receive the DELETE of a client: only the origin the
+ * operator itself recorded on the OidcClient's status (a tenant edits the management Secret, not the
+ * status). Without it nothing is trusted and the finalizer gives up after --deletion-timeout.
+ */
+function checkOrigins(endpoint: string, origins: readonly string[]): void {
+  try {
+    new ManagementOrigins(endpoint, origins);
+  } catch (error) {
+    if (error instanceof OriginConfigError)
+      throw new ProviderNotReadyError('ProviderInvalid', `spec.managementOrigins: ${error.message}`);
+    throw error;
+  }
+}
+
+function recordedOrigins(cr: OidcClient): string[] {
+  const uri = cr.status?.registrationClientUri;
+  if (!uri) return [];
+  try {
+    return [new URL(uri).origin];
+  } catch {
+    return [];
+  }
 }
 
 export class ProviderRegistry {
@@ -57,10 +171,14 @@ export class ProviderRegistry {
       providers: CacheReader<OidcProvider>;
       clusterProviders: CacheReader<ClusterOidcProvider>;
       log: Logger;
-      observe?: RequestObserver;
+      metrics?: ProviderMetricsSink;
       /** Timeout and retries for provider calls; tests shorten them. */
       requestTimeoutMs?: number;
       retries?: number;
+      /** Re-read the CA / initial access token Secrets at most this often (default 30 s). */
+      secretRecheckMs?: number;
+      /** Leadership fence for every provider call. */
+      fence?: Fence;
     },
   ) {}
 
@@ -78,22 +196,63 @@ export class ProviderRegistry {
     }
     const version = `${provider.metadata.uid}/${provider.metadata.generation}`;
     const existing = this.entries.get(key);
-    if (existing && existing.version === version) return existing.resolved;
-    if (existing) void existing.resolved.then((r) => r.client.close()).catch(() => undefined);
-    const resolved = this.build(key, provider);
-    this.entries.set(key, { version, resolved });
+    if (existing && existing.version === version) return (await this.fresh(key, existing, provider)).resolved;
+    return this.replace(key, version, provider).resolved;
+  }
+
+  /**
+   * The entry itself while its Secrets were read less than secretRecheckMs ago; else re-reads them
+   * (a GET each, no watch on every Secret of the cluster) and rebuilds when the CA bundle or the
+   * initial access token changed.
+   */
+  private async fresh(key: string, entry: Entry, provider: AnyProvider): Promise<Entry> {
+    const interval = this.deps.secretRecheckMs ?? DEFAULT_SECRET_RECHECK_MS;
+    if (entry.trust === undefined || Date.now() - entry.checkedAt < interval) return entry;
+    entry.recheck ??= (async () => {
+      try {
+        const trust = await this.readTrust(provider);
+        if (trust.fingerprint === entry.trust) return entry;
+        if (this.entries.get(key) !== entry) return this.entries.get(key) ?? entry;
+        this.deps.log.info(
+          { provider: key },
+          'provider CA bundle or initial access token changed; rebuilding',
+        );
+        return this.replace(key, entry.version, provider, trust);
+      } catch (error) {
+        // Secret gone or unreadable: a rebuild reports it on the provider and its clients.
+        if (error instanceof ProviderNotReadyError && this.entries.get(key) === entry) {
+          return this.replace(key, entry.version, provider);
+        }
+        this.deps.log.warn({ provider: key, err: errorMessage(error) }, 'provider Secrets not re-read');
+        return entry;
+      } finally {
+        entry.checkedAt = Date.now();
+        entry.recheck = undefined;
+      }
+    })();
+    return entry.recheck;
+  }
+
+  /** Builds a new client for the provider, closing the one it replaces. */
+  private replace(key: string, version: string, provider: AnyProvider, trust?: Trust): Entry {
+    const old = this.entries.get(key);
+    if (old) void old.resolved.then((r) => r.client.close()).catch(() => undefined);
+    const entry = { version, checkedAt: Date.now() } as Entry;
+    entry.resolved = this.build(key, provider, entry, trust);
+    this.entries.set(key, entry);
     // A failed discovery must not stick: the next reconcile tries again (the queue backs off).
-    resolved.catch(() => {
-      if (this.entries.get(key)?.resolved === resolved) this.entries.delete(key);
+    entry.resolved.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
     });
-    return resolved;
+    return entry;
   }
 
   /**
    * For deleting a client: namespace deletion removes the OidcProvider at the same time as the
    * OidcClient, yet the RFC 7592 DELETE needs only the registration_client_uri and the token.
    * So a provider that is gone still serves from its last resolved client, or from a bare client
-   * (default trust store) when this process never resolved it.
+   * (default trust store, management calls only to the origin recorded on the client's status)
+   * when this process never resolved it.
    */
   async resolveForDeletion(cr: OidcClient, issuer: string | undefined): Promise<ResolvedProvider> {
     try {
@@ -101,21 +260,29 @@ export class ProviderRegistry {
     } catch (error) {
       if (!(error instanceof ProviderNotReadyError) || error.reason !== 'ProviderNotFound') throw error;
       const { key } = providerKeyOf(cr);
+      const origins = recordedOrigins(cr);
+      const version = `gone:${origins.join(',')}`;
       const cached = this.entries.get(key);
-      if (cached) return cached.resolved;
+      if (cached && (!cached.version.startsWith('gone:') || cached.version === version))
+        return cached.resolved;
+      if (cached) this.invalidate(key);
       const endpoints: ProviderEndpoints = {
         issuer: issuer ?? '',
         registrationEndpoint: '',
         source: 'explicit',
       };
+      const labels = providerLabelsOf(cr);
       const client = new RegistrationClient({
         endpoints,
+        managementOrigins: origins,
         requestTimeoutMs: this.deps.requestTimeoutMs,
         retries: this.deps.retries,
-        observe: this.deps.observe,
+        registrationRetries: 0,
+        observe: this.observer(labels),
+        fence: this.deps.fence,
       });
       const resolved = Promise.resolve({ key, endpoints, client });
-      this.entries.set(key, { version: 'gone', resolved });
+      this.entries.set(key, { version, resolved, checkedAt: Date.now() });
       return resolved;
     }
   }
@@ -127,39 +294,83 @@ export class ProviderRegistry {
     if (e) void e.resolved.then((r) => r.client.close()).catch(() => undefined);
   }
 
+  /**
+   * A provider resource is gone and no OidcClient refers to it any more: close its connections and
+   * drop its metric series, so deleted providers do not accumulate in memory.
+   */
+  release(key: string, labels: ProviderLabels): void {
+    this.invalidate(key);
+    this.deps.metrics?.release(labels);
+  }
+
+  private observer(labels: ProviderLabels): RequestObserver | undefined {
+    const sink = this.deps.metrics;
+    return sink ? (e) => sink.observe(labels, e) : undefined;
+  }
+
   async close(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.allSettled(all.map(async (e) => (await e.resolved).client.close()));
   }
 
-  private async build(key: string, provider: AnyProvider): Promise<ResolvedProvider> {
+  private async build(
+    key: string,
+    provider: AnyProvider,
+    entry: Entry,
+    known?: Trust,
+  ): Promise<ResolvedProvider> {
     const spec = provider.spec;
-    const ns = provider.metadata.namespace;
     try {
-      const caPem = spec.caSecretRef ? await this.readSecretKey(spec.caSecretRef, ns, 'ca.crt') : undefined;
-      const initialAccessToken = spec.initialAccessTokenSecretRef
-        ? await this.readSecretKey(spec.initialAccessTokenSecretRef, ns, 'token')
-        : undefined;
+      // Refuse bad origins before anything is fetched: an http origin next to https fails even
+      // while discovery is down.
+      checkOrigins(spec.registrationEndpoint || spec.issuerUrl, spec.managementOrigins ?? []);
+      const trust = known ?? (await this.readTrust(provider));
+      entry.trust = trust.fingerprint;
+      entry.checkedAt = Date.now();
+      const { caPem, initialAccessToken } = trust;
       const endpoints = await discoverEndpoints({
         issuerUrl: spec.issuerUrl,
         registrationEndpoint: spec.registrationEndpoint,
         caPem,
-      });
-      const client = new RegistrationClient({
-        endpoints,
-        caPem,
-        initialAccessToken,
-        maxConcurrentRequests: spec.maxConcurrentRequests ?? 4,
-        observe: this.deps.observe,
+        // The same per-request timeout as every other provider call (default 10 s × 4 attempts).
         requestTimeoutMs: this.deps.requestTimeoutMs,
-        retries: this.deps.retries,
+        signal: this.deps.fence?.signal,
       });
+      let client: TrustAwareClient;
+      try {
+        client = new TrustAwareClient(
+          {
+            endpoints,
+            managementOrigins: spec.managementOrigins ?? [],
+            caPem,
+            initialAccessToken,
+            maxConcurrentRequests: spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS,
+            observe: this.observer(labelsOfProvider(provider)),
+            requestTimeoutMs: this.deps.requestTimeoutMs,
+            retries: this.deps.retries,
+            registrationRetries: 0,
+            fence: this.deps.fence,
+          },
+          () => {
+            if (this.entries.get(key) !== entry) return;
+            this.deps.log.info(
+              { provider: key },
+              'provider refused our CA bundle or initial access token; re-reading',
+            );
+            this.invalidate(key);
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof OriginConfigError)) throw error;
+        throw new ProviderNotReadyError('ProviderInvalid', `spec.managementOrigins: ${error.message}`);
+      }
+      const origins = client.managementOrigins;
       await this.writeStatus(
         provider,
         true,
         'Discovered',
-        `registration endpoint ${endpoints.registrationEndpoint} (${endpoints.source})`,
+        `registration endpoint ${endpoints.registrationEndpoint} (${endpoints.source}); management calls go to ${origins.join(', ')} only`,
         endpoints,
       );
       return { key, endpoints, client };
@@ -173,10 +384,28 @@ export class ProviderRegistry {
     }
   }
 
+  /** Reads the CA bundle and the initial access token the provider references (each Secret once). */
+  private async readTrust(provider: AnyProvider): Promise<Trust> {
+    const spec = provider.spec;
+    const ns = provider.metadata.namespace;
+    const read = new Map<string, Promise<V1Secret | undefined>>();
+    const caPem = spec.caSecretRef
+      ? await this.readSecretKey(spec.caSecretRef, ns, 'ca.crt', read)
+      : undefined;
+    const initialAccessToken = spec.initialAccessTokenSecretRef
+      ? await this.readSecretKey(spec.initialAccessTokenSecretRef, ns, 'token', read)
+      : undefined;
+    const fingerprint = createHash('sha256')
+      .update(`${caPem ?? ''}\0${initialAccessToken ?? ''}`)
+      .digest('hex');
+    return { caPem, initialAccessToken, fingerprint };
+  }
+
   private async readSecretKey(
     ref: NamespacedSecretKeySelector,
     providerNamespace: string | undefined,
     defaultKey: string,
+    read: Map<string, Promise<V1Secret | undefined>>,
   ): Promise<string> {
     const ns = providerNamespace ?? ref.namespace;
     if (providerNamespace && ref.namespace && ref.namespace !== providerNamespace) {
@@ -187,7 +416,13 @@ export class ProviderRegistry {
     }
     if (!ns) throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ref.name}: namespace is required`);
     const key = ref.key ?? defaultKey;
-    const secret = await readSecret(this.deps.rest, ns, ref.name);
+    const path = `${ns}/${ref.name}`;
+    let pending = read.get(path);
+    if (!pending) {
+      pending = readSecret(this.deps.rest, ns, ref.name);
+      read.set(path, pending);
+    }
+    const secret = await pending;
     if (!secret) throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} not found`);
     const value = decode(secret, key);
     if (!value)

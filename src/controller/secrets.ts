@@ -4,11 +4,18 @@
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { OidcClient } from '../api/types.generated.js';
 import {
+  ANNOTATION_ATTEMPT,
+  ANNOTATION_MANAGEMENT,
+  ANNOTATION_REGISTERED_METADATA,
+  ANNOTATION_REJECTED_TOKEN,
+  ANNOTATION_STATE,
+  clientLabelValue,
   LABEL_CLIENT,
   LABEL_MANAGED_BY,
   LABEL_ROLE,
   MANAGED_BY,
   MGMT_KEYS,
+  PREVIOUS_KEYS,
   REGISTRATION_FINALIZER,
   type SecretRole,
 } from './names.js';
@@ -19,6 +26,36 @@ export interface StoredRegistration {
   registrationAccessToken: string;
   registrationClientUri: string;
   issuer?: string;
+}
+
+/** A client registered without RFC 7592 management: credentials only, no token, no URI. */
+export interface UnmanagedRegistration {
+  clientId: string;
+  clientSecret?: string;
+  issuer?: string;
+}
+
+/** What a management Secret holds, read once per reconcile. */
+export type StoredState =
+  /** No registration (yet): `attempt` is set while a POST may have been sent without its result stored. */
+  | { kind: 'empty'; attempt?: string; previous?: StoredRegistration }
+  | { kind: 'managed'; reg: StoredRegistration; previous?: StoredRegistration }
+  | { kind: 'unmanaged'; reg: UnmanagedRegistration; metadataHash?: string; previous?: StoredRegistration };
+
+/** Annotations that describe one registration attempt; replaced, not merged, on every write. */
+export const TRANSIENT_ANNOTATIONS: ReadonlySet<string> = new Set([
+  ANNOTATION_STATE,
+  ANNOTATION_ATTEMPT,
+  ANNOTATION_REJECTED_TOKEN,
+]);
+
+/** The annotations a management Secret write leaves: the attempt's replaced, all others kept. */
+export function mergeAnnotations(
+  current: Record<string, string> | undefined,
+  attempt: Record<string, string>,
+): Record<string, string> {
+  const kept = Object.entries(current ?? {}).filter(([k]) => !TRANSIENT_ANNOTATIONS.has(k));
+  return { ...Object.fromEntries(kept), ...attempt };
 }
 
 export function ownerReference(cr: OidcClient): V1OwnerReference {
@@ -64,18 +101,74 @@ export function readRegistration(secret: V1Secret | undefined): StoredRegistrati
   };
 }
 
-function baseLabels(cr: OidcClient, role: SecretRole): Record<string, string> {
-  return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CLIENT]: cr.metadata.name as string, [LABEL_ROLE]: role };
+function readPrevious(secret: V1Secret | undefined): StoredRegistration | undefined {
+  const clientId = decode(secret, PREVIOUS_KEYS.clientId);
+  const rat = decode(secret, PREVIOUS_KEYS.registrationAccessToken);
+  const uri = decode(secret, PREVIOUS_KEYS.registrationClientUri);
+  if (!clientId || !rat || !uri) return undefined;
+  return {
+    clientId,
+    clientSecret: decode(secret, PREVIOUS_KEYS.clientSecret),
+    registrationAccessToken: rat,
+    registrationClientUri: uri,
+  };
 }
 
-export function managementSecretData(reg: StoredRegistration): Record<string, string> {
+export function readStored(secret: V1Secret | undefined): StoredState {
+  const previous = readPrevious(secret);
+  const annotations = secret?.metadata?.annotations ?? {};
+  const reg = readRegistration(secret);
+  if (reg) return previous ? { kind: 'managed', reg, previous } : { kind: 'managed', reg };
+  const clientId = decode(secret, MGMT_KEYS.clientId);
+  if (clientId && annotations[ANNOTATION_MANAGEMENT] === 'unsupported') {
+    const unmanaged: UnmanagedRegistration = { clientId };
+    const clientSecret = decode(secret, MGMT_KEYS.clientSecret);
+    const issuer = decode(secret, MGMT_KEYS.issuer);
+    if (clientSecret !== undefined) unmanaged.clientSecret = clientSecret;
+    if (issuer !== undefined) unmanaged.issuer = issuer;
+    const out: StoredState = { kind: 'unmanaged', reg: unmanaged };
+    const metadataHash = annotations[ANNOTATION_REGISTERED_METADATA];
+    if (metadataHash) out.metadataHash = metadataHash;
+    if (previous) out.previous = previous;
+    return out;
+  }
+  const out: StoredState = { kind: 'empty' };
+  const attempt = annotations[ANNOTATION_ATTEMPT];
+  if (attempt) out.attempt = attempt;
+  if (previous) out.previous = previous;
+  return out;
+}
+
+function baseLabels(cr: OidcClient, role: SecretRole): Record<string, string> {
+  return {
+    [LABEL_MANAGED_BY]: MANAGED_BY,
+    [LABEL_CLIENT]: clientLabelValue(cr.metadata.name as string),
+    [LABEL_ROLE]: role,
+  };
+}
+
+/** The Secret data for a registration (if any) and, during a re-registration, the previous one. */
+export function managementSecretData(
+  reg: StoredRegistration | UnmanagedRegistration | undefined,
+  previous?: StoredRegistration,
+): Record<string, string> {
+  const managed = reg && 'registrationAccessToken' in reg ? reg : undefined;
   return encodeData({
-    [MGMT_KEYS.clientId]: reg.clientId,
-    [MGMT_KEYS.clientSecret]: reg.clientSecret,
-    [MGMT_KEYS.registrationAccessToken]: reg.registrationAccessToken,
-    [MGMT_KEYS.registrationClientUri]: reg.registrationClientUri,
-    [MGMT_KEYS.issuer]: reg.issuer,
+    [MGMT_KEYS.clientId]: reg?.clientId,
+    [MGMT_KEYS.clientSecret]: reg?.clientSecret,
+    [MGMT_KEYS.registrationAccessToken]: managed?.registrationAccessToken,
+    [MGMT_KEYS.registrationClientUri]: managed?.registrationClientUri,
+    [MGMT_KEYS.issuer]: reg?.issuer,
+    [PREVIOUS_KEYS.clientId]: previous?.clientId,
+    [PREVIOUS_KEYS.clientSecret]: previous?.clientSecret,
+    [PREVIOUS_KEYS.registrationAccessToken]: previous?.registrationAccessToken,
+    [PREVIOUS_KEYS.registrationClientUri]: previous?.registrationClientUri,
   });
+}
+
+/** True when the Secret still carries our finalizer (it blocks the Secret's deletion). */
+export function hasRegistrationFinalizer(secret: V1Secret): boolean {
+  return (secret.metadata?.finalizers ?? []).includes(REGISTRATION_FINALIZER);
 }
 
 export function newManagementSecret(

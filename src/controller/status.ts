@@ -26,16 +26,24 @@ export function nextStatus(
     outcome.kind === 'stalled'
       ? put(conditions, 'Stalled', 'True', reason, message)
       : removeCondition(conditions, 'Stalled');
-  conditions =
-    ready && ignored.length > 0
-      ? put(
-          conditions,
-          'Synced',
-          'False',
-          Reason.ValueNotAccepted,
-          `not kept by the provider: ${ignored.join(', ')}`,
-        )
-      : removeCondition(conditions, 'Synced');
+  const extra = outcome.kind === 'ready' ? (outcome.conditions ?? []) : [];
+  const synced = extra.find((c) => c.type === 'Synced');
+  if (synced) conditions = put(conditions, 'Synced', synced.status, synced.reason, synced.message);
+  else
+    conditions =
+      ready && ignored.length > 0
+        ? put(
+            conditions,
+            'Synced',
+            'False',
+            Reason.ValueNotAccepted,
+            `not kept by the provider: ${ignored.join(', ')}`,
+          )
+        : removeCondition(conditions, 'Synced');
+  // Managed=False stays while the client is unmanaged, also through transient failures.
+  const managed = extra.find((c) => c.type === 'Managed');
+  if (managed) conditions = put(conditions, 'Managed', managed.status, managed.reason, managed.message);
+  else if (ready) conditions = removeCondition(conditions, 'Managed');
   const next: OidcClientStatus = { ...status, conditions, observedGeneration: gen };
   if (ignored.length === 0) delete next.ignoredFields;
   if (ready && !next.lastSyncTime) next.lastSyncTime = now;

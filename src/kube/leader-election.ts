@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { KubeConfig, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import type { KubeConnection } from './config.js';
+import { DeadlineFence, type Fence } from './fence.js';
 import { isKubeStatus, KubeRest } from './rest.js';
 
 /** A coordination.k8s.io/v1 Lease as it is on the wire (MicroTime fields are strings). */
@@ -34,8 +35,12 @@ export interface LeaderElectorOptions {
   /** Interval between acquire and renew attempts. Default 2. */
   retryPeriodSeconds?: number;
   log?: Logger;
-  /** Called on acquiring the lease; `signal` aborts when leadership ends (lost, or stop()). */
-  onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
+  /**
+   * Called on acquiring the lease; `signal` aborts when leadership ends (lost, stop(), or no renewal
+   * within renewDeadline, i.e. before any successor may take over). `fence` carries the same signal
+   * and also reports an overdue deadline when read before its timer ran (after a process pause).
+   */
+  onStartedLeading: (signal: AbortSignal, fence: Fence) => void | Promise<void>;
   /** Called once leadership ended: at once when lost, after releasing the lease on stop(). */
   onStoppedLeading?: () => void;
 }
@@ -152,8 +157,8 @@ export class LeaderElector {
   private releaseOnStop = true;
   private loop: Promise<void> | undefined;
   private leading = false;
-  /** Aborts the current term's onStartedLeading signal. */
-  private term: AbortController | undefined;
+  /** The current term's fence: its signal is the one onStartedLeading got. */
+  private term: DeadlineFence | undefined;
   /** Last Lease read or written: the base (with resourceVersion) of the next update. */
   private lease: V1Lease | undefined;
   private observed: LeaderRecord | undefined;
@@ -195,7 +200,7 @@ export class LeaderElector {
       this.log?.error({ error: describeError(error) }, 'leader election loop failed');
       if (this.leading) {
         this.leading = false;
-        this.term?.abort(new Error('leader election failed'));
+        this.term?.end('leader election failed');
         this.notifyStopped();
       }
     });
@@ -241,12 +246,13 @@ export class LeaderElector {
    */
   private async lead(acquiredAt: number): Promise<void> {
     const stopped = this.stopping.signal;
-    const term = new AbortController();
+    const term = new DeadlineFence();
     this.term = term;
+    this.extendTerm(term, acquiredAt);
     this.leading = true;
     this.log?.info({ leaseTransitions: this.observed?.leaseTransitions }, 'acquired leadership');
     let settled = false;
-    const work = (async () => this.opts.onStartedLeading(term.signal))()
+    const work = (async () => this.opts.onStartedLeading(term.signal, term))()
       .catch((error: unknown) => {
         this.log?.error({ error: describeError(error) }, 'onStartedLeading failed');
       })
@@ -258,7 +264,7 @@ export class LeaderElector {
     let lostBecause: string | undefined;
     for (;;) {
       if (stopped.aborted) {
-        term.abort(new Error('leader election stopped'));
+        term.end('leader election stopped');
         // Keep the lease while the work winds down, so no successor overlaps with it.
         await Promise.race([work, sleep(this.retryPeriodMs)]);
         if (settled) break;
@@ -269,8 +275,14 @@ export class LeaderElector {
       const attemptedAt = performance.now();
       const remaining = this.renewDeadlineMs - (attemptedAt - lastRenew);
       const attempt = await this.tryAcquireOrRenew(Math.max(Math.ceil(remaining), 1));
-      if (attempt === 'held') {
+      if (attempt === 'held' && !stopped.aborted && term.signal.aborted) {
+        // The renewal came back after the fence closed (e.g. the process was paused): the work has
+        // stopped, so holding on would leave a leader that does nothing.
+        lostBecause = `no renewal succeeded within ${this.renewDeadlineMs / 1000} s`;
+        break;
+      } else if (attempt === 'held') {
         lastRenew = attemptedAt;
+        this.extendTerm(term, attemptedAt);
       } else if (attempt === 'held-by-other') {
         lostBecause = `the lease is now held by ${this.observed?.holderIdentity}`;
         break;
@@ -282,7 +294,7 @@ export class LeaderElector {
 
     if (lostBecause !== undefined) {
       this.leading = false;
-      term.abort(new Error(`leadership lost: ${lostBecause}`));
+      term.end(`leadership lost: ${lostBecause}`);
       this.log?.warn({ reason: lostBecause }, 'lost leadership');
       this.notifyStopped();
       // A new term must not overlap with the old term's work.
@@ -293,6 +305,14 @@ export class LeaderElector {
     this.leading = false;
     this.log?.info('stopped leading');
     this.notifyStopped();
+  }
+
+  /**
+   * A successor counts leaseDuration from when it saw this renewal, which is after `sentAt`; the
+   * fence closes renewDeadline after `sentAt`, leaving leaseDuration - renewDeadline of margin.
+   */
+  private extendTerm(term: DeadlineFence, sentAt: number): void {
+    term.extend(sentAt + this.renewDeadlineMs);
   }
 
   private notifyStopped(): void {

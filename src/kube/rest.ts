@@ -6,7 +6,9 @@ import type { Agent as HttpAgent, IncomingMessage, RequestOptions } from 'node:h
 import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type KubeConnection, type KubeTls, loadKubeConnectionSync } from './config.js';
+import { assertNotFenced, type Fence } from './fence.js';
 import { http, https as tlsHttp } from './node-http.js';
+import { type OwnWrites, writeTarget } from './own-writes.js';
 
 /** A non-2xx answer from the apiserver, carrying its Status reason (NotFound, Conflict, ...). */
 export class KubeApiError extends Error {
@@ -43,25 +45,70 @@ export type KubeRequestObserver = (e: { method: string; path: string; status: nu
 /** One line of a watch stream: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR (with a Status). */
 export type WatchHandler = (type: string, object: unknown) => void;
 
-const DEFAULT_TIMEOUT_MS = 30_000;
 /** Idle pooled connections close after this (the burst's many parallel ones are not kept forever). */
 const IDLE_SOCKET_MS = 30_000;
 
+export interface KubeRestOptions {
+  /** Per-request timeout when the caller passes no signal. Default 30 s. */
+  timeoutMs?: number;
+}
+
+/** What a KubeRest and its fenced views share: one connection pool, one set of observers. */
+interface Shared {
+  connection: KubeConnection;
+  url: URL;
+  observers: KubeRequestObserver[];
+  agent?: HttpAgent;
+  agentTls?: KubeTls;
+  timeoutMs: number;
+  /** Writes reported to OwnWrites, so fenced views report theirs too. */
+  own?: { writes: OwnWrites; resources: ReadonlySet<string> };
+}
+
 export class KubeRest {
-  private readonly observers: KubeRequestObserver[] = [];
-  readonly connection: KubeConnection;
-  private readonly url: URL;
-  private agent?: HttpAgent;
-  private agentTls?: KubeTls;
+  private shared: Shared;
+  private fence: Fence | undefined;
+  private root: KubeRest = this;
 
   /** A resolved connection (loadKubeConnection), or a client-node KubeConfig (tests build those). */
-  constructor(config: KubeConnection | KubeConfig) {
-    this.connection = loadKubeConnectionSync(config);
-    this.url = new URL(this.connection.server);
+  constructor(config: KubeConnection | KubeConfig, opts: KubeRestOptions = {}) {
+    const connection = loadKubeConnectionSync(config);
+    this.shared = {
+      connection,
+      url: new URL(connection.server),
+      observers: [],
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    };
+  }
+
+  get connection(): KubeConnection {
+    return this.shared.connection;
+  }
+
+  /**
+   * A view whose every request is refused once `fence.signal` aborts and is cut off in flight when
+   * it does: the writes of a leader that lost its Lease must stop before a successor starts.
+   */
+  fenced(fence: Fence): KubeRest {
+    const view = new KubeRest(this.shared.connection);
+    view.shared = this.shared;
+    view.fence = fence;
+    view.root = this.root;
+    return view;
+  }
+
+  /** The same client without a fence, for writes that are safe whoever leads (compare-and-swap). */
+  unfenced(): KubeRest {
+    return this.root;
   }
 
   onRequest(observer: KubeRequestObserver): void {
-    this.observers.push(observer);
+    this.shared.observers.push(observer);
+  }
+
+  /** Reports every write to these resources (plural names) and the resourceVersion it produced. */
+  trackWrites(writes: OwnWrites, resources: string[]): void {
+    this.shared.own = { writes, resources: new Set(resources) };
   }
 
   get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
@@ -89,11 +136,45 @@ export class KubeRest {
     path: string,
     opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal } = {},
   ): Promise<T> {
+    const own = this.shared.own;
+    const target = own && method !== 'GET' ? writeTarget(path, opts.body, own.resources) : undefined;
+    if (!own || !target) return this.exchange<T>(method, path, opts);
+    own.writes.begin(target);
+    let rv: string | undefined;
+    try {
+      const result = await this.exchange<T>(method, path, opts);
+      rv = (result as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
+      return result;
+    } finally {
+      own.writes.end(target, rv);
+    }
+  }
+
+  /** One request with a JSON body and a JSON answer; a cut-off by the fence throws FencedError. */
+  private async exchange<T>(
+    method: HttpMethod,
+    path: string,
+    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal },
+  ): Promise<T> {
+    try {
+      return await this.exchangeUnfenced<T>(method, path, opts);
+    } catch (error) {
+      const fence = this.fence?.signal;
+      if (fence?.aborted) assertNotFenced(fence);
+      throw error;
+    }
+  }
+
+  private async exchangeUnfenced<T>(
+    method: HttpMethod,
+    path: string,
+    opts: { body?: unknown; query?: Query; contentType?: string; signal?: AbortSignal },
+  ): Promise<T> {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const res = await this.send(method, path, opts.query, {
       body,
       contentType: opts.contentType,
-      signal: opts.signal ?? AbortSignal.timeout(DEFAULT_TIMEOUT_MS),
+      signal: opts.signal ?? AbortSignal.timeout(this.shared.timeoutMs),
     });
     const text = await readText(res);
     const parsed: unknown = text ? safeJson(text) : undefined;
@@ -151,8 +232,8 @@ export class KubeRest {
   }
 
   async close(): Promise<void> {
-    this.agent?.destroy();
-    this.agent = undefined;
+    this.shared.agent?.destroy();
+    this.shared.agent = undefined;
   }
 
   /** Sends one request and resolves with the response head (the body is the caller's to read). */
@@ -163,8 +244,9 @@ export class KubeRest {
     opts: { body?: string; contentType?: string; signal: AbortSignal; observe?: boolean },
   ): Promise<IncomingMessage> {
     const observe = opts.observe !== false;
-    const creds = await this.connection.credentials();
-    const url = new URL(this.url.pathname.replace(/\/+$/, '') + path, this.url);
+    const shared = this.shared;
+    const creds = await shared.connection.credentials();
+    const url = new URL(shared.url.pathname.replace(/\/+$/, '') + path, shared.url);
     for (const [k, v] of Object.entries(query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
@@ -175,10 +257,13 @@ export class KubeRest {
       headers['content-length'] = String(Buffer.byteLength(opts.body));
     }
     const https = url.protocol === 'https:';
+    // Read right before sending: after a pause the fence reports the overdue deadline at once.
+    const fence = this.fence?.signal;
+    if (fence) assertNotFenced(fence);
     const options: RequestOptions = {
       method,
       headers,
-      signal: opts.signal,
+      signal: fence ? AbortSignal.any([opts.signal, fence]) : opts.signal,
       agent: (creds.agent as HttpAgent | undefined) ?? this.agentFor(creds.tls, https),
     };
     try {
@@ -197,21 +282,22 @@ export class KubeRest {
 
   /** One pool per TLS material; rotated material (an exec plugin's new certificate) gets a new one. */
   private agentFor(tls: KubeTls, https: boolean): HttpAgent {
-    if (this.agent && this.agentTls === tls) return this.agent;
+    const shared = this.shared;
+    if (shared.agent && shared.agentTls === tls) return shared.agent;
     // The old pool's idle connections close by their idle timeout; in-flight ones finish.
     const common = { keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
     // One SecureContext for every connection: given ca/cert/key instead, Node parses them into a
     // new OpenSSL context per connection, and the pool key would be their full PEM text.
     const { ca, cert, key, ...verify } = tls;
-    this.agent = https
+    shared.agent = https
       ? new tlsHttp.Agent({ ...common, ...verify, secureContext: createSecureContext({ ca, cert, key }) })
       : new http.Agent(common);
-    this.agentTls = tls;
-    return this.agent;
+    shared.agentTls = tls;
+    return shared.agent;
   }
 
   private notify(method: string, path: string, status: number | 'error'): void {
-    for (const o of this.observers) o({ method, path, status });
+    for (const o of this.shared.observers) o({ method, path, status });
   }
 }
 

@@ -72,12 +72,15 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
-  /** Re-queues a failed key after exponential backoff with jitter (or at least minDelayMs). */
-  addRateLimited(key: string, minDelayMs = 0): number {
+  /**
+   * Re-queues a failed key after exponential backoff with jitter, at least minDelayMs (Retry-After)
+   * and at most maxDelayMs (a deadline the caller must not miss).
+   */
+  addRateLimited(key: string, minDelayMs = 0, maxDelayMs = Number.POSITIVE_INFINITY): number {
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
     const exp = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (n - 1));
-    const delay = Math.max(minDelayMs, exp * (0.75 + Math.random() * 0.5));
+    const delay = Math.min(maxDelayMs, Math.max(minDelayMs, exp * (0.75 + Math.random() * 0.5)));
     this.opts.metrics?.retried();
     this.addAfter(key, delay);
     return delay;
@@ -129,12 +132,15 @@ export class WorkQueue {
 
 export type Reconciler = (key: string) => Promise<ReconcileOutcome>;
 
+/** Bounds on the next attempt after a failure: not before `afterMs`, not after `beforeMs`. */
+export type RetryHint = { afterMs?: number | undefined; beforeMs?: number | undefined } | undefined;
+
 /** Runs `workers` loops that take keys from the queue and reconcile them. */
 export function runWorkers(
   queue: WorkQueue,
   workers: number,
   reconcile: Reconciler,
-  onError: (key: string, error: unknown) => number | undefined,
+  onError: (key: string, error: unknown) => RetryHint,
 ): Promise<void> {
   const loop = async (): Promise<void> => {
     for (;;) {
@@ -145,8 +151,8 @@ export function runWorkers(
         queue.forget(key);
         if (outcome?.requeueAfterMs !== undefined) queue.addAfter(key, outcome.requeueAfterMs);
       } catch (error) {
-        const minDelay = onError(key, error);
-        queue.addRateLimited(key, minDelay ?? 0);
+        const hint = onError(key, error);
+        queue.addRateLimited(key, hint?.afterMs ?? 0, hint?.beforeMs);
       } finally {
         queue.done(key);
       }

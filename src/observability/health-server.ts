@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { http } from '../kube/node-http.js';
 import type { OperatorMetrics } from './metrics.js';
+import type { MetricsAuthorizer } from './metrics-auth.js';
 
 export interface HealthCheck {
   name: string;
@@ -19,6 +20,8 @@ export interface HealthServerOptions {
   host?: string;
   port: number;
   metrics: OperatorMetrics;
+  /** When set, /metrics answers only requests this authorizer allows (probes stay open). */
+  metricsAuth?: MetricsAuthorizer;
   liveness?: HealthCheck[];
   readiness?: HealthCheck[];
 }
@@ -85,6 +88,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HealthSer
     return;
   }
   if (url.pathname === '/metrics') {
+    if (opts.metricsAuth) {
+      const decision = await opts.metricsAuth.authorize(req.headers.authorization);
+      if (!decision.ok) {
+        if (decision.status === 401) res.setHeader('www-authenticate', 'Bearer');
+        send(res, decision.status, TEXT, `${decision.message}\n`, head);
+        return;
+      }
+    }
     try {
       const body = await opts.metrics.registry.metrics();
       send(res, 200, opts.metrics.registry.contentType, body, head);

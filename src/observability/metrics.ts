@@ -2,9 +2,16 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 export type ReconcileResult = 'success' | 'error' | 'requeue';
 
+/** The provider resource a request was made for; namespace is '' for a ClusterOidcProvider. */
+export interface ProviderLabels {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
 export interface ProviderRequestObservation {
+  provider: ProviderLabels;
   method: string;
-  host: string;
   /** HTTP status, or 'error' when no response arrived (connection refused, timeout, TLS failure). */
   status: number | 'error';
   durationMs: number;
@@ -24,8 +31,8 @@ export class OperatorMetrics {
   readonly registry: Registry;
   readonly reconcileTotal: Counter<'controller' | 'result'>;
   readonly reconcileDuration: Histogram<'controller'>;
-  readonly providerRequests: Counter<'host' | 'method' | 'status'>;
-  readonly providerRequestDuration: Histogram<'host' | 'method'>;
+  readonly providerRequests: Counter<ProviderLabel | 'method' | 'status'>;
+  readonly providerRequestDuration: Histogram<ProviderLabel | 'method'>;
   readonly queueDepth: Gauge<'controller'>;
   readonly queueWait: Histogram<'controller'>;
   readonly queueRetries: Counter<'controller'>;
@@ -54,14 +61,14 @@ export class OperatorMetrics {
     });
     this.providerRequests = new Counter({
       name: `${prefix}provider_requests_total`,
-      help: 'HTTP requests to OpenID providers by host, method and status ("error" when no response).',
-      labelNames: ['host', 'method', 'status'] as const,
+      help: 'HTTP requests to OpenID providers by provider resource, method and status ("error" when no response).',
+      labelNames: [...PROVIDER_LABELS, 'method', 'status'] as const,
       registers: [registry],
     });
     this.providerRequestDuration = new Histogram({
       name: `${prefix}provider_request_duration_seconds`,
-      help: 'Duration of HTTP requests to OpenID providers.',
-      labelNames: ['host', 'method'] as const,
+      help: 'Duration of HTTP requests to OpenID providers, by provider resource and method.',
+      labelNames: [...PROVIDER_LABELS, 'method'] as const,
       buckets: PROVIDER_BUCKETS,
       registers: [registry],
     });
@@ -104,10 +111,58 @@ export class OperatorMetrics {
     this.leader.set(0);
   }
 
-  /** Records one provider HTTP exchange; shaped for the registration client's observer hook. */
+  /**
+   * Records one provider HTTP exchange. Labels come from the provider resource (never from a URL a
+   * tenant or a provider answer could choose), the method from a fixed set and the status from
+   * 100–599, so the series per provider are bounded; releaseProvider drops them.
+   */
   observeProviderRequest(e: ProviderRequestObservation): void {
-    const method = e.method.toUpperCase();
-    this.providerRequests.inc({ host: e.host, method, status: String(e.status) });
-    this.providerRequestDuration.observe({ host: e.host, method }, Math.max(0, e.durationMs) / 1000);
+    const method = KNOWN_METHODS.has(e.method.toUpperCase()) ? e.method.toUpperCase() : 'OTHER';
+    const status =
+      e.status === 'error' || (Number.isInteger(e.status) && e.status >= 100 && e.status <= 599)
+        ? String(e.status)
+        : 'invalid';
+    const base = providerLabels(e.provider);
+    this.providerRequests.inc({ ...base, method, status });
+    this.providerRequestDuration.observe({ ...base, method }, Math.max(0, e.durationMs) / 1000);
+    const key = providerKey(e.provider);
+    let seen = this.#providerSeries.get(key);
+    if (!seen) {
+      seen = { labels: base, series: new Set() };
+      this.#providerSeries.set(key, seen);
+    }
+    seen.series.add(`${method} ${status}`);
   }
+
+  /** Removes every series of a provider resource that no longer exists. */
+  releaseProvider(provider: ProviderLabels): void {
+    const key = providerKey(provider);
+    const seen = this.#providerSeries.get(key);
+    if (!seen) return;
+    this.#providerSeries.delete(key);
+    const methods = new Set<string>();
+    for (const entry of seen.series) {
+      const [method = '', status = ''] = entry.split(' ');
+      methods.add(method);
+      this.providerRequests.remove({ ...seen.labels, method, status });
+    }
+    for (const method of methods) this.providerRequestDuration.remove({ ...seen.labels, method });
+  }
+
+  readonly #providerSeries = new Map<
+    string,
+    { labels: Record<ProviderLabel, string>; series: Set<string> }
+  >();
+}
+
+const PROVIDER_LABELS = ['provider_kind', 'provider_namespace', 'provider_name'] as const;
+type ProviderLabel = (typeof PROVIDER_LABELS)[number];
+const KNOWN_METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE']);
+
+function providerLabels(p: ProviderLabels): Record<ProviderLabel, string> {
+  return { provider_kind: p.kind, provider_namespace: p.namespace, provider_name: p.name };
+}
+
+function providerKey(p: ProviderLabels): string {
+  return `${p.kind}/${p.namespace}/${p.name}`;
 }

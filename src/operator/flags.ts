@@ -11,6 +11,7 @@ export interface OperatorFlags {
   identity: string;
   healthPort: number;
   healthHost?: string;
+  metricsAuth: 'kubernetes' | 'none';
   logLevel: string;
   resyncIntervalMs: number;
   maxConcurrentReconciles: number;
@@ -31,6 +32,9 @@ export const USAGE = `Usage: oidc-client-operator run [flags]
   --lease-duration 15s              how long a dead leader blocks a successor
   --health-port 8081                port for /healthz, /readyz and /metrics (0 = random, -1 = off)
   --health-host HOST                interface for the health port (default all)
+  --metrics-auth none               who may read /metrics: none (anyone who reaches the port) or
+                                    kubernetes (Bearer token checked with TokenReview, then
+                                    SubjectAccessReview for get on /metrics; the chart sets this)
   --log-level info                  trace|debug|info|warn|error (env LOG_LEVEL)
   --resync-interval 10m             drift check (RFC 7592 GET) per client, spread over this interval
   --max-concurrent-reconciles 8     OidcClients reconciled at once (provider calls are further
@@ -93,6 +97,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
         'lease-duration': { type: 'string' },
         'health-port': { type: 'string' },
         'health-host': { type: 'string' },
+        'metrics-auth': { type: 'string' },
         'log-level': { type: 'string' },
         'resync-interval': { type: 'string' },
         'max-concurrent-reconciles': { type: 'string' },
@@ -117,6 +122,10 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
   if (!Number.isInteger(healthPort) || healthPort < -1 || healthPort > 65535) {
     throw new FlagError(`--health-port: expected a port number, 0 (random) or -1 (off)`);
   }
+  const metricsAuth = str('metrics-auth') ?? 'none';
+  if (metricsAuth !== 'none' && metricsAuth !== 'kubernetes') {
+    throw new FlagError(`--metrics-auth: expected kubernetes or none, got "${metricsAuth}"`);
+  }
   return {
     kubeconfig: str('kubeconfig'),
     namespaces,
@@ -126,6 +135,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
     identity: env.POD_NAME ?? `${env.HOSTNAME ?? 'local'}-${process.pid}`,
     healthPort,
     healthHost: str('health-host'),
+    metricsAuth,
     logLevel: level,
     resyncIntervalMs: parseDuration(str('resync-interval') ?? '10m', '--resync-interval'),
     maxConcurrentReconciles: parseInteger(

@@ -2,11 +2,13 @@
 // part in leader election, and shuts down cleanly on SIGTERM (drain the queue, release the lease).
 import { OidcClientController } from '../controller/controller.js';
 import { loadKubeConnection } from '../kube/config.js';
+import type { Fence } from '../kube/fence.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { KubeRest } from '../kube/rest.js';
 import { type HealthServer, startHealthServer } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { OperatorMetrics } from '../observability/metrics.js';
+import { KubernetesMetricsAuth } from '../observability/metrics-auth.js';
 import { FlagError, parseOperatorFlags, USAGE } from './flags.js';
 
 /** How long a dead watch may go unnoticed before /readyz fails. */
@@ -50,6 +52,7 @@ export async function runOperator(argv: string[]): Promise<void> {
       host: flags.healthHost,
       port: flags.healthPort,
       metrics,
+      ...(flags.metricsAuth === 'kubernetes' ? { metricsAuth: new KubernetesMetricsAuth(rest) } : {}),
       liveness: [{ name: 'process', check: () => ({ ok: true }) }],
       readiness: [
         {
@@ -59,11 +62,11 @@ export async function runOperator(argv: string[]): Promise<void> {
         },
       ],
     });
-    log.info({ port: health.port }, 'serving /healthz, /readyz and /metrics');
+    log.info({ port: health.port, metricsAuth: flags.metricsAuth }, 'serving /healthz, /readyz and /metrics');
   }
 
-  const startController = async () => {
-    await controller.start();
+  const startController = async (fence?: Fence) => {
+    await controller.start(fence);
   };
 
   let elector: LeaderElector | undefined;
@@ -94,10 +97,11 @@ export async function runOperator(argv: string[]): Promise<void> {
       renewDeadlineSeconds: Math.max(1, Math.round((flags.leaseDurationSeconds * 2) / 3)),
       retryPeriodSeconds: Math.max(1, Math.round(flags.leaseDurationSeconds / 7)),
       log,
-      onStartedLeading: () => {
+      onStartedLeading: (_signal, fence) => {
         metrics.leader.set(1);
         log.info({ identity: flags.identity }, 'became leader');
-        void startController();
+        // The fence stops every write and provider call once the Lease is not renewed in time.
+        void startController(fence);
       },
       onStoppedLeading: () => {
         metrics.leader.set(0);

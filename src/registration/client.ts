@@ -1,9 +1,16 @@
 // RFC 7591 registration and RFC 7592 management against one provider. Owns one keep-alive Agent
 // and one semaphore; turns every answer into a RegisteredClient or a typed RegistrationError.
 import type { Dispatcher } from 'undici';
+import type { Fence } from '../kube/fence.js';
 import { createProviderAgent } from './agent.js';
-import { ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
+import {
+  ClientMismatchError,
+  InvalidClientMetadataError,
+  ProviderUnavailableError,
+  UnexpectedResponseError,
+} from './errors.js';
 import { parseRegistrationResponse } from './metadata.js';
+import { ManagementOrigins } from './origins.js';
 import { type CallKind, errorForResponse, probeOutcome } from './policy.js';
 import { describeCall, type HttpRequest, type HttpResponse, Transport } from './transport.js';
 import type {
@@ -16,6 +23,11 @@ import type {
 
 export interface RegistrationClientOptions {
   endpoints: ProviderEndpoints;
+  /**
+   * Origins (scheme://host[:port]) besides the registration endpoint's own that may receive
+   * management calls. Throws OriginConfigError when one is malformed, or http next to https.
+   */
+  managementOrigins?: readonly string[];
   /** When set, trust ONLY these CAs. */
   caPem?: string;
   /** Sent as Bearer on registration (POST). */
@@ -24,12 +36,20 @@ export interface RegistrationClientOptions {
   maxConcurrentRequests?: number;
   /** Default 3: retries of failures that are safe to retry (see policy.ts). */
   retries?: number;
+  /**
+   * Default `retries`: in-call retries of a registration POST (only where policy.ts says nothing
+   * was processed). The operator passes 0: its work queue retries registrations with per-client
+   * backoff and Retry-After, so an outage costs one POST per backoff period, not several.
+   */
+  registrationRetries?: number;
   /** Default 10000: per attempt, from sending to the end of the body. */
   requestTimeoutMs?: number;
   /** Default 200: first backoff delay (doubles per retry, randomised ×1–2). */
   retryMinTimeoutMs?: number;
   /** Metrics hook, called once per HTTP attempt. */
   observe?: RequestObserver;
+  /** Leadership fence: no request is sent after it closes (requests already sent are let finish). */
+  fence?: Fence;
 }
 
 /** Keys a server issues itself; node-oidc-provider rejects a PUT that carries any of them. */
@@ -48,23 +68,42 @@ export class RegistrationClient {
   readonly #initialAccessToken: string | undefined;
   readonly #agent: Dispatcher;
   readonly #transport: Transport;
+  readonly #origins: ManagementOrigins;
+  /** Whether this provider wants client_secret in a PUT body (learnt from its 400 answers). */
+  #putCarriesSecret = false;
 
   constructor(opts: RegistrationClientOptions) {
     this.#endpoints = opts.endpoints;
+    this.#origins = new ManagementOrigins(opts.endpoints.registrationEndpoint, opts.managementOrigins);
     this.#initialAccessToken = opts.initialAccessToken;
     this.#agent = createProviderAgent(opts.caPem);
     this.#transport = new Transport({
       dispatcher: this.#agent,
       maxConcurrentRequests: opts.maxConcurrentRequests ?? 4,
       retries: opts.retries ?? 3,
+      createRetries: opts.registrationRetries ?? opts.retries ?? 3,
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       retryMinTimeoutMs: opts.retryMinTimeoutMs ?? 200,
       observe: opts.observe,
+      fence: opts.fence,
     });
   }
 
   get endpoints(): ProviderEndpoints {
     return this.#endpoints;
+  }
+
+  /** The origins management calls may go to. */
+  get managementOrigins(): string[] {
+    return this.#origins.origins;
+  }
+
+  /**
+   * Throws ForeignEndpointError / ClientMismatchError when a stored registration_client_uri must not
+   * be used for `clientId`; every management call below runs the same check before sending.
+   */
+  assertManageable(registrationClientUri: string, clientId: string): void {
+    this.#origins.managementUrl(registrationClientUri, clientId);
   }
 
   /** RFC 7591 §3: POST the metadata; 201 (or 200) with the issued credentials. */
@@ -80,16 +119,23 @@ export class RegistrationClient {
     return this.#expectClient('register', res, url, 'POST', [200, 201]);
   }
 
-  /** RFC 7592 §2.1: read the registration. Rotating servers return a new RAT here. */
-  async read(registrationClientUri: string, rat: string): Promise<RegisteredClient> {
-    const url = httpUrl(registrationClientUri, 'registration_client_uri');
+  /**
+   * RFC 7592 §2.1: read the registration of `clientId`. Rotating servers return a new RAT here.
+   * An answer about another client is refused (ClientMismatchError), its content unused.
+   */
+  async read(registrationClientUri: string, rat: string, clientId: string): Promise<RegisteredClient> {
+    const url = this.#origins.managementUrl(registrationClientUri, clientId);
     const res = await this.#transport.send({ method: 'GET', url, retryClass: 'idempotent', bearer: rat });
-    return this.#expectClient('manage', res, url, 'GET', [200]);
+    return this.#expectClient('manage', res, url, 'GET', [200], clientId);
   }
 
   /**
    * RFC 7592 §2.2: replace the registration with `metadata` (see metadataForUpdate for a body a
    * replacing server accepts). Server-issued keys are removed and client_id is set here.
+   *
+   * RFC 7592 lets the body carry the current client_secret or not; some servers insist on one way.
+   * The secret is left out until this provider answers 400 naming client_secret, then the other way
+   * is tried once and remembered for this provider (`clientSecret` is the current secret, when known).
    */
   async update(
     registrationClientUri: string,
@@ -98,9 +144,30 @@ export class RegistrationClient {
     metadata: ClientMetadata,
     clientSecret?: string,
   ): Promise<RegisteredClient> {
-    const url = httpUrl(registrationClientUri, 'registration_client_uri');
+    const url = this.#origins.managementUrl(registrationClientUri, clientId);
+    const first = this.#putCarriesSecret && clientSecret !== undefined;
+    try {
+      return await this.#put(url, rat, clientId, metadata, first ? clientSecret : undefined);
+    } catch (error) {
+      const canFlip = first || clientSecret !== undefined;
+      if (!canFlip || !(error instanceof InvalidClientMetadataError) || !mentionsClientSecret(error))
+        throw error;
+      const updated = await this.#put(url, rat, clientId, metadata, first ? undefined : clientSecret);
+      this.#putCarriesSecret = !first;
+      return updated;
+    }
+  }
+
+  async #put(
+    url: URL,
+    rat: string,
+    clientId: string,
+    metadata: ClientMetadata,
+    clientSecret: string | undefined,
+  ): Promise<RegisteredClient> {
     const body: ClientMetadata = { ...metadata, client_id: clientId };
     for (const key of READ_ONLY_KEYS) delete body[key];
+    delete body.client_secret;
     if (clientSecret !== undefined) body.client_secret = clientSecret;
     const res = await this.#transport.send({
       method: 'PUT',
@@ -109,22 +176,31 @@ export class RegistrationClient {
       bearer: rat,
       json: body,
     });
-    const client = this.#expectClient('manage', res, url, 'PUT', [200]);
-    if (client.clientId !== clientId) {
-      throw new UnexpectedResponseError(
-        `${describeCall('PUT', url)}: answer names another client_id`,
-        res.status,
-      );
-    }
-    return client;
+    return this.#expectClient('manage', res, url, 'PUT', [200], clientId);
   }
 
-  /** RFC 7592 §2.3: deregister. 204 (or 200). */
-  async delete(registrationClientUri: string, rat: string): Promise<void> {
-    const url = httpUrl(registrationClientUri, 'registration_client_uri');
-    const res = await this.#transport.send({ method: 'DELETE', url, retryClass: 'idempotent', bearer: rat });
+  /**
+   * RFC 7592 §2.3: deregister `clientId`. 204 (or 200). `signal` bounds the call, retries included.
+   * `unfenced` is for undoing a registration whose result was never stored: no one else can know
+   * that client, so it may be deleted whoever leads.
+   */
+  async delete(
+    registrationClientUri: string,
+    rat: string,
+    clientId: string,
+    opts: { signal?: AbortSignal; unfenced?: boolean } = {},
+  ): Promise<void> {
+    const url = this.#origins.managementUrl(registrationClientUri, clientId);
+    const res = await this.#transport.send({
+      method: 'DELETE',
+      url,
+      retryClass: 'idempotent',
+      bearer: rat,
+      signal: opts.signal,
+      unfenced: opts.unfenced === true,
+    });
     if (res.status === 204 || res.status === 200) return;
-    throw errorForResponse('manage', res.status, res.body, describeCall('DELETE', url));
+    throw unsuccessful('manage', res, describeCall('DELETE', url));
   }
 
   /**
@@ -174,13 +250,33 @@ export class RegistrationClient {
     await this.#agent.close();
   }
 
-  #expectClient(kind: CallKind, res: HttpResponse, url: URL, method: string, ok: number[]): RegisteredClient {
+  /**
+   * The registration in a successful answer. `expectedClientId` (management calls) must be the
+   * client the answer is about. A registration_client_uri the operator may not call (foreign origin,
+   * or naming another client) is moved to untrustedRegistrationClientUri and never used.
+   */
+  #expectClient(
+    kind: CallKind,
+    res: HttpResponse,
+    url: URL,
+    method: string,
+    ok: number[],
+    expectedClientId?: string,
+  ): RegisteredClient {
     const what = describeCall(method, url);
-    if (!ok.includes(res.status)) throw errorForResponse(kind, res.status, res.body, what);
+    if (!ok.includes(res.status)) throw unsuccessful(kind, res, what);
     if (res.unparsable)
       throw new UnexpectedResponseError(`${what}: HTTP ${res.status} body is not JSON`, res.status);
+    const type = headerValue(res.headers['content-type']);
+    if (res.body !== undefined && !isJsonMediaType(type)) {
+      throw new UnexpectedResponseError(
+        `${what}: HTTP ${res.status} answer is ${type ? `"${mediaType(type)}"` : 'untyped'}, not application/json`,
+        res.status,
+      );
+    }
+    let client: RegisteredClient;
     try {
-      return parseRegistrationResponse(res.body);
+      client = parseRegistrationResponse(res.body);
     } catch (error) {
       if (error instanceof UnexpectedResponseError) {
         error.message = `${what}: ${error.message}`;
@@ -188,7 +284,64 @@ export class RegistrationClient {
       }
       throw error;
     }
+    if (expectedClientId !== undefined && client.clientId !== expectedClientId) {
+      throw new ClientMismatchError(
+        `${what}: the answer is about client ${client.clientId}, not ${expectedClientId}; it was not used`,
+        res.status,
+      );
+    }
+    const uri = client.registrationClientUri;
+    if (uri !== undefined) {
+      try {
+        this.#origins.managementUrl(uri, client.clientId);
+      } catch {
+        delete client.registrationClientUri;
+        client.untrustedRegistrationClientUri = uri;
+      }
+    }
+    return client;
   }
+}
+
+/** A 400 about client_secret: the provider wants it in a PUT body, or wants it left out. */
+function mentionsClientSecret(error: InvalidClientMetadataError): boolean {
+  return /client_secret|client secret/i.test(`${error.error} ${error.errorDescription ?? ''}`);
+}
+
+/** The typed error of an unsuccessful answer; a redirect is never followed and says so. */
+function unsuccessful(kind: CallKind, res: HttpResponse, what: string) {
+  if (res.status >= 300 && res.status < 400) {
+    const target = redirectOrigin(headerValue(res.headers.location));
+    return new UnexpectedResponseError(
+      `${what}: unexpected answer (HTTP ${res.status} redirect${target ? ` to ${target}` : ''}); redirects are not followed`,
+      res.status,
+    );
+  }
+  return errorForResponse(kind, res.status, res.body, what, headerValue(res.headers['content-type']));
+}
+
+function redirectOrigin(location: string | undefined): string | undefined {
+  if (!location) return undefined;
+  try {
+    return new URL(location).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function mediaType(contentType: string): string {
+  return (contentType.split(';', 1)[0] ?? '').trim().toLowerCase().slice(0, 100);
+}
+
+/** application/json or any structured-syntax +json type (RFC 6839). */
+function isJsonMediaType(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = mediaType(contentType);
+  return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
 function httpUrl(value: string, what: string): URL {

@@ -50,7 +50,7 @@ export class TokenRejectedError extends RegistrationError {
   readonly kind = 'TokenRejected';
 }
 
-/** 404 or 410 on a management call: the server says the client does not exist. */
+/** 404 or 410 on a management call with an OAuth error body: the provider itself says the client does not exist. */
 export class ClientNotFoundError extends RegistrationError {
   readonly kind = 'ClientNotFound';
 }
@@ -58,6 +58,38 @@ export class ClientNotFoundError extends RegistrationError {
 /** Any other answer, or a body that is not what RFC 7591/7592 promise. */
 export class UnexpectedResponseError extends RegistrationError {
   readonly kind = 'UnexpectedResponse';
+}
+
+/**
+
+ * 404 or 410 on a management call without an OAuth error body (an HTML page, an empty body): an
+ * ingress or gateway in maintenance answers like that for a client that still exists. Only a
+ * credentials probe can tell whether the client is gone; until then it is an unexpected answer.
+ */
+export class UnconfirmedNotFoundError extends UnexpectedResponseError {}
+
+/**
+ * A management URL (registration_client_uri from a Secret, an adoption source or a provider answer,
+ * or a redirect target) is not on an origin of the provider. Raised before anything is sent: a
+ * registration access token only ever goes to the provider that issued it.
+ */
+export class ForeignEndpointError extends RegistrationError {
+  readonly kind = 'ForeignEndpoint';
+  /** The offending origin (scheme://host[:port]); never a path, query or token. */
+  readonly origin: string;
+
+  constructor(message: string, origin: string) {
+    super(message);
+    this.origin = origin;
+  }
+}
+
+/**
+ * A management URL or answer names another client than the one stored: acting on it could change
+ * or delete someone else's registration. Raised before a request, or instead of using the answer.
+ */
+export class ClientMismatchError extends RegistrationError {
+  readonly kind = 'ClientMismatch';
 }
 
 /** 401/403 on registration (POST): the initial access token is missing or wrong. */

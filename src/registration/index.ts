@@ -7,8 +7,15 @@ export {
   diffSpecified,
   extraMetadataConflicts,
   type FieldDifference,
+  formatProviderForms,
+  isUnsetValue,
+  judgeWrite,
   metadataForUpdate,
+  type ProviderForms,
+  parseProviderForms,
   parseRegistrationResponse,
   specToMetadata,
+  type WriteVerdict,
 } from './metadata.js';
+export { ManagementOrigins, OriginConfigError, parseOrigin } from './origins.js';
 export type * from './types.js';

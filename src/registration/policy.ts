@@ -7,6 +7,7 @@ import {
   type RegistrationError,
   RegistrationUnauthorizedError,
   TokenRejectedError,
+  UnconfirmedNotFoundError,
   UnexpectedResponseError,
 } from './errors.js';
 import type { CredentialProbeResult } from './types.js';
@@ -110,9 +111,21 @@ function clean(text: string, max: number): string {
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }
 
-function describe(status: number, body: unknown): string {
+/**
+ * RFC 6749 §5.2: an error code is one or more printable ASCII characters other than space, '"' and
+ * '\\'. Spring's default error page JSON ({"error": "Not Found"}) is therefore not an OAuth error.
+ */
+const OAUTH_ERROR_CODE = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/** The body is an OAuth error answer (an `error` code of RFC 6749 syntax), i.e. the provider's own words. */
+export function isOAuthErrorBody(body: unknown): boolean {
   const oauth = oauthError(body);
-  if (!oauth) return `HTTP ${status}`;
+  return oauth !== undefined && OAUTH_ERROR_CODE.test(oauth.error);
+}
+
+function describe(status: number, body: unknown, contentType?: string): string {
+  const oauth = oauthError(body);
+  if (!oauth) return contentType ? `HTTP ${status}, ${contentType.split(';')[0]?.trim()}` : `HTTP ${status}`;
   return `HTTP ${status} ${oauth.error}${oauth.errorDescription ? `: ${oauth.errorDescription}` : ''}`;
 }
 
@@ -128,8 +141,9 @@ export function errorForResponse(
   status: number,
   body: unknown,
   what: string,
+  contentType?: string,
 ): RegistrationError {
-  const detail = describe(status, body);
+  const detail = describe(status, body, contentType);
   if (status === 429 || status >= 500) {
     return new ProviderUnavailableError(`${what}: provider unavailable (${detail})`, { status });
   }
@@ -150,7 +164,14 @@ export function errorForResponse(
     );
   }
   if (kind === 'manage' && (status === 404 || status === 410)) {
-    return new ClientNotFoundError(`${what}: client not found at the provider (${detail})`, status);
+    // Gone means gone only in the provider's own words; a bare 404 may come from a proxy in front of it.
+    if (isOAuthErrorBody(body)) {
+      return new ClientNotFoundError(`${what}: client not found at the provider (${detail})`, status);
+    }
+    return new UnconfirmedNotFoundError(
+      `${what}: unexpected answer (${detail}) without an OAuth error body; not taken as "client gone"`,
+      status,
+    );
   }
   return new UnexpectedResponseError(`${what}: unexpected answer (${detail})`, status);
 }

@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
 import { type Dispatcher, request } from 'undici';
+import { assertNotFenced, type Fence } from '../kube/fence.js';
 import { ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
 import {
   isRetryableNetworkCode,
@@ -24,10 +25,18 @@ export interface TransportOptions {
   dispatcher: Dispatcher;
   maxConcurrentRequests: number;
   retries: number;
+  /** Retries of a 'create' request (a registration POST); see RegistrationClientOptions. */
+  createRetries?: number;
   requestTimeoutMs: number;
   /** First backoff delay; doubles per retry and is randomised (×1–2). */
   retryMinTimeoutMs: number;
   observe?: RequestObserver | undefined;
+  /**
+   * Leadership: no attempt is sent once `fence.signal` aborts, and backoff waits end. An attempt
+   * already sent is not cut off: the provider carries it out whether or not we hang up, so its
+   * answer (a new client, a rotated token) is worth more than the early return.
+   */
+  fence?: Fence | undefined;
 }
 
 export interface HttpRequest {
@@ -42,6 +51,11 @@ export interface HttpRequest {
   form?: Record<string, string>;
   /** Cancels the call (attempts and backoff); the call then rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
+  /**
+   * Ignore the fence: only for undoing a registration that was never stored (nobody else can know
+   * that client, so deleting it is safe whoever leads).
+   */
+  unfenced?: boolean;
 }
 
 export interface HttpResponse {
@@ -77,8 +91,13 @@ export class Transport {
    * 429; those (after retries) and network failures reject with ProviderUnavailableError.
    */
   send(req: HttpRequest): Promise<HttpResponse> {
-    return pRetry(() => this.#attempt(req), {
-      retries: this.#opts.retries,
+    const fence = req.unfenced ? undefined : this.#opts.fence;
+    // Not handed to p-retry: it would drop the answer of an attempt in flight when the fence closes.
+    // Each attempt checks the fence before it is sent instead; only our Retry-After wait ends early.
+    const stop = anySignal([req.signal, fence?.signal]);
+    return pRetry(() => this.#attempt(req, fence), {
+      retries:
+        req.retryClass === 'create' ? (this.#opts.createRetries ?? this.#opts.retries) : this.#opts.retries,
       minTimeout: this.#opts.retryMinTimeoutMs,
       factor: 2,
       randomize: true,
@@ -88,17 +107,24 @@ export class Transport {
         // p-retry's own backoff is the floor; Retry-After can only make the wait longer.
         const wanted = error instanceof ProviderUnavailableError ? error.retryAfterMs : undefined;
         if (retriesLeft > 0 && wanted !== undefined && wanted > retryDelay) {
-          await sleep(wanted - retryDelay, undefined, req.signal ? { signal: req.signal } : {});
+          await sleep(wanted - retryDelay, undefined, stop ? { signal: stop } : {});
         }
       },
     });
   }
 
-  async #attempt(req: HttpRequest): Promise<HttpResponse> {
+  async #attempt(req: HttpRequest, fence: Fence | undefined): Promise<HttpResponse> {
     const what = describeCall(req.method, req.url);
     const release = await this.#semaphore.acquire();
+    // Read after the semaphore wait, right before sending: that wait can outlast the term.
+    try {
+      if (fence) assertNotFenced(fence.signal);
+    } catch (error) {
+      release();
+      throw new AbortError(toError(error));
+    }
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.#opts.requestTimeoutMs);
+    const timer = pauseTolerantTimer(this.#opts.requestTimeoutMs, () => timeout.abort());
     const started = performance.now();
     let response: HttpResponse;
     try {
@@ -110,7 +136,7 @@ export class Transport {
       if (error instanceof UnexpectedResponseError) throw new AbortError(error);
       throw this.#networkFailure(req, what, error, timeout.signal.aborted);
     } finally {
-      clearTimeout(timer);
+      timer.clear();
       release();
     }
     this.#observe(req, response.status, started);
@@ -185,11 +211,51 @@ export class Transport {
     const observe = this.#opts.observe;
     if (!observe) return;
     try {
-      observe({ method: req.method, host: req.url.host, status, durationMs: performance.now() - started });
+      observe({ method: req.method, status, durationMs: performance.now() - started });
     } catch {
       // A broken metrics hook must not turn a successful call into a failure.
     }
   }
+}
+
+/** A timer this late means the event loop did not run (process paused, long GC, starved CPU). */
+const STALL_MS = 250;
+/** After such a stall, how long the answers that piled up meanwhile get to be read. */
+const STALL_GRACE_MS = 1_000;
+
+/**
+ * A request timeout that tolerates a paused process. After a pause Node runs overdue timers before
+ * it reads the sockets, so a plain timeout would abort a request whose answer is already waiting
+ * there; for a registration POST that answer is the only record of a client the provider just
+ * created. So the timeout takes effect only after the sockets were read once more (setImmediate
+ * runs after the next poll), and a timer that fired far too late waits a moment longer.
+ */
+function pauseTolerantTimer(ms: number, fire: () => void): { clear(): void } {
+  const due = performance.now() + ms;
+  let cleared = false;
+  const fireUnlessCleared = () => {
+    if (!cleared) fire();
+  };
+  let timer = setTimeout(() => {
+    if (performance.now() - due > STALL_MS) timer = setTimeout(fireUnlessCleared, STALL_GRACE_MS);
+    else setImmediate(fireUnlessCleared);
+  }, ms);
+  return {
+    clear: () => {
+      cleared = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function isSignal(value: AbortSignal | undefined): value is AbortSignal {
+  return value !== undefined;
+}
+
+function anySignal(signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const present = signals.filter(isSignal);
+  if (present.length <= 1) return present[0];
+  return AbortSignal.any(present);
 }
 
 function toError(value: unknown): Error {

@@ -9,6 +9,11 @@ export interface RegisteredClient {
   /** Present when the server returned one; it may differ from the token that was used (rotation). */
   registrationAccessToken?: string;
   registrationClientUri?: string;
+  /**
+   * A registration_client_uri the answer named but the operator must not call (not on a provider
+   * origin, or naming another client). Kept apart so no caller uses it by mistake.
+   */
+  untrustedRegistrationClientUri?: string;
   clientSecretExpiresAt?: number;
   /** The full parsed response body. It includes secrets: never log it. */
   metadata: ClientMetadata;
@@ -23,10 +28,8 @@ export interface ProviderEndpoints {
 
 export type CredentialProbeResult = 'valid' | 'invalid' | 'unknown';
 
-/** Called once per HTTP attempt (retries included). Carries no URL path, token or body. */
-export type RequestObserver = (e: {
-  method: string;
-  host: string;
-  status: number | 'error';
-  durationMs: number;
-}) => void;
+/**
+ * Called once per HTTP attempt (retries included). Carries no URL, host, token or body: whoever
+ * labels metrics with it knows which provider the client belongs to.
+ */
+export type RequestObserver = (e: { method: string; status: number | 'error'; durationMs: number }) => void;

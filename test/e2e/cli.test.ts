@@ -117,9 +117,14 @@ describe('oidc-client-operator CLI', () => {
   it('validate accepts the examples, and so does the apiserver', async () => {
     const result = await cli(['validate', 'examples']);
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    expect(result.stdout).toBe('3 files, 3 documents: 3 validated, 0 skipped, no issues\n');
+    expect(result.stdout).toBe('4 files, 4 documents: 4 validated, 0 skipped, no issues\n');
 
-    for (const file of ['iam-provider.yaml', 'oidcclient-web.yaml', 'oidcclient-adopt.yaml']) {
+    for (const file of [
+      'iam-provider.yaml',
+      'oidcclient-web.yaml',
+      'oidcclient-adopt.yaml',
+      'cluster-provider-shared.yaml',
+    ]) {
       const applied = await serverDryRun(await readFile(join(root, 'examples', file), 'utf8'));
       expect(applied.code, `${file}: ${applied.stderr}`).toBe(0);
       expect(applied.stdout).toContain('(server dry run)');
@@ -167,6 +172,40 @@ describe('oidc-client-operator CLI', () => {
       const applied = await serverDryRun(mistake.yaml);
       expect(applied.code, `${mistake.name} was accepted by the apiserver`).not.toBe(0);
       expect(applied.stderr, mistake.name).toMatch(mistake.serverSays);
+    }
+  });
+
+  it('validate repeats the CRD CEL rules offline: both refuse the same objects', async () => {
+    const cluster = (spec: string) =>
+      `apiVersion: oidc.dcr-operator.dev/v1alpha1\nkind: ClusterOidcProvider\nmetadata:\n  name: shared\nspec:\n  issuerUrl: https://iam.example.org/\n${spec}`;
+    const cases = [
+      {
+        yaml: cluster('  conditions: [{}]\n'),
+        where: 'ClusterOidcProvider/shared: /spec/conditions/0',
+        serverSays: /a condition needs namespaces or a namespaceSelector/,
+      },
+      {
+        yaml: cluster(
+          '  conditions: [{ namespaceSelector: { matchExpressions: [{ key: tier, operator: In }] } }]\n',
+        ),
+        where: 'ClusterOidcProvider/shared: /spec/conditions/0/namespaceSelector',
+        serverSays: /In and NotIn need at least one value/,
+      },
+      {
+        yaml: CLIENT.replace('name: web', `name: ${'w'.repeat(236)}`),
+        where: `OidcClient/${'w'.repeat(236)}: /spec/managementSecretName`,
+        serverSays: /metadata\.name is longer than 235 characters/,
+      },
+    ];
+    for (const c of cases) {
+      const file = join(scratch, 'cel.yaml');
+      await writeFile(file, c.yaml);
+      const result = await cli(['validate', file]);
+      expect(result.code, result.stdout).toBe(1);
+      expect(result.stdout).toContain(`${file}:0: ${c.where}: `);
+      const applied = await serverDryRun(c.yaml);
+      expect(applied.code, `${c.where} was accepted by the apiserver`).not.toBe(0);
+      expect(applied.stderr).toMatch(c.serverSays);
     }
   });
 

@@ -49,6 +49,11 @@ const NAMESPACED_GRANTS = [
 const CLUSTER_GRANTS = [
   ...['get', 'list', 'watch'].map((v) => `${GROUP}/clusteroidcproviders ${v}`),
   ...['get', 'update', 'patch'].map((v) => `${GROUP}/clusteroidcproviders/status ${v}`),
+  '/namespaces list',
+  '/namespaces watch',
+  // --metrics-auth=kubernetes (the chart's default) reviews scrapers' tokens.
+  'authentication.k8s.io/tokenreviews create',
+  'authorization.k8s.io/subjectaccessreviews create',
 ];
 
 interface Manifest {
@@ -96,6 +101,12 @@ function grants(rules: readonly V1PolicyRule[] | undefined): string[] {
 
 const only = <T extends Manifest>(objs: Manifest[], kind: string): T[] =>
   objs.filter((o) => o.kind === kind) as T[];
+
+function named<T extends Manifest>(objs: Manifest[], kind: string, name: string): T {
+  const found = only<T>(objs, kind).filter((o) => o.metadata.name === name);
+  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}`);
+  return found[0] as T;
+}
 
 function single<T extends Manifest>(objs: Manifest[], kind: string, namespace?: string): T {
   const found = only<T>(objs, kind).filter(
@@ -176,6 +187,7 @@ describe('install artefacts', () => {
       const objs = await render('ops');
       expect(objs.map((o) => o.kind).sort()).toEqual([
         'ClusterRole',
+        'ClusterRole',
         'ClusterRoleBinding',
         'Deployment',
         'Role',
@@ -183,10 +195,16 @@ describe('install artefacts', () => {
         'Service',
         'ServiceAccount',
       ]);
-      const clusterRole = single<V1Role & Manifest>(objs, 'ClusterRole');
-      expect(grants(clusterRole.rules)).toEqual([...NAMESPACED_GRANTS, ...CLUSTER_GRANTS].sort());
+      const clusterRole = named<V1Role & Manifest>(objs, 'ClusterRole', 'rel-oidc-client-operator-ops');
       // Cluster-scoped names carry release and namespace, so parallel releases do not collide.
-      expect(clusterRole.metadata.name).toBe('rel-oidc-client-operator-ops');
+      expect(grants(clusterRole.rules)).toEqual([...NAMESPACED_GRANTS, ...CLUSTER_GRANTS].sort());
+      // Whoever scrapes /metrics needs this role; the operator's own role does not grant it.
+      const reader = named<V1Role & Manifest>(
+        objs,
+        'ClusterRole',
+        'rel-oidc-client-operator-ops-metrics-reader',
+      );
+      expect(reader.rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
       const leases = single<V1Role & Manifest>(objs, 'Role');
       expect(leases.metadata.namespace).toBe('ops');
       expect(grants(leases.rules)).toEqual([
@@ -214,6 +232,7 @@ describe('install artefacts', () => {
         '--leader-elect=true',
         '--leader-election-id=rel-oidc-client-operator',
         '--health-port=8081',
+        '--metrics-auth=kubernetes',
         '--log-level=info',
         '--resync-interval=10m',
         '--max-concurrent-reconciles=8',
@@ -231,7 +250,7 @@ describe('install artefacts', () => {
       expect(pod?.volumes?.[0]?.emptyDir).toBeDefined();
     });
 
-    it('namespaces scope: a Role and RoleBinding per listed namespace, --namespaces, and a ClusterRole for ClusterOidcProviders only', async () => {
+    it('namespaces scope: a Role and RoleBinding per listed namespace, --namespaces, and a ClusterRole for ClusterOidcProviders and namespace labels only', async () => {
       const objs = await render('ops', ['rbac.scope=namespaces', 'rbac.namespaces={team-a,team-b}']);
       const roles = only<V1Role & Manifest>(objs, 'Role');
       expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(['ops', 'team-a', 'team-b']);
@@ -244,9 +263,9 @@ describe('install artefacts', () => {
           { kind: 'ServiceAccount', name: 'rel-oidc-client-operator', namespace: 'ops' },
         ]);
       }
-      expect(grants(single<V1Role & Manifest>(objs, 'ClusterRole').rules)).toEqual(
-        [...CLUSTER_GRANTS].sort(),
-      );
+      expect(
+        grants(named<V1Role & Manifest>(objs, 'ClusterRole', 'rel-oidc-client-operator-ops').rules),
+      ).toEqual([...CLUSTER_GRANTS].sort());
       const args = single<V1Deployment & Manifest>(objs, 'Deployment').spec?.template.spec?.containers[0]
         ?.args;
       expect(args).toContain('--namespaces=team-a,team-b');
@@ -256,7 +275,25 @@ describe('install artefacts', () => {
       expect(only(await render('ops'), 'ServiceMonitor')).toEqual([]);
       const monitor = single(await render('ops', ['metrics.serviceMonitor.enabled=true']), 'ServiceMonitor');
       expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
-      expect(monitor.spec).toMatchObject({ endpoints: [{ port: 'metrics', path: '/metrics' }] });
+      expect(monitor.spec).toMatchObject({
+        endpoints: [
+          {
+            port: 'metrics',
+            path: '/metrics',
+            bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          },
+        ],
+      });
+      // --metrics-auth=none: open /metrics, no review grants, no reader role, no token sent.
+      const open = await render('ops', ['metrics.auth=none', 'metrics.serviceMonitor.enabled=true']);
+      expect(only(open, 'ClusterRole')).toHaveLength(1);
+      expect(grants(single<V1Role & Manifest>(open, 'ClusterRole').rules)).not.toContain(
+        'authentication.k8s.io/tokenreviews create',
+      );
+      expect(single(open, 'ServiceMonitor').spec).not.toHaveProperty('endpoints.0.bearerTokenFile');
+      const args = single<V1Deployment & Manifest>(open, 'Deployment').spec?.template.spec?.containers[0]
+        ?.args;
+      expect(args).toContain('--metrics-auth=none');
     });
 
     it('values.schema.json rejects typos and wrong types before anything is rendered', async () => {
@@ -302,6 +339,7 @@ describe('install artefacts', () => {
       await core.readNamespacedServiceAccount({ namespace: ns, name });
       await rbac.readClusterRole({ name: globalName });
       await rbac.readClusterRoleBinding({ name: globalName });
+      await rbac.readClusterRole({ name: `${globalName}-metrics-reader` });
       await rbac.readNamespacedRole({ namespace: ns, name: `${name}-leader-election` });
       // Helm installs crds/ only when absent; either way they must be there afterwards.
       for (const crd of CRDS) await ext.readCustomResourceDefinition({ name: crd });
@@ -340,6 +378,9 @@ describe('install artefacts', () => {
       expect(
         await allowed(sa, 'update', { group: 'coordination.k8s.io', resource: 'leases', namespace: ns }),
       ).toBe(true);
+      expect(await allowed(sa, 'create', { group: 'authentication.k8s.io', resource: 'tokenreviews' })).toBe(
+        true,
+      );
       // Least privilege: no writes to users' specs, no Leases elsewhere, nothing unrelated.
       expect(await allowed(sa, 'create', { group: GROUP, resource: 'oidcclients', namespace: other })).toBe(
         false,
@@ -380,6 +421,7 @@ describe('install artefacts', () => {
         () => core.readNamespacedServiceAccount({ namespace: ns, name }),
         () => rbac.readClusterRole({ name: globalName }),
         () => rbac.readClusterRoleBinding({ name: globalName }),
+        () => rbac.readClusterRole({ name: `${globalName}-metrics-reader` }),
         () => rbac.readNamespacedRole({ namespace: ns, name: `${name}-leader-election` }),
       ];
       for (const read of gone) await expect(read()).rejects.toSatisfy((e) => isApiError(e, 404));
@@ -438,7 +480,7 @@ describe('install artefacts', () => {
       expect(built.code, built.stderr).toBe(0);
       const objs = parseManifests(built.stdout);
       const clusterScoped = objs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding');
-      expect(clusterScoped).toHaveLength(2);
+      expect(clusterScoped).toHaveLength(3);
       try {
         const applied = await kubectl(binDir, kubeconfigPath, ['apply', '-k', resolve(ROOT, 'manifests')]);
         expect(applied.code, applied.stderr).toBe(0);

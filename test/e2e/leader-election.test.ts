@@ -20,6 +20,8 @@ const RETRY_MS = 500;
 interface Term {
   startedAt: number;
   signal: AbortSignal;
+  /** When the term's fence closed (its signal aborted). */
+  fencedAt?: number;
 }
 
 interface Candidate {
@@ -123,7 +125,11 @@ describe('LeaderElector on a real API server', () => {
       retryPeriodSeconds: RETRY_MS / 1000,
       log,
       onStartedLeading: async (signal) => {
-        c.terms.push({ startedAt: Date.now(), signal });
+        const term: Term = { startedAt: Date.now(), signal };
+        signal.addEventListener('abort', () => {
+          term.fencedAt = Date.now();
+        });
+        c.terms.push(term);
         await aborted(signal);
         await sleep(c.windDownMs);
       },
@@ -351,8 +357,12 @@ describe('LeaderElector on a real API server', () => {
       expect(a.terms[0]?.signal.aborted).toBe(true);
       // A short outage is tolerated (renew deadline 2 s, renewals every 0.5 s)...
       expect(lostAt - cutAt).toBeGreaterThanOrEqual(RENEW_DEADLINE_MS - 2 * RETRY_MS);
-      // ...but the leader stops before any candidate may consider the lease expired.
+      // ...but the leader stops before any candidate may consider the lease expired, and its fence
+      // (what every write and provider call of the controller checks) closed by then too.
       expect(lostAt - lastRenewal).toBeLessThan(LEASE_MS);
+      const fencedAt = a.terms[0]?.fencedAt ?? Number.NaN;
+      expect(fencedAt - lastRenewal).toBeLessThan(LEASE_MS);
+      expect(fencedAt - lastRenewal).toBeGreaterThanOrEqual(RENEW_DEADLINE_MS - 2 * RETRY_MS);
     } finally {
       // Closing the relay first fails the hanging requests, so stop() need not wait out their timeout.
       await relay.close();

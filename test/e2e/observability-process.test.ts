@@ -274,7 +274,11 @@ describe('operator process: health, metrics, kstatus and no leaked credentials',
     );
     expect(sum('oidc_operator_provider_requests_total', { method: 'PUT', status: '200' })).toBeGreaterThan(0);
     expect(sum('oidc_operator_provider_requests_total', { method: 'GET', status: '200' })).toBeGreaterThan(0);
-    expect(has('oidc_operator_provider_requests_total', { host: new URL(server.issuer).host })).toBe(true);
+    // Labelled by the provider resource, never by a host taken from a URL.
+    expect(
+      has('oidc_operator_provider_requests_total', { provider_kind: 'OidcProvider', provider_name: 'iam' }),
+    ).toBe(true);
+    expect(m.some((s) => s.name.startsWith('oidc_operator_provider_') && 'host' in s.labels)).toBe(false);
     expect(sum('oidc_operator_provider_request_duration_seconds_count', { method: 'POST' })).toBeGreaterThan(
       0,
     );

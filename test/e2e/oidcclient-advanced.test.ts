@@ -468,6 +468,9 @@ rules:
   - apiGroups: [oidc.dcr-operator.dev]
     resources: [clusteroidcproviders]
     verbs: [get, list, watch]
+  - apiGroups: ['']
+    resources: [namespaces]
+    verbs: [list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

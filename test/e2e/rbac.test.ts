@@ -10,6 +10,7 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
+  RbacAuthorizationV1Api,
   type V1Role,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -141,12 +142,19 @@ describe('operator process with the chart RBAC (namespaces scope, ServiceAccount
         '--lease-duration=4s',
         '--resync-interval=1m',
         '--deletion-timeout=20s',
+        '--metrics-auth=kubernetes',
       ],
     });
   });
 
   afterAll(async () => {
     await stopAll([op]);
+    if (releaseNs) {
+      await admin
+        .makeApiClient(RbacAuthorizationV1Api)
+        .deleteClusterRoleBinding({ name: `${FULLNAME}-${releaseNs.name}-scraper` })
+        .catch(() => undefined);
+    }
     await helm(binDir, kubeconfigPath, [
       'uninstall',
       RELEASE,
@@ -276,6 +284,44 @@ describe('operator process with the chart RBAC (namespaces scope, ServiceAccount
     expect(r.condition(recovered, 'Reconciling')).toBeUndefined();
     expect((await r.secretValues('denied-oidc-client'))?.client_id).toBe(recovered.status?.clientId);
     console.info(`[rbac] recovered ${Date.now() - restoredAt} ms after the grant came back`);
+  });
+
+  it("serves /metrics only to tokens the chart's metrics-reader role allows, with the chart's grants", async () => {
+    const running = op as OperatorProcess;
+    const scrape = async (token?: string) =>
+      (
+        await fetch(`${running.baseUrl}/metrics`, {
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        })
+      ).status;
+    const core = admin.makeApiClient(CoreV1Api);
+    await core.createNamespacedServiceAccount({
+      namespace: releaseNs.name,
+      body: { metadata: { name: 'scraper' } },
+    });
+    const tr = await core.createNamespacedServiceAccountToken({
+      name: 'scraper',
+      namespace: releaseNs.name,
+      body: { spec: { expirationSeconds: 600, audiences: [] } },
+    });
+    const token = tr.status?.token as string;
+    expect(await scrape()).toBe(401);
+    // The operator itself may review tokens (chart grant): an unbound ServiceAccount is refused.
+    expect(await scrape(token)).toBe(403);
+    const reader = `${FULLNAME}-${releaseNs.name}-metrics-reader`;
+    await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+      body: {
+        metadata: { name: `${FULLNAME}-${releaseNs.name}-scraper` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: reader },
+        subjects: [{ kind: 'ServiceAccount', name: 'scraper', namespace: releaseNs.name }],
+      },
+    });
+    // Refusals are cached for 10 s; the binding must take effect within that and a bit.
+    await waitFor(async () => (await scrape(token)) === 200, {
+      description: '/metrics 200 for the bound ServiceAccount',
+      timeoutMs: 20_000,
+      intervalMs: 1_000,
+    });
   });
 
   it('without list permission it is live but not ready, and says why', async () => {

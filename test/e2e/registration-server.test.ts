@@ -365,8 +365,74 @@ describe('registration server fault injection and store', () => {
       path: '/.well-known/openid-configuration',
       status: 0,
       at: expect.any(Number),
+      fault: 'drop',
     });
     expect((await call(agent, 'GET', discoveryUrl())).status).toBe(200);
+  });
+
+  it('resets the connection (TCP RST) and names the client of a faulted registration', async () => {
+    server.faults.add({ method: 'POST', reset: true });
+    const error = await call(agent, 'POST', server.registrationEndpoint, { json: METADATA }).catch(
+      (e: unknown) => e,
+    );
+    expect(String((error as { code?: string }).code ?? error)).toMatch(/ECONNRESET|UND_ERR_SOCKET/);
+    // The server never saw it; the injector read the body to say whose registration it was.
+    expect(server.requests.at(-1)).toMatchObject({
+      method: 'POST',
+      status: 0,
+      fault: 'reset',
+      clientName: METADATA.client_name,
+    });
+  });
+
+  it.each(['drop', 'hang'] as const)(
+    'swallow %s: the client is registered, the answer never arrives',
+    async (how) => {
+      const before = new Set((await server.store.list()).map((c) => c.clientId));
+      server.faults.add({ method: 'POST', swallow: how });
+      const error = await Promise.race([
+        call(agent, 'POST', server.registrationEndpoint, { json: METADATA }).then(
+          () => 'answered',
+          (e: unknown) => e,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('hanging'), 1_500)),
+      ]);
+      if (how === 'hang') expect(error).toBe('hanging');
+      else expect(error).toBeInstanceOf(Error);
+      const created = (await server.store.list()).filter((c) => !before.has(c.clientId));
+      expect(created).toHaveLength(1);
+      expect(server.requests.at(-1)).toMatchObject({
+        method: 'POST',
+        status: 201,
+        fault: `swallow-${how}`,
+        clientId: created[0]?.clientId,
+        clientName: METADATA.client_name,
+      });
+      expect(server.requests.at(-1)?.answeredAt).toBeUndefined();
+    },
+  );
+
+  it('applies a rule with a probability only to that share of requests', async () => {
+    server.faults.add({ pathPattern: /openid-configuration/, status: 503, probability: 0.5, times: 1000 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) statuses.push((await call(agent, 'GET', discoveryUrl())).status);
+    server.faults.clear();
+    const faulted = statuses.filter((s) => s === 503).length;
+    expect(faulted).toBeGreaterThan(5);
+    expect(faulted).toBeLessThan(35);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(40 - faulted);
+  });
+
+  it('calls onAnswered once the real answer was sent, with the issued client_id', async () => {
+    const seen: { status: number; clientId?: string }[] = [];
+    server.faults.add({
+      method: 'POST',
+      onAnswered: (r) => seen.push({ status: r.status, clientId: r.clientId }),
+    });
+    const c = await register(server, agent);
+    expect(seen).toEqual([{ status: 201, clientId: c.clientId }]);
+    expect(server.requests.at(-1)).toMatchObject({ status: 201, clientId: c.clientId, fault: 'observed' });
+    expect(server.requests.at(-1)?.answeredAt).toBeGreaterThanOrEqual(server.requests.at(-1)?.at ?? Infinity);
   });
 
   it('store.update changes what the server returns (drift)', async () => {
@@ -403,8 +469,9 @@ describe('registration server fault injection and store', () => {
   });
 
   it('records requests without query strings or tokens', () => {
+    const allowed = ['answeredAt', 'at', 'clientId', 'clientName', 'fault', 'method', 'path', 'status'];
     for (const r of server.requests) {
-      expect(Object.keys(r).sort()).toEqual(['at', 'method', 'path', 'status']);
+      for (const key of Object.keys(r)) expect(allowed).toContain(key);
       expect(r.path).not.toContain('?');
     }
   });
@@ -416,5 +483,192 @@ describe('registration server fault injection and store', () => {
     await other.close();
     expect(performance.now() - started).toBeLessThan(500);
     await expect(call(agent, 'GET', `${other.issuer}/.well-known/openid-configuration`)).rejects.toThrow();
+  });
+});
+
+// Each dialect switch, seen from a client: the conformance suite (dialects.test.ts) relies on them.
+describe('registration server dialects', () => {
+  const agent = new Agent();
+  const servers: RegistrationServer[] = [];
+  const start = async (opts: RegistrationServerOptions) => {
+    const server = await startRegistrationServer(opts);
+    servers.push(server);
+    return server;
+  };
+  const READ_ONLY = [
+    'registration_access_token',
+    'registration_client_uri',
+    'client_secret_expires_at',
+    'client_id_issued_at',
+  ];
+  const withoutReadOnly = (body: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(body).filter(([k]) => !READ_ONLY.includes(k)));
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await agent.close();
+  });
+
+  it("emptyForUnset / vendorFields: '' and null for what was not sent, vendor fields, its own output taken back", async () => {
+    const server = await start({ dialect: { emptyForUnset: true, vendorFields: true } });
+    const c = await register(server, agent);
+    const read = await call(agent, 'GET', c.uri, { bearer: c.rat });
+    expect(read.body).toMatchObject({
+      client_uri: '',
+      logo_uri: '',
+      jwks_uri: '',
+      contacts: ['ops@example.org'],
+      post_logout_redirect_uris: null,
+      response_types: ['code'],
+      owner: '',
+      audience: [],
+      jwks: {},
+      metadata: {},
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    const other = await call(agent, 'POST', server.registrationEndpoint, {
+      json: { redirect_uris: ['https://a.example/cb'] },
+    });
+    expect(other.body).toMatchObject({ response_types: null, contacts: null, client_uri: '' });
+    const put = await call(agent, 'PUT', c.uri, { bearer: c.rat, json: withoutReadOnly(read.body) });
+    expect(put.status).toBe(200);
+    expect((await server.store.get(c.clientId))?.metadata).not.toHaveProperty('client_uri');
+  });
+
+  it('readWithoutCredentials: GET has neither client_secret nor the token; POST and PUT have both', async () => {
+    const server = await start({ dialect: { readWithoutCredentials: true } });
+    const c = await register(server, agent);
+    const read = await call(agent, 'GET', c.uri, { bearer: c.rat });
+    expect(read.status).toBe(200);
+    expect(read.body).not.toHaveProperty('client_secret');
+    expect(read.body).not.toHaveProperty('registration_access_token');
+    const put = await call(agent, 'PUT', c.uri, {
+      bearer: c.rat,
+      json: { ...METADATA, client_id: c.clientId },
+    });
+    expect(put.body.client_secret).toBe(c.clientSecret);
+  });
+
+  it('status codes: 200 on registration and delete, 404 for a gone client, 401 for a revoked token', async () => {
+    const server = await start({
+      dialect: { registrationStatus: 200, deleteStatus: 200, unknownClientStatus: 404 },
+    });
+    const res = await call(agent, 'POST', server.registrationEndpoint, { json: METADATA });
+    expect(res.status).toBe(200);
+    const [uri, rat, id] = [
+      str(res.body.registration_client_uri),
+      str(res.body.registration_access_token),
+      str(res.body.client_id),
+    ];
+    const other = await register200(server);
+    await server.store.revokeRegistrationAccessToken(other.clientId);
+    expect((await call(agent, 'GET', other.uri, { bearer: other.rat })).status).toBe(401);
+    expect((await call(agent, 'DELETE', uri, { bearer: rat })).status).toBe(200);
+    const gone = await call(agent, 'GET', uri, { bearer: rat });
+    expect(gone).toMatchObject({ status: 404, body: { error: 'invalid_client' } });
+    expect(await server.store.get(id)).toBeUndefined();
+  });
+
+  async function register200(server: RegistrationServer): Promise<Registered> {
+    const res = await call(agent, 'POST', server.registrationEndpoint, { json: METADATA });
+    return {
+      clientId: str(res.body.client_id),
+      clientSecret: str(res.body.client_secret),
+      rat: str(res.body.registration_access_token),
+      uri: str(res.body.registration_client_uri),
+    };
+  }
+
+  it("ratRotation 'put': GET keeps the token, PUT replaces it", async () => {
+    const server = await start({ dialect: { ratRotation: 'put' } });
+    const c = await register(server, agent);
+    expect((await call(agent, 'GET', c.uri, { bearer: c.rat })).body.registration_access_token).toBe(c.rat);
+    const put = await call(agent, 'PUT', c.uri, {
+      bearer: c.rat,
+      json: { ...METADATA, client_id: c.clientId },
+    });
+    const fresh = str(put.body.registration_access_token);
+    expect(fresh).not.toBe(c.rat);
+    expect((await call(agent, 'GET', c.uri, { bearer: c.rat })).status).toBe(401);
+    expect((await call(agent, 'GET', c.uri, { bearer: fresh })).status).toBe(200);
+  });
+
+  it('normalise: scope extended and reordered, redirect URIs serialised, grant types added', async () => {
+    const server = await start({
+      dialect: {
+        normalise: {
+          scopeDefaults: ['openid'],
+          reorderScope: true,
+          redirectUris: true,
+          addGrantTypes: ['refresh_token'],
+        },
+      },
+    });
+    const res = await call(agent, 'POST', server.registrationEndpoint, {
+      json: {
+        redirect_uris: ['https://App.Example.ORG'],
+        scope: 'email profile',
+        grant_types: ['authorization_code'],
+      },
+    });
+    expect(res.body).toMatchObject({
+      redirect_uris: ['https://app.example.org/'],
+      scope: 'profile openid email',
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
+    expect((await server.store.get(str(res.body.client_id)))?.metadata.scope).toBe('profile openid email');
+  });
+
+  it.each([
+    ['required', 'invalid_request'],
+    ['forbidden', 'invalid_client_metadata'],
+  ] as const)('putClientSecret %s: 400 the other way, 200 this way', async (rule, error) => {
+    const server = await start({ dialect: { putClientSecret: rule } });
+    const c = await register(server, agent);
+    const body = { ...METADATA, client_id: c.clientId };
+    const withSecret = { ...body, client_secret: c.clientSecret };
+    const [refused, accepted] = rule === 'required' ? [body, withSecret] : [withSecret, body];
+    const no = await call(agent, 'PUT', c.uri, { bearer: c.rat, json: refused });
+    expect(no).toMatchObject({
+      status: 400,
+      body: { error, error_description: expect.stringContaining('client_secret') },
+    });
+    expect((await call(agent, 'PUT', c.uri, { bearer: c.rat, json: accepted })).status).toBe(200);
+  });
+
+  it('clientSecretLifetimeSeconds: client_secret_expires_at = issued + lifetime in every answer', async () => {
+    const server = await start({ dialect: { clientSecretLifetimeSeconds: 3600 } });
+    const res = await call(agent, 'POST', server.registrationEndpoint, { json: METADATA });
+    expect(res.body.client_secret_expires_at).toBe((res.body.client_id_issued_at as number) + 3600);
+    const read = await call(agent, 'GET', str(res.body.registration_client_uri), {
+      bearer: str(res.body.registration_access_token),
+    });
+    expect(read.body.client_secret_expires_at).toBe(res.body.client_secret_expires_at);
+  });
+
+  it("Keycloak's shape: a realm path, registration and management below it, an initial access token", async () => {
+    const server = await start({
+      initialAccessToken: 'kc-iat',
+      dialect: {
+        basePath: '/realms/shop',
+        registrationPath: '/clients-registrations/openid-connect',
+        tokenPath: '/protocol/openid-connect/token',
+        ratRotation: 'every-call',
+      },
+    });
+    expect(server.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/realms\/shop$/);
+    const discovery = await call(agent, 'GET', `${server.issuer}/.well-known/openid-configuration`);
+    expect(discovery.body).toMatchObject({
+      issuer: server.issuer,
+      registration_endpoint: `${server.issuer}/clients-registrations/openid-connect`,
+      token_endpoint: `${server.issuer}/protocol/openid-connect/token`,
+    });
+    const origin = new URL(server.issuer).origin;
+    expect((await call(agent, 'GET', `${origin}/.well-known/openid-configuration`)).status).toBe(404);
+    expect((await call(agent, 'POST', server.registrationEndpoint, { json: METADATA })).status).toBe(401);
+    const c = await register(server, agent, 'kc-iat');
+    expect(c.uri).toBe(`${server.registrationEndpoint}/${c.clientId}`);
+    const read = await call(agent, 'GET', c.uri, { bearer: c.rat });
+    expect(str(read.body.registration_access_token)).not.toBe(c.rat);
+    expect((await clientCredentials(server, agent, c)).status).toBe(200);
   });
 });

@@ -23,10 +23,21 @@ export interface ControlPlane {
   kubeconfigPath: string;
   /** https://127.0.0.1:PORT */
   server: string;
+  /**
+   * Process ids by binary name (etcd, kube-apiserver, kube-controller-manager), for fault tests on
+   * a control plane of their own (e.g. SIGSTOP of the apiserver). Never signal the shared one.
+   */
+  pids: Readonly<Record<string, number>>;
   /** Milliseconds from startControlPlane() to each milestone, for reporting. */
   startupMs: { etcdHealthy: number; apiserverReady: number; controllerManagerReady?: number; total: number };
   kubectl(args: string[], opts?: KubectlOptions): Promise<ToolResult>;
   helm(args: string[], opts?: { env?: Record<string, string> }): Promise<ToolResult>;
+  /**
+   * Restarts kube-apiserver on the same port and data (SIGTERM, or SIGKILL when `crash`); resolves
+   * with the milliseconds until /readyz answered again. For chaos tests: clients see resets, refused
+   * connections and ended watches, as after a real apiserver restart.
+   */
+  restartApiserver(opts?: { crash?: boolean; downMs?: number }): Promise<number>;
   /** Stops exactly the processes it started; removes `dir` unless KEEP_CONTROL_PLANE=1. */
   stop(): Promise<void>;
 }
@@ -211,7 +222,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
     log(`[control-plane] etcd healthy after ${etcdHealthy} ms`);
 
     const apiserverStart = Date.now();
-    const apiserver = launch('kube-apiserver', [
+    const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
       `--secure-port=${apiPort}`,
       '--bind-address=127.0.0.1',
@@ -229,19 +240,22 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--authorization-mode=RBAC',
       '--allow-privileged=true',
       '--profiling=false',
-    ]);
-    await waitFor(
-      async () => {
-        const res = await adminRequest(server, tls, 'GET', '/readyz');
-        return res.status === 200 || undefined;
-      },
-      {
-        description: 'kube-apiserver /readyz',
-        timeoutMs: 60_000,
-        intervalMs: 200,
-        fatal: diedError(apiserver),
-      },
-    );
+    ];
+    let apiserver = launch('kube-apiserver', apiserverArgs);
+    const apiserverReadyz = (p: ManagedProcess) =>
+      waitFor(
+        async () => {
+          const res = await adminRequest(server, tls, 'GET', '/readyz');
+          return res.status === 200 || undefined;
+        },
+        {
+          description: 'kube-apiserver /readyz',
+          timeoutMs: 60_000,
+          intervalMs: 200,
+          fatal: diedError(p),
+        },
+      );
+    await apiserverReadyz(apiserver);
     const apiserverReady = since();
     log(`[control-plane] kube-apiserver /readyz ok ${Date.now() - apiserverStart} ms after its start`);
 
@@ -279,9 +293,29 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       binDir,
       kubeconfigPath,
       server,
+      pids: Object.fromEntries(started.map((p) => [p.name, p.pid])),
       startupMs: { etcdHealthy, apiserverReady, controllerManagerReady, total },
       kubectl: (args, kOpts) => kubectl(binDir, kubeconfigPath, args, kOpts),
       helm: (args, hOpts) => helm(binDir, kubeconfigPath, args, hOpts),
+      restartApiserver: async (rOpts = {}) => {
+        const t = Date.now();
+        if (rOpts.crash) {
+          process.kill(-apiserver.pid, 'SIGKILL');
+          await apiserver.exited;
+        } else {
+          await stopProcess(apiserver);
+        }
+        if (rOpts.downMs) await new Promise((r) => setTimeout(r, rOpts.downMs));
+        // Replaced in place so stop() (reverse start order) still stops it before etcd.
+        const index = started.indexOf(apiserver);
+        apiserver = startProcess('kube-apiserver', join(binDir, 'kube-apiserver'), apiserverArgs, {
+          logPath: join(dir, 'kube-apiserver.log'),
+        });
+        started[index] = apiserver;
+        await apiserverReadyz(apiserver);
+        log(`[control-plane] kube-apiserver restarted (pid ${apiserver.pid}) in ${Date.now() - t} ms`);
+        return Date.now() - t;
+      },
       stop: () => {
         stopped ??= (async () => {
           await stopAll();

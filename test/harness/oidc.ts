@@ -30,6 +30,25 @@ spec:
 ${specLines}`;
 }
 
+/** Asks the token endpoint whether the credentials authenticate (anything but invalid_client). */
+export async function credentialsAuthenticate(
+  tokenEndpoint: string,
+  id: string,
+  secret: string,
+): Promise<boolean> {
+  const pair = `${encodeURIComponent(id)}:${encodeURIComponent(secret)}`;
+  const res = await fetch(tokenEndpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(pair).toString('base64')}`,
+    },
+    body: 'grant_type=client_credentials',
+  });
+  const body = (await res.json()) as { error?: string };
+  return body.error !== 'invalid_client';
+}
+
 export class OidcReader {
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
@@ -78,6 +97,14 @@ export class OidcReader {
     return list.items
       .filter((e) => e.involvedObject.name === involvedName)
       .map((e) => ({ reason: e.reason ?? '', message: e.message ?? '', type: e.type ?? '' }));
+  }
+
+  /** Events of an object with their aggregation count (one Event per series, count bumped). */
+  async eventSeries(involvedName: string): Promise<{ reason: string; type: string; count: number }[]> {
+    const list = await this.core.listNamespacedEvent({ namespace: this.namespace });
+    return list.items
+      .filter((e) => e.involvedObject.name === involvedName)
+      .map((e) => ({ reason: e.reason ?? '', type: e.type ?? '', count: e.count ?? 1 }));
   }
 
   condition(cr: OidcClient | undefined, type: string) {

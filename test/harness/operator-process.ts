@@ -9,6 +9,8 @@ import { type ExitInfo, type ManagedProcess, startProcess, stopProcess } from '.
 import { waitFor } from './wait.js';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
+/** `npm run build` output: what the container image runs. */
+export const COMPILED_MAIN = resolve(import.meta.dirname, '../../dist/cli/main.js');
 const HEALTH_MSG = 'serving /healthz, /readyz and /metrics';
 
 /** One pino JSON line; non-JSON output (a crash trace) is kept as `{ msg: line, raw: true }`. */
@@ -30,6 +32,8 @@ export interface OperatorProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for the health port to be announced (default 30 s: tsx compiles on start). */
   startTimeoutMs?: number;
+  /** Run dist/cli/main.js (built by `npm run build`) with plain node instead of the sources via tsx. */
+  compiled?: boolean;
 }
 
 export interface MetricSample {
@@ -119,9 +123,7 @@ export async function startOperatorProcess(opts: OperatorProcessOptions): Promis
   const dir = mkdtempSync(join(tmpdir(), `operator-${opts.name}-`));
   const logPath = join(dir, 'output.log');
   const args = [
-    '--import',
-    'tsx',
-    MAIN,
+    ...(opts.compiled ? [COMPILED_MAIN] : ['--import', 'tsx', MAIN]),
     'run',
     `--kubeconfig=${opts.kubeconfigPath}`,
     '--health-port=0',

@@ -11,6 +11,8 @@ export interface InProcessOperator {
   metrics: OperatorMetrics;
   /** Writes (non-GET requests) sent to the apiserver so far, by "METHOD path". */
   writes: string[];
+  /** Every request (reads included) sent to the apiserver so far, by "METHOD path". */
+  requests: string[];
   /** Log lines (JSON) the operator wrote: tests search them for leaked secrets. */
   logLines: string[];
   stop(): Promise<void>;
@@ -19,17 +21,28 @@ export interface InProcessOperator {
 export interface InProcessOperatorOptions {
   kubeconfigPath: string;
   namespace: string;
+  /** More namespaces to watch besides `namespace`. */
+  extraNamespaces?: string[];
+  /** How often a provider's CA / initial access token Secrets are re-read at most. */
+  providerSecretRecheckMs?: number;
   resyncIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
+  /** Timeout of one apiserver request (default 30 s); outage tests shorten it. */
+  kubeTimeoutMs?: number;
+  /** Provider HTTP tuning; defaults 5 s per request and 2 retries. */
+  providerRequestTimeoutMs?: number;
+  providerRetries?: number;
 }
 
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
   const kc = new KubeConfig();
   kc.loadFromFile(opts.kubeconfigPath);
-  const rest = new KubeRest(kc);
+  const rest = new KubeRest(kc, { timeoutMs: opts.kubeTimeoutMs });
   const writes: string[] = [];
+  const requests: string[] = [];
   rest.onRequest((e) => {
+    requests.push(`${e.method} ${e.path}`);
     if (e.method !== 'GET') writes.push(`${e.method} ${e.path}`);
   });
   const logLines: string[] = [];
@@ -48,18 +61,20 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     rest,
     log,
     metrics,
-    namespaces: [opts.namespace],
+    namespaces: [opts.namespace, ...(opts.extraNamespaces ?? [])],
     workers: opts.workers ?? 4,
     resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
     deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
-    providerRequestTimeoutMs: 5_000,
-    providerRetries: 2,
+    providerRequestTimeoutMs: opts.providerRequestTimeoutMs ?? 5_000,
+    providerRetries: opts.providerRetries ?? 2,
+    providerSecretRecheckMs: opts.providerSecretRecheckMs,
   });
   await controller.start();
   return {
     controller,
     metrics,
     writes,
+    requests,
     logLines,
     stop: async () => {
       await controller.stop();

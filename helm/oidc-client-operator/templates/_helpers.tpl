@@ -123,6 +123,20 @@ Rules for the cluster-scoped ClusterOidcProvider: always in a ClusterRole.
 - apiGroups: ["oidc.dcr-operator.dev"]
   resources: ["clusteroidcproviders/status"]
   verbs: ["get", "update", "patch"]
+# Namespace labels decide which namespaces may use a ClusterOidcProvider (spec.conditions
+# namespaceSelector); the watch lets a label change take effect at once.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- if eq .Values.metrics.auth "kubernetes" }}
+# --metrics-auth=kubernetes: who is this Bearer token, and may it get /metrics?
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end }}
 {{- end }}
 
 {{- define "oidc-client-operator.subjects" -}}

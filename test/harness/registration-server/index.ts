@@ -17,15 +17,15 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Provider } from 'oidc-provider';
+import { DialectRequests, dialectAnswers, resolveDialect } from './dialect.js';
 import { FaultInjector } from './faults.js';
 import { signingJwks } from './keys.js';
 import { MemoryStore } from './memory-store.js';
 import {
   buildConfiguration,
-  REGISTRATION_PATH,
   rotateOnRead,
+  stripManagementCredentials,
   stripRegistrationEndpoint,
-  TOKEN_PATH,
 } from './provider-config.js';
 import { makeTlsMaterial } from './tls.js';
 import type { RegistrationServer, RegistrationServerOptions } from './types.js';
@@ -36,17 +36,22 @@ export type * from './types.js';
 export async function startRegistrationServer(
   opts: RegistrationServerOptions = {},
 ): Promise<RegistrationServer> {
-  const mode = opts.mode ?? 'iam';
-  const [jwks, tls] = await Promise.all([signingJwks(), opts.tls ? makeTlsMaterial() : undefined]);
+  const dialect = resolveDialect(opts.dialect, opts.mode ?? 'iam');
+  const mode = opts.mode ?? (dialect.ratRotation === 'every-call' ? 'rotating' : 'iam');
+  const { basePath, registrationPath, tokenPath } = dialect;
+  const [jwks, tls] = await Promise.all([
+    signingJwks(),
+    typeof opts.tls === 'object' ? opts.tls : opts.tls ? makeTlsMaterial() : undefined,
+  ]);
   const store = new MemoryStore();
-  const faults = new FaultInjector();
+  const faults = new FaultInjector(`${basePath}${registrationPath}`);
 
   // The issuer contains the port, which is only known after listen(); until the provider exists
   // (a few milliseconds) requests get 503.
   let handler: RequestListener = (_req, res) => {
     res.writeHead(503).end();
   };
-  const listener = faults.wrap((req, res) => handler(req, res));
+  const listener = faults.wrap(new DialectRequests(dialect).wrap((req, res) => handler(req, res)));
   const server: Server = tls
     ? createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, listener)
     : createHttpServer(listener);
@@ -59,11 +64,13 @@ export async function startRegistrationServer(
   });
 
   const { port } = server.address() as AddressInfo;
-  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}${basePath}`;
   const provider = new Provider(
     issuer,
     buildConfiguration({
-      mode,
+      rotation: dialect.ratRotation,
+      registrationPath,
+      tokenPath,
       initialAccessToken: opts.initialAccessToken,
       adapter: store.adapterFor,
       jwks,
@@ -71,8 +78,11 @@ export async function startRegistrationServer(
   );
   // Koa would print unexpected errors to stderr; set DEBUG=oidc-provider:* to see them instead.
   provider.silent = true;
+  // Outermost first: the dialect rewrites what the middlewares below have produced.
+  provider.use(dialectAnswers(dialect, (clientId) => store.getClient(clientId) !== undefined));
   if (opts.advertiseRegistrationEndpoint === false) provider.use(stripRegistrationEndpoint());
-  if (mode === 'rotating') provider.use(rotateOnRead(provider));
+  if (dialect.ratRotation === 'every-call') provider.use(rotateOnRead(provider, registrationPath));
+  if (opts.omitManagementCredentials) provider.use(stripManagementCredentials(registrationPath));
   handler = provider.callback();
 
   let closing: Promise<void> | undefined;
@@ -88,10 +98,11 @@ export async function startRegistrationServer(
 
   return {
     issuer,
-    registrationEndpoint: `${issuer}${REGISTRATION_PATH}`,
-    tokenEndpoint: `${issuer}${TOKEN_PATH}`,
-    ...(tls ? { caPem: tls.caPem } : {}),
+    registrationEndpoint: `${issuer}${registrationPath}`,
+    tokenEndpoint: `${issuer}${tokenPath}`,
+    ...(tls ? { caPem: tls.caPem, tlsMaterial: tls } : {}),
     mode,
+    dialect,
     requests: faults.requests,
     faults: { add: (rule) => faults.add(rule), clear: () => faults.clear() },
     store: {

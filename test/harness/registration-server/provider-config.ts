@@ -1,7 +1,7 @@
 // node-oidc-provider configuration that mimics INDIGO IAM's registration API.
 import { randomUUID } from 'node:crypto';
 import type { Adapter, Configuration, Middleware, Provider } from 'oidc-provider';
-import type { RatMode } from './types.js';
+import type { RatRotation } from './types.js';
 
 /** INDIGO IAM serves RFC 7591 registration here; RFC 7592 management is at `${REGISTRATION_PATH}/{client_id}`. */
 export const REGISTRATION_PATH = '/iam/api/client-registration';
@@ -9,17 +9,27 @@ export const TOKEN_PATH = '/token';
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
 
 export interface ConfigInput {
-  mode: RatMode;
+  rotation: RatRotation;
+  /** Route paths (below the issuer's own path). */
+  registrationPath: string;
+  tokenPath: string;
   initialAccessToken: string | undefined;
   adapter: (model: string) => Adapter;
   jwks: { keys: Record<string, unknown>[] };
 }
 
-export function buildConfiguration({ mode, initialAccessToken, adapter, jwks }: ConfigInput): Configuration {
+export function buildConfiguration({
+  rotation,
+  registrationPath,
+  tokenPath,
+  initialAccessToken,
+  adapter,
+  jwks,
+}: ConfigInput): Configuration {
   return {
     adapter,
     jwks,
-    routes: { registration: REGISTRATION_PATH, token: TOKEN_PATH },
+    routes: { registration: registrationPath, token: tokenPath },
     // The scopes IAM's documentation registers clients with. Claims-defined scopes are added by the
     // provider automatically; listing them keeps the scope validation explicit.
     scopes: ['openid', 'offline_access', 'profile', 'email', 'address', 'phone'],
@@ -52,7 +62,7 @@ export function buildConfiguration({ mode, initialAccessToken, adapter, jwks }: 
       registrationManagement: {
         enabled: true,
         // The provider only rotates on PUT; rotateOnRead() below extends that to GET.
-        rotateRegistrationAccessToken: mode === 'rotating',
+        rotateRegistrationAccessToken: rotation !== 'never',
       },
     },
     // Explicit values: the defaults are functions that print "you SHOULD change it" notices.
@@ -92,13 +102,27 @@ export function stripRegistrationEndpoint(): Middleware {
 }
 
 /**
+ * Servers without RFC 7592 management (or INDIGO IAM when the initial access token is a user's
+ * token) answer the registration with credentials only: no registration_access_token and no
+ * registration_client_uri. The client is registered all the same.
+ */
+export function stripManagementCredentials(registrationPath = REGISTRATION_PATH): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST' || ctx.path !== registrationPath || !isRecord(ctx.body)) return;
+    delete ctx.body.registration_access_token;
+    delete ctx.body.registration_client_uri;
+  };
+}
+
+/**
  * Keycloak answers every management call with a new RAT and invalidates the one used. The provider
  * does that for PUT only (rotateRegistrationAccessToken); this does the same for a successful GET.
  */
-export function rotateOnRead(provider: Provider): Middleware {
+export function rotateOnRead(provider: Provider, registrationPath = REGISTRATION_PATH): Middleware {
   return async (ctx, next) => {
     await next();
-    if (ctx.method !== 'GET' || ctx.status !== 200 || !ctx.path.startsWith(`${REGISTRATION_PATH}/`)) return;
+    if (ctx.method !== 'GET' || ctx.status !== 200 || !ctx.path.startsWith(`${registrationPath}/`)) return;
     const body = ctx.body;
     if (!isRecord(body) || typeof body.registration_access_token !== 'string') return;
     const used = await provider.RegistrationAccessToken.find(body.registration_access_token);

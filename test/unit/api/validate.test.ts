@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { API_GROUP_VERSION, resources } from '../../../src/api/schema.js';
 import type { Schema } from '../../../src/api/schema-builder.js';
 import {
+  EMULATED_CEL_RULES,
   SERVER_ONLY_CEL_RULES,
   STANDARD_CLIENT_METADATA,
   type ValidationIssue,
@@ -253,6 +254,45 @@ describe('validateResource: semantic errors', () => {
     expect(Object.keys(byPath(viaDefault.issues))).toEqual(['/spec/secretName']);
   });
 
+  it('requires explicit Secret names when the defaults would exceed 253 characters (CRD CEL rules)', () => {
+    expect(validateResource(client(minimalSpec, { name: 'a'.repeat(235) })).issues).toEqual([]);
+    expect(byPath(validateResource(client(minimalSpec, { name: 'a'.repeat(236) })).issues)).toEqual({
+      '/spec/managementSecretName': expect.stringMatching(/required when metadata.name is longer than 235/),
+    });
+    expect(
+      Object.keys(byPath(validateResource(client(minimalSpec, { name: 'a'.repeat(242) })).issues)),
+    ).toEqual(['/spec/secretName', '/spec/managementSecretName']);
+    const named = { ...minimalSpec, secretName: 'app', managementSecretName: 'app-rat' };
+    expect(validateResource(client(named, { name: 'a'.repeat(253) })).issues).toEqual([]);
+  });
+
+  it('checks ClusterOidcProvider conditions and clientPolicy patterns (CRD CEL rules, offline)', () => {
+    const spec = {
+      issuerUrl: 'https://i/',
+      conditions: [
+        { namespaces: ['team-a'] },
+        {},
+        { namespaceSelector: { matchExpressions: [{ key: 'tier', operator: 'In' }] } },
+        { namespaceSelector: { matchExpressions: [{ key: 'tier', operator: 'Exists', values: ['x'] }] } },
+      ],
+      clientPolicy: { redirectUris: { allowedPatterns: ['https://ok\\.example/.*', '(unclosed'] } },
+    };
+    expect(byPath(validateResource(provider('ClusterOidcProvider', spec)).issues)).toEqual({
+      '/spec/conditions/1': 'a condition needs namespaces or a namespaceSelector',
+      '/spec/conditions/2/namespaceSelector': 'matchExpressions[0] (tier): In needs at least one value',
+      '/spec/conditions/3/namespaceSelector': 'matchExpressions[0] (tier): Exists takes no values',
+      '/spec/clientPolicy': expect.stringMatching(/allowedPatterns\[1\] is not a valid regular expression/),
+    });
+    // conditions exist only on the cluster kind; an OidcProvider still gets its clientPolicy checked.
+    expect(Object.keys(byPath(validateResource(provider('OidcProvider', spec)).issues))).toEqual([
+      '/spec/conditions',
+      '/spec/clientPolicy',
+    ]);
+    expect(
+      validateResource(provider('ClusterOidcProvider', { issuerUrl: 'https://i/', conditions: [] })).issues,
+    ).toEqual([{ path: '/spec/conditions', message: 'must NOT have fewer than 1 items' }]);
+  });
+
   it('checks provider Secret namespaces by scope', () => {
     const ref = { name: 'ca' };
     expect(
@@ -276,6 +316,25 @@ describe('validateResource: semantic errors', () => {
     expect(
       validateProviderSpec({ issuerUrl: 'https://i/', caSecretRef: ref }, { clusterScoped: true }),
     ).toHaveLength(1);
+  });
+});
+
+describe('validateProviderSpec: managementOrigins', () => {
+  it('accepts origins, refuses paths and http next to an https provider', () => {
+    const check = (spec: Record<string, unknown>) => validateProviderSpec(spec, { clusterScoped: false });
+    expect(
+      check({ issuerUrl: 'https://iam.example.org/', managementOrigins: ['https://admin.example.org:8443'] }),
+    ).toEqual([]);
+    expect(
+      check({
+        issuerUrl: 'https://iam.example.org/',
+        managementOrigins: ['https://a.example.org/x', 'http://b.example.org'],
+      }),
+    ).toEqual([
+      { path: '/spec/managementOrigins/0', message: expect.stringMatching(/origin only/) },
+      { path: '/spec/managementOrigins/1', message: 'must use https: the provider uses https' },
+    ]);
+    expect(check({ issuerUrl: 'http://iam.local/', managementOrigins: ['http://admin.local'] })).toEqual([]);
   });
 });
 
@@ -338,10 +397,15 @@ describe('schema coverage', () => {
     return out;
   }
 
-  it('every CEL rule of the schema is known to run on the server only (else emulate it in validate.ts)', () => {
-    const rules = resources.flatMap((r) => celRules(r.spec));
-    expect(rules.length).toBeGreaterThan(0);
-    for (const rule of rules) expect(SERVER_ONLY_CEL_RULES, rule).toContain(rule);
+  it('every CEL rule of the schema is emulated offline or known to run on the server only', () => {
+    const rules = resources.flatMap((r) => [
+      ...celRules(r.spec),
+      ...(r.validations ?? []).map((v) => v.rule),
+    ]);
+    expect(rules.length).toBeGreaterThan(4);
+    for (const rule of rules) {
+      expect(SERVER_ONLY_CEL_RULES.has(rule) || EMULATED_CEL_RULES.has(rule), rule).toBe(true);
+    }
   });
 
   it('STANDARD_CLIENT_METADATA matches the spec fields that name an RFC 7591 field', () => {
@@ -354,5 +418,48 @@ describe('schema coverage', () => {
     for (const [field, wire] of described) {
       expect(STANDARD_CLIENT_METADATA, field).toHaveProperty(field, wire);
     }
+  });
+});
+
+describe('validateOidcClientSpec: secretTemplate and clientName', () => {
+  it('refuses label and annotation keys and label values the apiserver would refuse on the Secret', () => {
+    const issues = byPath(
+      validateOidcClientSpec({
+        ...minimalSpec,
+        secretTemplate: {
+          labels: { 'team/app': 'shop', 'bad key': 'x', ok: 'has space', 'Upper.Example/x': 'y' },
+          annotations: { 'example.org/note': 'any value at all', '-x': 'y' },
+        },
+      }),
+    );
+    expect(Object.keys(issues).sort()).toEqual([
+      '/spec/secretTemplate/annotations/-x',
+      '/spec/secretTemplate/labels/Upper.Example~1x',
+      '/spec/secretTemplate/labels/bad key',
+      '/spec/secretTemplate/labels/ok',
+    ]);
+    expect(issues['/spec/secretTemplate/labels/ok']).toMatch(/invalid label value/);
+    expect(issues['/spec/secretTemplate/labels/Upper.Example~1x']).toMatch(/prefix/);
+  });
+
+  it("refuses the operator's own label keys (they map Secrets back to their OidcClient)", () => {
+    const issues = byPath(
+      validateOidcClientSpec({
+        ...minimalSpec,
+        secretTemplate: {
+          labels: { 'oidc.dcr-operator.dev/client': 'other', 'app.kubernetes.io/managed-by': 'me' },
+        },
+      }),
+    );
+    expect(Object.values(issues)).toEqual([
+      'invalid key: is reserved for the operator',
+      'invalid key: is reserved for the operator',
+    ]);
+  });
+
+  it('refuses an empty clientName at the schema (before the provider would)', () => {
+    expect(byPath(validateOidcClientSpec({ ...minimalSpec, clientName: '' }))).toHaveProperty(
+      '/spec/clientName',
+    );
   });
 });

@@ -12,14 +12,16 @@ describe('examples/', () => {
     );
   });
 
-  it.each(['iam-provider.yaml', 'oidcclient-adopt.yaml', 'oidcclient-web.yaml'])(
-    '%s passes validate',
-    async (file) => {
-      const report = checkManifestText(await readFile(join(examplesDir, file), 'utf8'));
-      expect(report.issues).toEqual([]);
-      expect(report.validated).toBeGreaterThan(0);
-    },
-  );
+  it.each([
+    'iam-provider.yaml',
+    'oidcclient-adopt.yaml',
+    'oidcclient-web.yaml',
+    'cluster-provider-shared.yaml',
+  ])('%s passes validate', async (file) => {
+    const report = checkManifestText(await readFile(join(examplesDir, file), 'utf8'));
+    expect(report.issues).toEqual([]);
+    expect(report.validated).toBeGreaterThan(0);
+  });
 
   it('the clients use the example provider', async () => {
     const provider = await readFile(join(examplesDir, 'iam-provider.yaml'), 'utf8');

@@ -60,7 +60,41 @@ describe('specFromMetadata / extraMetadataFrom', () => {
     expect(specFromMetadata({ scope: ' ', client_name: null })).toEqual({});
   });
 
-  it('keeps only client-chosen, non-null, non-standard fields as extraMetadata', () => {
+  it('reads empty strings, null, [] and {} as "not set", and drops empty list entries', () => {
+    expect(
+      specFromMetadata({
+        client_name: 'n',
+        client_uri: '',
+        logo_uri: '',
+        policy_uri: '',
+        tos_uri: '',
+        jwks_uri: '',
+        contacts: null,
+        response_types: null,
+        post_logout_redirect_uris: [],
+        grant_types: ['authorization_code', '', null],
+        redirect_uris: [''],
+        scope: '',
+      }),
+    ).toEqual({ clientName: 'n', grantTypes: ['authorization_code'] });
+  });
+
+  it('keeps only client-chosen, non-empty, non-standard fields as extraMetadata, as chosen', () => {
+    const metadata = {
+      ...adoptable,
+      reuse_refresh_token: true,
+      owner: '',
+      audience: [],
+      metadata: {},
+      jwks: {},
+      updated_at: '2025-01-01T00:00:00Z',
+      subject_type: 'public',
+    };
+    expect(extraMetadataFrom(metadata)).toEqual({ reuse_refresh_token: true, subject_type: 'public' });
+    expect(extraMetadataFrom(metadata, 'none')).toEqual({});
+    expect(extraMetadataFrom(metadata, ['subject_type', 'owner', 'nope'])).toEqual({
+      subject_type: 'public',
+    });
     expect(
       extraMetadataFrom({
         ...adoptable,
@@ -98,11 +132,6 @@ describe('importIamClient', () => {
         scopes: ['address', 'phone', 'openid', 'profile', 'offline_access', 'email'],
         tokenEndpointAuthMethod: 'client_secret_basic',
         contacts: ['ops@example.org'],
-        extraMetadata: {
-          reuse_refresh_token: true,
-          clear_access_tokens_on_refresh: true,
-          require_auth_time: false,
-        },
         adoptFrom: { secretRef: { name: 'grafana-oidc-adopt', key: 'client.json' } },
       },
     });
@@ -121,6 +150,13 @@ describe('importIamClient', () => {
       'registration_client_uri',
       'created_at',
     ]);
+    expect(result.leftToProvider).toEqual([
+      'reuse_refresh_token',
+      'clear_access_tokens_on_refresh',
+      'require_auth_time',
+    ]);
+    expect(result.unmanaged).toBe(false);
+    expect(result.notRepresentable).toEqual([]);
 
     // The YAML round-trips to the same objects, Secret first, and says to keep the Secret out of Git.
     const docs = parseAllDocuments(result.yaml);
@@ -129,6 +165,73 @@ describe('importIamClient', () => {
     expect(result.yaml).toContain('DO NOT COMMIT');
     expect(checkManifestText(result.yaml)).toEqual({ documents: 2, validated: 1, skipped: 1, issues: [] });
     expect(validateResource(result.client).issues).toEqual([]);
+  });
+
+  it('carries non-standard fields into extraMetadata when asked to', async () => {
+    const text = await readFile(fixturePath, 'utf8');
+    expect(importIamClient(text, { ...opts, extraMetadata: 'all' }).client.spec.extraMetadata).toEqual({
+      reuse_refresh_token: true,
+      clear_access_tokens_on_refresh: true,
+      require_auth_time: false,
+    });
+    const some = importIamClient(text, { ...opts, extraMetadata: ['reuse_refresh_token', 'absent'] });
+    expect(some.client.spec.extraMetadata).toEqual({ reuse_refresh_token: true });
+    expect(some.leftToProvider).toEqual(['clear_access_tokens_on_refresh', 'require_auth_time']);
+    expect(some.notFound).toEqual(['absent']);
+  });
+
+  it('accepts what a server with empty values and vendor fields answered (Hydra-like) and validates it', () => {
+    const answer = {
+      ...adoptable,
+      client_secret: 'S',
+      client_name: 'shop',
+      redirect_uris: ['https://shop.example.org/cb'],
+      grant_types: ['authorization_code'],
+      response_types: null,
+      scope: 'openid email',
+      client_uri: '',
+      logo_uri: '',
+      policy_uri: '',
+      tos_uri: '',
+      jwks_uri: '',
+      contacts: null,
+      post_logout_redirect_uris: null,
+      token_endpoint_auth_method: 'client_secret_basic',
+      created_at: '2025-01-01T00:00:00.000Z',
+      updated_at: '2025-01-01T00:00:00.000Z',
+      owner: '',
+      audience: [],
+      metadata: {},
+      jwks: {},
+      client_secret_expires_at: 1_900_000_000,
+    };
+    const result = importIamClient(JSON.stringify(answer), opts);
+    expect(result.client.spec).toEqual({
+      providerRef: { name: 'iam', kind: 'OidcProvider' },
+      clientName: 'shop',
+      redirectUris: ['https://shop.example.org/cb'],
+      grantTypes: ['authorization_code'],
+      scopes: ['openid', 'email'],
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      adoptFrom: { secretRef: { name: 'grafana-oidc-adopt', key: 'client.json' } },
+    });
+    expect(result.leftToProvider).toEqual([]);
+    expect(validateResource(result.client).issues).toEqual([]);
+    expect(checkManifestText(result.yaml).issues).toEqual([]);
+    // With every extra asked for, empty vendor fields still stay out.
+    expect(
+      importIamClient(JSON.stringify(answer), { ...opts, extraMetadata: 'all' }).client.spec,
+    ).not.toHaveProperty('extraMetadata');
+  });
+
+  it('imports credentials without a registration access token as an unmanaged registration', () => {
+    const result = importIamClient(
+      JSON.stringify({ client_id: 'c', client_secret: 'TOP-SECRET', client_name: 'x' }),
+      opts,
+    );
+    expect(result.unmanaged).toBe(true);
+    expect(result.client.spec.clientName).toBe('x');
+    expect(result.yaml).toContain('no registration access token');
   });
 
   it('leaves the namespace out when none is given and honours the provider kind', () => {
@@ -147,28 +250,43 @@ describe('importIamClient', () => {
     expect(attempt('{"client_secret": "TOP-SECRET" ')).toThrow(ImportError);
     expect(attempt('{"client_secret": "TOP-SECRET" ')).not.toThrow(/TOP-SECRET/);
     expect(attempt('["x"]')).toThrow(/must be an object/);
-    expect(attempt(JSON.stringify({ client_id: 'c', client_secret: 'TOP-SECRET' }))).toThrow(
-      /lacks registration_access_token, registration_client_uri/,
+    expect(attempt(JSON.stringify({ client_id: '', client_secret: 'TOP-SECRET' }))).toThrow(
+      /lacks client_id/,
     );
+    expect(
+      attempt(
+        JSON.stringify({ client_id: 'c', client_secret: 'TOP-SECRET', registration_access_token: 'RAT' }),
+      ),
+    ).toThrow(/has registration_access_token but lacks registration_client_uri/);
+    expect(
+      attempt(
+        JSON.stringify({ client_id: 'c', client_secret: 'TOP-SECRET', registration_access_token: 'RAT' }),
+      ),
+    ).not.toThrow(/TOP-SECRET|RAT"/);
   });
 
-  it('reports metadata that does not fit the spec with paths, not values', () => {
+  it('leaves metadata the spec cannot hold to the provider, naming fields and paths, not values', () => {
     const bad = JSON.stringify({
       ...adoptable,
+      client_name: 'kept',
       token_endpoint_auth_method: 'tls_client_auth',
       redirect_uris: 'x',
+      logo_uri: 'not a uri',
     });
-    try {
-      importIamClient(bad, opts);
-      expect.unreachable();
-    } catch (error) {
-      expect(error).toBeInstanceOf(ImportError);
-      expect((error as ImportError).issues.map((i) => i.path)).toEqual([
-        '/spec/redirectUris',
-        '/spec/tokenEndpointAuthMethod',
-      ]);
-      expect(JSON.stringify((error as ImportError).issues)).not.toContain('tls_client_auth');
-    }
+    const result = importIamClient(bad, opts);
+    expect(result.client.spec).toEqual({
+      providerRef: { name: 'iam', kind: 'OidcProvider' },
+      clientName: 'kept',
+      adoptFrom: { secretRef: { name: 'grafana-oidc-adopt', key: 'client.json' } },
+    });
+    expect(result.notRepresentable.map((n) => n.field).sort()).toEqual([
+      'logo_uri',
+      'redirect_uris',
+      'token_endpoint_auth_method',
+    ]);
+    expect(JSON.stringify(result.notRepresentable)).not.toContain('tls_client_auth');
+    expect(JSON.stringify(result.notRepresentable)).not.toContain('not a uri');
+    expect(validateResource(result.client).issues).toEqual([]);
   });
 
   it('rejects a name that cannot name the objects', () => {

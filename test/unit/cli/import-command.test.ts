@@ -17,8 +17,16 @@ describe('parseImportArgs', () => {
       provider: 'iam',
       providerDefaulted: true,
       providerKind: 'OidcProvider',
+      extraMetadata: 'none',
       output: '-',
     });
+    expect(
+      parseImportArgs(['--from', 'c.json', '--name', 'web', '--extra-metadata', 'a,b', '--extra-metadata=c'])
+        ?.extraMetadata,
+    ).toEqual(['a', 'b', 'c']);
+    expect(
+      parseImportArgs(['--from', 'c.json', '--name', 'web', '--extra-metadata', 'all'])?.extraMetadata,
+    ).toBe('all');
     expect(
       parseImportArgs([
         '--from=c.json',
@@ -50,6 +58,8 @@ describe('parseImportArgs', () => {
     [['--from', 'c.json', '--name', 'web', '--provider-kind', 'Provider'], /--provider-kind must be one of/],
     [['--from', 'c.json', '--name', 'web', 'extra'], /unexpected argument: extra/],
     [['--from', 'c.json', '--name', 'web', '--bogus'], /bogus/],
+    [['--from', 'c.json', '--name', 'web', '--extra-metadata', 'all,x'], /cannot be combined/],
+    [['--from', 'c.json', '--name', 'web', '--extra-metadata', 'a,'], /needs field names/],
   ])('%j is a usage error', (args, message) => {
     expect(() => parseImportArgs(args)).toThrow(UsageError);
     expect(() => parseImportArgs(args)).toThrow(message);
@@ -78,6 +88,30 @@ describe('importCommand', () => {
     expect(io.stderr()).toContain('Secret grafana-oidc-adopt');
     expect(io.stderr()).toContain('providerRef is OidcProvider/iam (default)');
     expect(io.stderr()).toContain('not part of the spec: client_id, client_secret');
+    expect(io.stderr()).toContain(
+      'left as the provider has them, not in the spec (add them with --extra-metadata KEY,... or all): reuse_refresh_token, clear_access_tokens_on_refresh, require_auth_time.',
+    );
+  });
+
+  it('notes what it could not carry: no management, values the spec cannot hold, unknown extras', async () => {
+    const file = join(dir, 'unmanaged.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        client_id: 'c',
+        client_secret: secretValues[0],
+        grant_types: 'authorization_code',
+        x: 1,
+      }),
+    );
+    const io = fakeIo();
+    expect(await importCommand(['--from', file, '--name', 'x', '--extra-metadata', 'y'], io)).toBe(0);
+    expect(io.stderr()).toContain('no RFC 7592 management for this client');
+    expect(io.stderr()).toContain('grant_types left as the provider has it');
+    expect(io.stderr()).toContain('/spec/grantTypes: must be array');
+    expect(io.stderr()).toContain('--extra-metadata names fields the JSON does not set: y.');
+    expect(io.stderr()).not.toContain(secretValues[0]);
+    expect(io.stdout()).not.toContain('grantTypes');
   });
 
   it('writes --output files readable by the owner only', async () => {
@@ -100,25 +134,24 @@ describe('importCommand', () => {
     expect(missing.stderr()).toContain('ENOENT');
 
     const partial = join(dir, 'partial.json');
-    await writeFile(partial, JSON.stringify({ client_id: 'c', client_secret: secretValues[0] }));
-    const io = fakeIo();
-    expect(await importCommand(['--from', partial, '--name', 'x'], io)).toBe(1);
-    expect(io.stderr()).toMatch(/lacks registration_access_token/);
-    expect(io.stderr()).not.toContain(secretValues[0]);
-    expect(io.stdout()).toBe('');
-
-    const invalid = join(dir, 'invalid.json');
     await writeFile(
-      invalid,
+      partial,
       JSON.stringify({
         client_id: 'c',
-        registration_access_token: 'r',
-        registration_client_uri: 'https://i/c',
-        grant_types: 'authorization_code',
+        client_secret: secretValues[0],
+        registration_access_token: secretValues[1],
       }),
     );
+    const io = fakeIo();
+    expect(await importCommand(['--from', partial, '--name', 'x'], io)).toBe(1);
+    expect(io.stderr()).toMatch(/lacks registration_client_uri/);
+    for (const v of secretValues) expect(io.stderr()).not.toContain(v);
+    expect(io.stdout()).toBe('');
+
+    const anonymous = join(dir, 'anonymous.json');
+    await writeFile(anonymous, JSON.stringify({ client_id: null, client_secret: secretValues[0] }));
     const bad = fakeIo();
-    expect(await importCommand(['--from', invalid, '--name', 'x'], bad)).toBe(1);
-    expect(bad.stderr()).toContain('/spec/grantTypes: must be array');
+    expect(await importCommand(['--from', anonymous, '--name', 'x'], bad)).toBe(1);
+    expect(bad.stderr()).toContain('lacks client_id');
   });
 });

@@ -78,6 +78,7 @@ describe('parseAdoptionSecret', () => {
       scope: 'openid',
     });
     expect(parseAdoptionSecret({ data: encodeData({ 'client.json': json }) }, 'client.json')).toEqual({
+      kind: 'managed',
       clientId: 'c',
       clientSecret: 's',
       registrationAccessToken: 't',
@@ -92,12 +93,46 @@ describe('parseAdoptionSecret', () => {
     expect(parseAdoptionSecret(s, 'client.json')).toMatchObject({ clientId: 'c' });
   });
 
+  it('reads what a server wrote for "not set" (empty strings, null) as absent', () => {
+    const json = JSON.stringify({
+      client_id: 'c',
+      client_secret: '',
+      registration_access_token: 't',
+      registration_client_uri: 'u',
+      client_uri: '',
+      contacts: null,
+      jwks: {},
+    });
+    expect(parseAdoptionSecret({ data: encodeData({ 'client.json': json }) }, 'client.json')).toEqual({
+      kind: 'managed',
+      clientId: 'c',
+      registrationAccessToken: 't',
+      registrationClientUri: 'u',
+    });
+  });
+
+  it('takes credentials without token and URI as a registration without RFC 7592 management', () => {
+    const json = '{"client_id":"c","client_secret":"hush","registration_access_token":null}';
+    expect(parseAdoptionSecret({ data: encodeData({ 'client.json': json }) }, 'client.json')).toEqual({
+      kind: 'unmanaged',
+      clientId: 'c',
+      clientSecret: 'hush',
+    });
+  });
+
   it('names what is missing, without quoting values', () => {
     const r = parseAdoptionSecret(
-      { data: encodeData({ 'client.json': '{"client_id":"c","client_secret":"hush"}' }) },
+      {
+        data: encodeData({
+          'client.json': '{"client_id":"c","client_secret":"hush","registration_client_uri":"u"}',
+        }),
+      },
       'client.json',
     );
-    expect(r).toEqual({ error: 'missing registration_access_token, registration_client_uri' });
+    expect(r).toEqual({ error: 'missing registration_access_token' });
+    expect(
+      parseAdoptionSecret({ data: encodeData({ 'client.json': '{"client_secret":"hush"}' }) }, 'client.json'),
+    ).toEqual({ error: 'missing client_id' });
     expect(parseAdoptionSecret({ data: encodeData({ 'client.json': '{nope' }) }, 'client.json')).toEqual({
       error: 'key client.json is not valid JSON',
     });

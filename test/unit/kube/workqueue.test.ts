@@ -86,12 +86,22 @@ describe('WorkQueue', () => {
         if (calls < 3) throw new Error('boom');
         return undefined;
       },
-      () => 5,
+      () => ({ afterMs: 5 }),
     );
     q.add('k');
     await tick(200);
     q.shutDown();
     await done;
     expect(calls).toBe(3);
+  });
+});
+
+describe('WorkQueue deadline', () => {
+  it('never schedules a retry later than the caller allows', () => {
+    const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 300_000 });
+    for (let i = 0; i < 10; i++) q.addRateLimited('d');
+    expect(q.addRateLimited('d', 0, 2_500)).toBeLessThanOrEqual(2_500);
+    expect(q.addRateLimited('d', 5_000, 2_500)).toBe(2_500);
+    q.shutDown();
   });
 });

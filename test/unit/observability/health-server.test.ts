@@ -144,4 +144,37 @@ describe('startHealthServer', () => {
       startHealthServer({ host: '127.0.0.1', port: server.port, metrics: new OperatorMetrics() }),
     ).rejects.toThrow(/EADDRINUSE/);
   });
+
+  it('asks the metrics authorizer for /metrics only, with the Authorization header', async () => {
+    const asked: (string | undefined)[] = [];
+    const { server, metrics } = await start({
+      metricsAuth: {
+        authorize: async (authorization) => {
+          asked.push(authorization);
+          if (authorization === 'Bearer good') return { ok: true };
+          if (authorization === undefined)
+            return { ok: false, status: 401, message: 'a Bearer token is required' };
+          return { ok: false, status: 403, message: 'nope' };
+        },
+      },
+    });
+    metrics.leader.set(1);
+    const anonymous = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await anonymous.text()).not.toContain('oidc_operator_');
+    const refused = await fetch(`http://127.0.0.1:${server.port}/metrics`, {
+      headers: { authorization: 'Bearer bad' },
+    });
+    expect(refused.status).toBe(403);
+    const allowed = await fetch(`http://127.0.0.1:${server.port}/metrics`, {
+      headers: { authorization: 'Bearer good' },
+    });
+    expect(allowed.status).toBe(200);
+    expect(await allowed.text()).toContain('oidc_operator_leader 1');
+    // Probes stay open for the kubelet and never reach the authorizer.
+    expect((await get(server.port, '/healthz')).status).toBe(200);
+    expect((await get(server.port, '/readyz')).status).toBe(200);
+    expect(asked).toEqual([undefined, 'Bearer bad', 'Bearer good']);
+  });
 });

@@ -86,14 +86,16 @@ describe('OperatorMetrics', () => {
     ).toBe(undefined);
   });
 
-  it('observeProviderRequest counts by host, method and status, and times in seconds', async () => {
+  it('observeProviderRequest counts by provider resource, method and status, and times in seconds', async () => {
     const m = new OperatorMetrics();
-    m.observeProviderRequest({ method: 'post', host: 'iam.example.org', status: 201, durationMs: 40 });
-    m.observeProviderRequest({ method: 'PUT', host: 'iam.example.org', status: 'error', durationMs: 1500 });
-    m.observeProviderRequest({ method: 'PUT', host: 'iam.example.org', status: 'error', durationMs: 20 });
+    const provider = { kind: 'OidcProvider', namespace: 'team-a', name: 'iam' };
+    m.observeProviderRequest({ provider, method: 'post', status: 201, durationMs: 40 });
+    m.observeProviderRequest({ provider, method: 'PUT', status: 'error', durationMs: 1500 });
+    m.observeProviderRequest({ provider, method: 'PUT', status: 'error', durationMs: 20 });
     const text = await m.registry.metrics();
-    const post = { host: 'iam.example.org', method: 'POST' };
-    const put = { host: 'iam.example.org', method: 'PUT' };
+    const labels = { provider_kind: 'OidcProvider', provider_namespace: 'team-a', provider_name: 'iam' };
+    const post = { ...labels, method: 'POST' };
+    const put = { ...labels, method: 'PUT' };
     expect(sample(text, 'oidc_operator_provider_requests_total', { ...post, status: '201' })).toBe(1);
     expect(sample(text, 'oidc_operator_provider_requests_total', { ...put, status: 'error' })).toBe(2);
     expect(sample(text, 'oidc_operator_provider_request_duration_seconds_sum', post)).toBeCloseTo(0.04);
@@ -104,5 +106,34 @@ describe('OperatorMetrics', () => {
     expect(
       sample(text, 'oidc_operator_provider_request_duration_seconds_bucket', { ...put, le: '2.5' }),
     ).toBe(2);
+    expect(text).not.toMatch(/host=/);
+  });
+
+  it('keeps provider series bounded and releases those of a deleted provider', async () => {
+    const m = new OperatorMetrics();
+    const gone = { kind: 'OidcProvider', namespace: 'team-a', name: 'old' };
+    const kept = { kind: 'ClusterOidcProvider', namespace: '', name: 'iam' };
+    for (const status of [200, 201, 302, 'error', 999] as const) {
+      m.observeProviderRequest({ provider: gone, method: 'GET', status, durationMs: 5 });
+    }
+    m.observeProviderRequest({ provider: gone, method: 'PATCH', status: 200, durationMs: 5 });
+    m.observeProviderRequest({ provider: kept, method: 'GET', status: 200, durationMs: 5 });
+    let text = await m.registry.metrics();
+    const old = { provider_kind: 'OidcProvider', provider_namespace: 'team-a', provider_name: 'old' };
+    expect(
+      sample(text, 'oidc_operator_provider_requests_total', { ...old, method: 'GET', status: 'invalid' }),
+    ).toBe(1);
+    expect(
+      sample(text, 'oidc_operator_provider_requests_total', { ...old, method: 'OTHER', status: '200' }),
+    ).toBe(1);
+
+    m.releaseProvider(gone);
+    text = await m.registry.metrics();
+    expect(text).not.toContain('provider_name="old"');
+    const live = { provider_kind: 'ClusterOidcProvider', provider_namespace: '', provider_name: 'iam' };
+    expect(
+      sample(text, 'oidc_operator_provider_requests_total', { ...live, method: 'GET', status: '200' }),
+    ).toBe(1);
+    m.releaseProvider(gone); // idempotent
   });
 });

@@ -57,6 +57,12 @@ describe('parseOperatorFlags', () => {
     expect(parseOperatorFlags(['--leader-elect'], {}).leaderElect).toBe(true);
   });
 
+  it('takes --metrics-auth kubernetes or none (default none)', () => {
+    expect(parseOperatorFlags([], {}).metricsAuth).toBe('none');
+    expect(parseOperatorFlags(['--metrics-auth=kubernetes'], {}).metricsAuth).toBe('kubernetes');
+    expect(() => parseOperatorFlags(['--metrics-auth=basic'], {})).toThrow(/--metrics-auth/);
+  });
+
   it('rejects bad values with clear messages', () => {
     expect(() => parseOperatorFlags(['--max-concurrent-reconciles=0'], {})).toThrow(FlagError);
     expect(() => parseOperatorFlags(['--log-level=loud'], {})).toThrow(/--log-level/);

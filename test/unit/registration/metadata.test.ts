@@ -4,7 +4,10 @@ import { UnexpectedResponseError } from '../../../src/registration/errors.js';
 import {
   diffSpecified,
   extraMetadataConflicts,
+  formatProviderForms,
+  judgeWrite,
   metadataForUpdate,
+  parseProviderForms,
   parseRegistrationResponse,
   specToMetadata,
 } from '../../../src/registration/metadata.js';
@@ -180,8 +183,90 @@ describe('diffSpecified', () => {
 
   it('compares other strings exactly', () => {
     expect(diffSpecified({ client_name: 'Shop' }, { client_name: 'shop' })).toHaveLength(1);
-    expect(diffSpecified({ client_uri: 'https://a/' }, { client_uri: 'https://a' })).toHaveLength(1);
     expect(diffSpecified({ client_name: 'a b' }, { client_name: 'b a' })).toHaveLength(1);
+    expect(diffSpecified({ client_name: 'https://A' }, { client_name: 'https://a/' })).toHaveLength(1);
+  });
+
+  it('compares URIs in their serialised form: host case, default port and an empty path do not matter', () => {
+    expect(diffSpecified({ client_uri: 'https://a/' }, { client_uri: 'https://a' })).toEqual([]);
+    expect(
+      diffSpecified(
+        { logo_uri: 'https://Shop.Example:443/l.png' },
+        { logo_uri: 'https://shop.example/l.png' },
+      ),
+    ).toEqual([]);
+    expect(
+      diffSpecified(
+        { redirect_uris: ['https://Shop.Example', 'https://b/cb'] },
+        { redirect_uris: ['https://b/cb', 'https://shop.example/'] },
+      ),
+    ).toEqual([]);
+    // A different path (even one slash more) or case in the path is another URI.
+    expect(
+      diffSpecified({ redirect_uris: ['https://b/cb'] }, { redirect_uris: ['https://b/cb/'] }),
+    ).toHaveLength(1);
+    expect(
+      diffSpecified({ redirect_uris: ['https://b/cb'] }, { redirect_uris: ['https://b/CB'] }),
+    ).toHaveLength(1);
+    expect(diffSpecified({ redirect_uris: ['not a uri'] }, { redirect_uris: ['not a uri'] })).toEqual([]);
+  });
+
+  it('accepts a value in the form the provider was seen to keep it, and only that value', () => {
+    const desired = { scope: 'email profile', grant_types: ['authorization_code'] };
+    const answer = { scope: 'profile openid email', grant_types: ['authorization_code', 'refresh_token'] };
+    const verdict = judgeWrite(desired, answer);
+    expect(verdict.notKept).toEqual([]);
+    expect(Object.keys(verdict.forms)).toEqual(['grant_types', 'scope']);
+    expect(diffSpecified(desired, answer)).toHaveLength(2);
+    expect(diffSpecified(desired, answer, verdict.forms)).toEqual([]);
+    // Order does not matter; someone else's extra value does.
+    expect(diffSpecified(desired, { ...answer, scope: 'email openid profile' }, verdict.forms)).toEqual([]);
+    expect(
+      diffSpecified(desired, { ...answer, scope: 'profile openid email admin' }, verdict.forms).map(
+        (d) => d.field,
+      ),
+    ).toEqual(['scope']);
+    // Learnt for one desired value only: a spec change compares afresh.
+    expect(diffSpecified({ ...desired, scope: 'email' }, answer, verdict.forms).map((d) => d.field)).toEqual([
+      'scope',
+    ]);
+  });
+});
+
+describe('judgeWrite', () => {
+  it('tells kept, kept with additions and not kept apart', () => {
+    expect(
+      judgeWrite(
+        {
+          client_name: 'a',
+          redirect_uris: ['https://A/cb'],
+          scope: 'openid email',
+          contacts: ['x@y'],
+          token_endpoint_auth_method: 'client_secret_post',
+        },
+        {
+          client_name: 'a',
+          redirect_uris: ['https://a/cb'],
+          scope: 'openid',
+          contacts: ['x@y', 'z@y'],
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+      ),
+    ).toEqual({
+      forms: { contacts: expect.stringMatching(/^[0-9a-f]{12}\.[0-9a-f]{12}$/) },
+      notKept: ['scope', 'token_endpoint_auth_method'],
+    });
+    expect(judgeWrite({ client_name: 'a' }, {})).toEqual({ forms: {}, notKept: ['client_name'] });
+  });
+
+  it('round-trips forms through their annotation text; unreadable text is none', () => {
+    const { forms } = judgeWrite({ scope: 'a' }, { scope: 'a b' });
+    expect(parseProviderForms(formatProviderForms(forms))).toEqual(forms);
+    expect(formatProviderForms({})).toBe('');
+    expect(parseProviderForms('')).toEqual({});
+    expect(parseProviderForms('{nope')).toEqual({});
+    expect(parseProviderForms('[1]')).toEqual({});
+    expect(parseProviderForms('{"scope":1,"x":"a.b"}')).toEqual({ x: 'a.b' });
   });
 
   it('compares objects deeply regardless of key order', () => {
@@ -282,6 +367,36 @@ describe('metadataForUpdate', () => {
     expect(desired.redirect_uris).toEqual(['https://new/cb']);
     expect(observed.redirect_uris).toEqual(['https://old/cb']);
     expect(observed.client_secret).toBe('secret');
+  });
+
+  it('leaves out what the server holds as "not set" (empty strings, null, {}), never what is desired', () => {
+    const body = metadataForUpdate(
+      { contacts: [], client_name: 'x' },
+      {
+        ...observed,
+        client_uri: '',
+        contacts: null,
+        response_types: null,
+        audience: [],
+        jwks: {},
+        owner: '',
+        flag: false,
+        n: 0,
+      },
+      'abc',
+    );
+    expect(body).toEqual({
+      client_id: 'abc',
+      client_name: 'x',
+      redirect_uris: ['https://old/cb'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      id_token_signed_response_alg: 'RS256',
+      contacts: [],
+      // An empty list is a value (leaving it out would bring back a default such as ["code"]).
+      audience: [],
+      flag: false,
+      n: 0,
+    });
   });
 });
 

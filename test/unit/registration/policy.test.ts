@@ -6,10 +6,12 @@ import {
   RegistrationError,
   RegistrationUnauthorizedError,
   TokenRejectedError,
+  UnconfirmedNotFoundError,
   UnexpectedResponseError,
 } from '../../../src/registration/errors.js';
 import {
   errorForResponse,
+  isOAuthErrorBody,
   isRetryableNetworkCode,
   isRetryableStatus,
   networkErrorCode,
@@ -44,6 +46,39 @@ describe('errorForResponse', () => {
     expect(error.kind).toBe(kindName);
     expect(error.status).toBe(status);
     expect(error.message).toContain(WHAT);
+  });
+
+  it('takes a management 404/410 for "client gone" only with an OAuth error body', () => {
+    for (const status of [404, 410]) {
+      expect(errorForResponse('manage', status, { error: 'invalid_client' }, WHAT)).toBeInstanceOf(
+        ClientNotFoundError,
+      );
+      for (const body of [undefined, { message: 'no such route' }, { status, error: 'Not Found' }]) {
+        const error = errorForResponse('manage', status, body, WHAT, 'text/html; charset=utf-8');
+        expect(error).toBeInstanceOf(UnconfirmedNotFoundError);
+        expect(error).toBeInstanceOf(UnexpectedResponseError);
+        expect(error).not.toBeInstanceOf(ClientNotFoundError);
+        expect(error.status).toBe(status);
+        expect(error.message).toContain('unexpected answer');
+      }
+    }
+    expect(errorForResponse('manage', 404, undefined, WHAT, 'text/html; charset=utf-8').message).toContain(
+      'HTTP 404, text/html',
+    );
+  });
+
+  it('recognises OAuth error codes by their RFC 6749 syntax', () => {
+    expect(isOAuthErrorBody({ error: 'invalid_client_id' })).toBe(true);
+    expect(isOAuthErrorBody({ error: 'not_found', error_description: 'no such client' })).toBe(true);
+    for (const body of [
+      { error: 'Not Found' },
+      { error: 'a"b' },
+      { error: '' },
+      'invalid_client',
+      undefined,
+    ]) {
+      expect(isOAuthErrorBody(body)).toBe(false);
+    }
   });
 
   it('turns 400 with an OAuth error into InvalidClientMetadataError with both fields', () => {
