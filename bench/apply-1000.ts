@@ -345,6 +345,13 @@ spec:
     const cpu = (s: Sample[]) => total(s, 'oidc_operator_process_cpu_seconds_total');
     // Time in V8 garbage collection (all kinds): what small-heap flags would cost.
     const gc = (s: Sample[]) => total(s, 'oidc_operator_nodejs_gc_duration_seconds_sum');
+    // GC runs by kind (minor, major, incremental, weakcb): unlike durations, not inflated by load.
+    const gcRuns = (a: Sample[], b: Sample[]) => {
+      const count = (s: Sample[]) =>
+        new Map(sumBy(s, 'oidc_operator_nodejs_gc_duration_seconds_count', (l) => l.kind ?? '?'));
+      const before = count(a);
+      return Object.fromEntries([...count(b)].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
+    };
 
     // ---- idle
     progress(`\n[bench] idle for ${this.opts.idleSeconds} s`);
@@ -427,6 +434,7 @@ spec:
         apiserverWrites: summarizeWrites(writes0, writes1),
         operatorCpuSeconds: Number((cpu(metrics1) - cpu(metrics0)).toFixed(1)),
         operatorGcSeconds: Number((gc(metrics1) - gc(metrics0)).toFixed(1)),
+        operatorGcRuns: gcRuns(metrics0, metrics1),
       },
       idle: {
         seconds: this.opts.idleSeconds,

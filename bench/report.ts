@@ -56,6 +56,8 @@ export interface BenchResult {
     operatorCpuSeconds: number;
     /** Of which (roughly: GC runs partly on helper threads) in garbage collection. */
     operatorGcSeconds: number;
+    /** Garbage collections by kind during the burst. */
+    operatorGcRuns: Record<string, number>;
   };
   idle: {
     seconds: number;
