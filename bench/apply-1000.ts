@@ -1,11 +1,13 @@
 // `npm run bench [-- --count 1000 --workers 32]`: how the operator copes with 1,000 OidcClients
-// applied at once. Real control plane, the IAM-like registration server and the operator CLI as a
-// child process; one `kubectl apply -f` of a multi-document file; then the time until all are Ready,
-// per-CR latency, registrations at the provider (exactly one each), apiserver writes, an idle period
-// (should be quiet) and deletion of everything. Prints a table and writes .cache/bench/last.json.
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// applied at once. Real control plane, the IAM-like registration server and the compiled operator
+// (`node dist/cli/main.js run`, built by `npm run bench` first) as a child process; one
+// `kubectl apply -f` of a multi-document file; then the time until all are Ready, per-CR latency,
+// registrations at the provider (exactly one each), apiserver writes, an idle period (should be
+// quiet), the operator's memory with no clients and after the burst, and deletion of everything.
+// Prints a table and writes .cache/bench/last.json.
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
@@ -17,8 +19,9 @@ import { runWithTeardown, type Teardown } from '../test/harness/local-stack/tear
 import type { RecordedRequest } from '../test/harness/registration-server/index.js';
 import { apiserverWrites, summarizeWrites } from './apiserver-writes.js';
 import { clientsYaml } from './clients.js';
+import { readImageRuntime } from './image-runtime.js';
 import { parseMetrics, type Sample, sumBy, total } from './prom.js';
-import { type BenchResult, renderTable, writeJson } from './report.js';
+import { type BenchResult, type MemorySample, renderTable, writeJson } from './report.js';
 import { percentile, seconds } from './stats.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -29,7 +32,14 @@ const USAGE = `usage: npm run bench -- [options]
   --idle-seconds N           quiet period measured after all are Ready (default 20)
   --resync-interval D        operator drift-check interval (default 10m)
   --timeout-seconds N        give up waiting for Ready or deletion after this long (default 600)
-  --out FILE                 JSON result (default .cache/bench/last.json)`;
+  --operator FILE            compiled operator entry (default dist/cli/main.js)
+  --node-args="ARGS"         Node flags for the operator, space-separated (default: the image's,
+                             from the Dockerfile's ENTRYPOINT; its ENV is applied too)
+  --bare                     plain \`node\`: neither the image's flags nor its ENV (for comparisons)
+  --heap-snapshots           write operator heap snapshots at 0 clients and after the idle period
+                             to heap/ next to --out (inflates the later RSS figures: analysis only)
+  --out FILE                 JSON result (default .cache/bench/last.json; the operator log is
+                             copied next to it)`;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NAMESPACE = 'bench';
@@ -44,6 +54,11 @@ interface Options {
   idleSeconds: number;
   resyncInterval: string;
   timeoutSeconds: number;
+  operator: string;
+  /** undefined: the image's. */
+  nodeArgs: string[] | undefined;
+  heapSnapshots: boolean;
+  bare: boolean;
   out: string;
 }
 
@@ -66,6 +81,10 @@ function parseOptions(argv: string[]): Options {
       'idle-seconds': { type: 'string', default: '20' },
       'resync-interval': { type: 'string', default: '10m' },
       'timeout-seconds': { type: 'string', default: '600' },
+      operator: { type: 'string', default: join(ROOT, 'dist/cli/main.js') },
+      'node-args': { type: 'string' },
+      'heap-snapshots': { type: 'boolean', default: false },
+      bare: { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, '.cache/bench/last.json') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -83,6 +102,10 @@ function parseOptions(argv: string[]): Options {
     idleSeconds: positiveInt(values['idle-seconds'], '--idle-seconds'),
     resyncInterval: values['resync-interval'],
     timeoutSeconds: positiveInt(values['timeout-seconds'], '--timeout-seconds'),
+    operator: values.operator,
+    nodeArgs: values['node-args']?.split(/\s+/).filter(Boolean),
+    heapSnapshots: values['heap-snapshots'],
+    bare: values.bare,
     out: values.out,
   };
 }
@@ -122,6 +145,18 @@ function mean(
   return n === 0 ? Number.NaN : Number((pick('_sum') / n).toFixed(3));
 }
 
+const heapDir = (opts: Options) => join(dirname(opts.out), 'heap');
+
+/** The operator process's memory from /proc (MiB): what the kubelet's limit is judged against. */
+async function processMemory(
+  pid: number,
+): Promise<{ rss: number; anon: number; file: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const mib = (field: string) => Math.round(kib(field) / 1024);
+  return { rss: mib('VmRSS'), anon: mib('RssAnon'), file: mib('RssFile'), peak: mib('VmHWM') };
+}
+
 function isReady(cr: OidcClient): boolean {
   const ready = cr.status?.conditions?.find((c) => c.type === 'Ready');
   return ready?.status === 'True' && cr.status?.observedGeneration === cr.metadata.generation;
@@ -135,6 +170,8 @@ class Bench {
   constructor(
     private readonly stack: LocalStack,
     private readonly opts: Options,
+    /** The operator's extra environment (the image's ENV). */
+    private readonly env: Record<string, string>,
   ) {
     const kc = new KubeConfig();
     kc.loadFromFile(stack.controlPlane.kubeconfigPath);
@@ -142,7 +179,8 @@ class Bench {
   }
 
   kubectl = async (args: string[], input?: string): Promise<ToolResult> => {
-    const r = await this.stack.controlPlane.kubectl(args, { input });
+    const timeoutMs = this.opts.timeoutSeconds * 1000;
+    const r = await this.stack.controlPlane.kubectl(args, { input, timeoutMs });
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
     return r;
   };
@@ -165,6 +203,38 @@ class Bench {
     this.maxRss = Math.max(this.maxRss, total(samples, 'oidc_operator_process_resident_memory_bytes'));
     this.maxHeap = Math.max(this.maxHeap, total(samples, 'oidc_operator_nodejs_heap_size_used_bytes'));
     return samples;
+  }
+
+  /** RSS now (with its anonymous and file-backed parts) and the V8 heap in use, in MiB. */
+  async memory(label: string): Promise<MemorySample> {
+    const samples = await this.operatorMetrics();
+    const mem = await processMemory(this.stack.operator.pid);
+    const mib = (name: string) => Math.round(total(samples, `oidc_operator_${name}`) / 2 ** 20);
+    const heapUsedMiB = mib('nodejs_heap_size_used_bytes');
+    const heapTotalMiB = mib('nodejs_heap_size_total_bytes');
+    const externalMiB = mib('nodejs_external_memory_bytes');
+    progress(
+      `  operator memory (${label}): RSS ${mem.rss} MiB (anon ${mem.anon}, file ${mem.file}), heap used ${heapUsedMiB} of ${heapTotalMiB} MiB, external ${externalMiB} MiB`,
+    );
+    return { rssMiB: mem.rss, anonMiB: mem.anon, fileMiB: mem.file, heapUsedMiB, heapTotalMiB, externalMiB };
+  }
+
+  /** SIGUSR2: the operator (started with --heapsnapshot-signal) writes a snapshot to heapDir. */
+  async heapSnapshot(label: string): Promise<void> {
+    if (!this.opts.heapSnapshots) return;
+    process.kill(this.stack.operator.pid, 'SIGUSR2');
+    // Writing takes a few seconds; wait until the file stops growing.
+    let last = -1;
+    for (let i = 0; i < 120; i++) {
+      await sleep(1_000);
+      const dir = heapDir(this.opts);
+      const files = (await readdir(dir)).filter((f) => f.endsWith('.heapsnapshot'));
+      const sizes = await Promise.all(files.map((f) => stat(join(dir, f)).then((s) => s.size)));
+      const size = sizes.reduce((a, b) => a + b, 0);
+      if (size > 0 && size === last) break;
+      last = size;
+    }
+    progress(`  heap snapshot (${label}) written to ${heapDir(this.opts)}`);
   }
 
   /** Polls until `done` holds, printing `describe` every 5 s; throws after the timeout. */
@@ -217,6 +287,8 @@ spec:
     // The provider must be in the operator's cache before the first client is reconciled, or the
     // first reconciles fail with ProviderNotFound and back off (a watch event takes milliseconds).
     await sleep(1_000);
+    const memoryNoClients = await this.memory('no clients');
+    await this.heapSnapshot('no clients');
 
     // ---- create
     const writes0 = await apiserverWrites(this.kubectl);
@@ -271,6 +343,15 @@ spec:
       problems.push(`duplicate registrations: ${names.slice(0, 10).join(', ')}`);
     }
     const cpu = (s: Sample[]) => total(s, 'oidc_operator_process_cpu_seconds_total');
+    // Time in V8 garbage collection (all kinds): what small-heap flags would cost.
+    const gc = (s: Sample[]) => total(s, 'oidc_operator_nodejs_gc_duration_seconds_sum');
+    // GC runs by kind (minor, major, incremental, weakcb): unlike durations, not inflated by load.
+    const gcRuns = (a: Sample[], b: Sample[]) => {
+      const count = (s: Sample[]) =>
+        new Map(sumBy(s, 'oidc_operator_nodejs_gc_duration_seconds_count', (l) => l.kind ?? '?'));
+      const before = count(a);
+      return Object.fromEntries([...count(b)].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
+    };
 
     // ---- idle
     progress(`\n[bench] idle for ${this.opts.idleSeconds} s`);
@@ -284,6 +365,9 @@ spec:
     if (idleRequests > 0) problems.push(`${idleRequests} provider requests while idle`);
     if (idleWrites.operatorResources > 0)
       problems.push(`${idleWrites.operatorResources} operator writes while idle`);
+    const memoryAfterBurst = await this.memory(`${count} clients, after ${this.opts.idleSeconds} s idle`);
+    const peakRssMiB = (await processMemory(this.stack.operator.pid)).peak;
+    await this.heapSnapshot(`${count} clients`);
 
     // ---- delete
     progress('\n[bench] kubectl delete oidcclients --all --wait=false');
@@ -321,6 +405,16 @@ spec:
         idleSeconds: this.opts.idleSeconds,
         cpus: availableParallelism(),
         node: process.versions.node,
+        operator: this.opts.operator,
+        nodeArgs: (this.opts.nodeArgs ?? []).join(' '),
+        env: Object.entries(this.env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
+      },
+      memory: {
+        noClients: memoryNoClients,
+        afterBurst: memoryAfterBurst,
+        peakRssMiB,
       },
       create: {
         kubectlApplySeconds: seconds(applyMs),
@@ -339,6 +433,8 @@ spec:
         providerRequests: countRequests(createRequests),
         apiserverWrites: summarizeWrites(writes0, writes1),
         operatorCpuSeconds: Number((cpu(metrics1) - cpu(metrics0)).toFixed(1)),
+        operatorGcSeconds: Number((gc(metrics1) - gc(metrics0)).toFixed(1)),
+        operatorGcRuns: gcRuns(metrics0, metrics1),
       },
       idle: {
         seconds: this.opts.idleSeconds,
@@ -377,9 +473,19 @@ spec:
 }
 
 async function main(teardown: Teardown, opts: Options): Promise<void> {
+  const image = opts.bare ? { nodeArgs: [], env: {} } : await readImageRuntime(join(ROOT, 'Dockerfile'));
+  opts.nodeArgs ??= image.nodeArgs;
+  const nodeArgs = [...opts.nodeArgs];
+  if (opts.heapSnapshots) {
+    await mkdir(heapDir(opts), { recursive: true });
+    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir(opts)}`);
+  }
   const stack = await startLocalStack({
     teardown,
     log: progress,
+    operatorCompiledMain: opts.operator,
+    operatorNodeArgs: nodeArgs,
+    operatorEnv: image.env,
     operatorArgs: [
       '--health-port',
       '0',
@@ -389,13 +495,16 @@ async function main(teardown: Teardown, opts: Options): Promise<void> {
       opts.resyncInterval,
     ],
   });
-  const result = await new Bench(stack, opts).run();
+  // The operator log is removed with the control plane's temp dir; keep it for a closer look, also
+  // when the run fails.
+  const logCopy = join(dirname(opts.out), 'operator.log');
+  teardown.add('operator log copy', async () => {
+    await mkdir(dirname(opts.out), { recursive: true });
+    await copyFile(stack.operator.logPath, logCopy).catch(() => undefined);
+  });
+  const result = await new Bench(stack, opts, image.env).run();
   process.stdout.write(`\n${renderTable(result)}`);
   await writeJson(opts.out, result);
-  // The operator log is removed with the control plane's temp dir; keep it for a closer look.
-  const logCopy = join(ROOT, '.cache/bench/operator.log');
-  await mkdir(join(ROOT, '.cache/bench'), { recursive: true });
-  await copyFile(stack.operator.logPath, logCopy);
   process.stdout.write(`\nwritten: ${opts.out}, operator log: ${logCopy}\n`);
   if (result.problems.length > 0) throw new Error(`${result.problems.length} problem(s), see above`);
 }

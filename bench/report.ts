@@ -3,6 +3,16 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { WriteSummary } from './apiserver-writes.js';
 
+/** Operator process memory at one moment, MiB; RSS is anonymous plus file-backed (code) pages. */
+export interface MemorySample {
+  rssMiB: number;
+  anonMiB: number;
+  fileMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
+}
+
 export interface BenchResult {
   startedAt: string;
   config: {
@@ -13,6 +23,19 @@ export interface BenchResult {
     idleSeconds: number;
     cpus: number;
     node: string;
+    /** The compiled entry that ran, and the Node flags it ran with. */
+    operator: string;
+    nodeArgs: string;
+    /** The image's ENV, applied to the operator process. */
+    env: string;
+  };
+  memory: {
+    /** Caches synced, the OidcProvider known, nothing else. */
+    noClients: MemorySample;
+    /** All clients Ready, then the idle period: the steady state with `count` clients. */
+    afterBurst: MemorySample;
+    /** VmHWM: the most the process held at once. */
+    peakRssMiB: number;
   };
   create: {
     kubectlApplySeconds: number;
@@ -31,6 +54,10 @@ export interface BenchResult {
     providerRequests: Record<string, number>;
     apiserverWrites: WriteSummary;
     operatorCpuSeconds: number;
+    /** Of which (roughly: GC runs partly on helper threads) in garbage collection. */
+    operatorGcSeconds: number;
+    /** Garbage collections by kind during the burst. */
+    operatorGcRuns: Record<string, number>;
   };
   idle: {
     seconds: number;
@@ -96,7 +123,10 @@ export function renderTable(r: BenchResult): string {
     `${w.total} / ${w.operatorResources} (${(w.operatorResources / c.count).toFixed(2)} per CR)`,
   );
   row('  by verb and resource', fmtCounts(w.byVerbResource));
-  row('operator CPU', `${r.create.operatorCpuSeconds} s`);
+  row(
+    'operator CPU (of it in GC pauses)',
+    `${r.create.operatorCpuSeconds} s (${r.create.operatorGcSeconds} s)`,
+  );
 
   section(`idle (${r.idle.seconds} s, resync interval ${c.resyncInterval})`);
   row('provider requests', r.idle.providerRequests);
@@ -113,6 +143,13 @@ export function renderTable(r: BenchResult): string {
   row('all OidcClients gone after', `${r.delete.allGoneSeconds} s`);
   row('provider requests', fmtCounts(r.delete.providerRequests));
 
+  section(`memory (MiB; node ${c.nodeArgs || 'without flags'}${c.env ? `, ${c.env}` : ''})`);
+  const m = (s: MemorySample) =>
+    `RSS ${s.rssMiB} (anon ${s.anonMiB}, file ${s.fileMiB}), heap used ${s.heapUsedMiB} of ${s.heapTotalMiB}, external ${s.externalMiB}`;
+  row('no clients', m(r.memory.noClients));
+  row(`${c.count} clients, after the idle period`, m(r.memory.afterBurst));
+  row('peak RSS', r.memory.peakRssMiB);
+
   section('operator');
   row('reconciles by result', fmtCounts(r.operator.reconciles));
   row('work queue retries', r.operator.workqueueRetries);
@@ -120,7 +157,7 @@ export function renderTable(r: BenchResult): string {
   row('log lines by level', fmtCounts(r.operator.logLines));
   row('mean seconds', fmtCounts(r.operator.meanSeconds));
 
-  const width = Math.max(...rows.map(([l]) => l.trimStart().length + 2));
+  const width = Math.max(...rows.filter(([, v]) => v !== '').map(([l]) => l.trimStart().length + 2));
   const header = `oidc-client-operator bench: ${c.count} OidcClients, ${c.workers} workers, provider maxConcurrentRequests ${c.providerMaxConcurrentRequests}, ${c.cpus} CPUs, Node ${c.node}`;
   const body = rows.map(([l, v]) => (v === '' ? l : `${l.padEnd(width)} ${v}`)).join('\n');
   const verdict =

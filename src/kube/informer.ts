@@ -2,7 +2,9 @@
 // makeInformer because long-lived watches there can stall silently (client-node #596, #958):
 // this one renews each watch with a server-side timeout, resumes from the last resourceVersion,
 // relists on 410 Gone, restarts with backoff after errors, and reports its health for /readyz.
-import { type KubernetesObject, Watch } from '@kubernetes/client-node';
+// Like client-go's SetTransform, objects are trimmed before they are cached (managedFields: about
+// half of a small object, never read by the operator).
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeRest } from './rest.js';
 import { isKubeStatus } from './rest.js';
@@ -30,6 +32,11 @@ export interface InformerOptions<T = KubernetesObject> {
   /** Server-side watch timeout range; each watch ends after a random time in it and is renewed. */
   watchTimeoutSeconds?: [number, number];
   onWatchRestart?(): void;
+  /**
+   * Trims an object before it is cached and handed to handlers (default: stripManagedFields). Must
+   * keep whatever readers use, and everything a read-modify-write (PUT) of the cached object sends.
+   */
+  transform?(obj: T): T;
   /** Objects for which this is false are dropped on receipt, never cached (sharding). */
   keep?(obj: T): boolean;
 }
@@ -37,6 +44,16 @@ export interface InformerOptions<T = KubernetesObject> {
 interface ListResponse<T> {
   metadata: { resourceVersion?: string; continue?: string };
   items: T[];
+}
+
+/**
+ * Drops metadata.managedFields (server-side apply bookkeeping, often the biggest part of a small
+ * object). Safe for PUTs of the trimmed object: the apiserver keeps the stored managedFields when
+ * an update carries none.
+ */
+export function stripManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  return obj;
 }
 
 export function objectKey(obj: KubernetesObject): string {
@@ -60,7 +77,11 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
   /** Watch requests started so far (renewals included): observable proof that renewal happens. */
   watchesStarted = 0;
 
-  constructor(private readonly opts: InformerOptions<T>) {}
+  private readonly transform: (obj: T) => T;
+
+  constructor(private readonly opts: InformerOptions<T>) {
+    this.transform = opts.transform ?? stripManagedFields;
+  }
 
   private kept(obj: T): boolean {
     if (!this.opts.keep || this.opts.keep(obj)) return true;
@@ -142,7 +163,7 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
         limit: 500,
         continue: cont,
       });
-      for (const item of page.items) if (this.kept(item)) fresh.set(objectKey(item), item);
+      for (const item of page.items) if (this.kept(item)) fresh.set(objectKey(item), this.transform(item));
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion ?? '';
     } while (cont);
@@ -164,59 +185,65 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
   }
 
   /** One watch request; resolves when it ends normally, 'gone' when the resourceVersion expired. */
-  private watchOnce(): Promise<'ended' | 'gone'> {
+  private async watchOnce(): Promise<'ended' | 'gone'> {
     const [lo, hi] = this.opts.watchTimeoutSeconds ?? [240, 300];
     const timeoutSeconds = Math.round(lo + Math.random() * (hi - lo));
     this.watchesStarted++;
-    return new Promise((resolve, reject) => {
-      let gone = false;
-      const watch = new Watch(this.opts.rest.kubeConfig);
-      watch
-        .watch(
-          this.opts.path,
-          {
-            resourceVersion: this.resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds,
-            labelSelector: this.opts.labelSelector,
-          },
-          (phase: string, obj: T) => {
-            this.lastHealthyAt = Date.now();
-            this.watching = true;
-            if (phase === 'ERROR') {
-              const status = obj as unknown as { code?: number };
-              if (status.code === 410) gone = true;
-              return;
-            }
-            const rv = obj.metadata?.resourceVersion;
-            if (rv) this.resourceVersion = rv;
-            if (phase === 'BOOKMARK' || !this.kept(obj)) return;
-            const key = objectKey(obj);
-            const prev = this.cache.get(key);
-            if (phase === 'DELETED') {
-              this.cache.delete(key);
-              this.emit('delete', obj);
-            } else {
-              this.cache.set(key, obj);
-              if (prev) this.emit('update', obj, prev);
-              else this.emit('add', obj);
-            }
-          },
-          (err: unknown) => {
-            this.watching = false;
-            this.abort = undefined;
-            if (gone) resolve('gone');
-            else if (!err || this.stopped || isTimeout(err)) resolve('ended');
-            else reject(err);
-          },
-        )
-        .then((controller) => {
-          this.abort = controller;
+    const abort = new AbortController();
+    this.abort = abort;
+    if (this.stopped) abort.abort();
+    // A connection that died without a FIN never ends by itself: give up a little after the server
+    // should have ended the watch, and renew it.
+    const signal = AbortSignal.any([abort.signal, AbortSignal.timeout((timeoutSeconds + 30) * 1000)]);
+    let gone = false;
+    try {
+      await this.opts.rest.watch(
+        this.opts.path,
+        {
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+          labelSelector: this.opts.labelSelector,
+        },
+        (phase, raw) => {
+          this.lastHealthyAt = Date.now();
+          this.watching = true;
+          if (phase === 'ERROR') {
+            const status = raw as { code?: number };
+            if (status.code === 410) gone = true;
+            return;
+          }
+          const obj = raw as T;
+          const rv = obj.metadata?.resourceVersion;
+          if (rv) this.resourceVersion = rv;
+          if (phase === 'BOOKMARK' || !this.kept(obj)) return;
+          const key = objectKey(obj);
+          const prev = this.cache.get(key);
+          if (phase === 'DELETED') {
+            this.cache.delete(key);
+            this.emit('delete', this.transform(obj));
+          } else {
+            const trimmed = this.transform(obj);
+            this.cache.set(key, trimmed);
+            if (prev) this.emit('update', trimmed, prev);
+            else this.emit('add', trimmed);
+          }
+        },
+        signal,
+        () => {
           this.watching = true;
           this.lastHealthyAt = Date.now();
-          if (this.stopped) controller.abort();
-        }, reject);
-    });
+        },
+      );
+      return gone ? 'gone' : 'ended';
+    } catch (error) {
+      if (gone) return 'gone';
+      if (this.stopped || isTimeout(error)) return 'ended';
+      throw error;
+    } finally {
+      this.watching = false;
+      this.abort = undefined;
+    }
   }
 
   private emit(type: 'add' | 'update' | 'delete', obj: T, old?: T): void {
@@ -232,7 +259,7 @@ export class Informer<T extends KubernetesObject> implements CacheReader<T> {
   }
 }
 
-/** client-node's Watch aborts after 30 s without data; bookmarks normally prevent that, and a renewal is cheap. */
+/** The client-side deadline of a watch (or stop()): the watch is renewed, not an error. */
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
 }

@@ -1,22 +1,28 @@
 import { performance } from 'node:perf_hooks';
-import {
-  ApiException,
-  type ConfigurationOptions,
-  CoordinationV1Api,
-  type KubeConfig,
-  Observable,
-  type ObservableMiddleware,
-  type RequestContext,
-  type V1Lease,
-  type V1LeaseSpec,
-  V1MicroTime,
-} from '@kubernetes/client-node';
-import type { Dispatcher } from 'undici';
+import type { KubeConfig, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+import type { KubeConnection } from './config.js';
 import { DeadlineFence, type Fence } from './fence.js';
+import { isKubeStatus, KubeRest } from './rest.js';
+
+/** A coordination.k8s.io/v1 Lease as it is on the wire (MicroTime fields are strings). */
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+interface V1Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
+  spec?: LeaseSpec;
+}
 
 export interface LeaderElectorOptions {
-  kubeConfig: KubeConfig;
+  /** Where the Lease lives; Lease calls get their own connection, so a busy operator cannot delay a renewal. */
+  kubeConfig: KubeConnection | KubeConfig;
   namespace: string;
   /** Name of the coordination.k8s.io/v1 Lease. */
   name: string;
@@ -63,10 +69,10 @@ function toDate(value: unknown): Date | undefined {
 
 /**
  * MicroTime is RFC 3339 with exactly six fractional digits: the API server rejects
- * Date#toISOString()'s three. V1MicroTime serializes that way.
+ * Date#toISOString()'s three.
  */
-function microTime(date: Date): V1MicroTime {
-  return new V1MicroTime(date.getTime());
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 function readRecord(lease: V1Lease): LeaderRecord {
@@ -90,55 +96,13 @@ function recordKey(r: LeaderRecord): string {
   ]);
 }
 
-function toSpec(r: LeaderRecord): V1LeaseSpec {
+function toSpec(r: LeaderRecord): LeaseSpec {
   return {
     holderIdentity: r.holderIdentity,
     leaseDurationSeconds: r.leaseDurationSeconds,
     ...(r.acquireTime ? { acquireTime: microTime(r.acquireTime) } : {}),
     ...(r.renewTime ? { renewTime: microTime(r.renewTime) } : {}),
     leaseTransitions: r.leaseTransitions,
-  };
-}
-
-/**
- * client-node builds a new undici Agent (so a new TLS connection) for every request; renewing a
- * Lease every few seconds would churn connections. All Lease calls share the first one instead.
- */
-class SharedDispatcher {
-  private current?: Dispatcher;
-
-  adopt(ctx: RequestContext): void {
-    const fresh = ctx.getDispatcher();
-    if (!this.current) this.current = fresh;
-    else if (fresh && fresh !== this.current) {
-      void fresh.close();
-      ctx.setDispatcher(this.current);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.current?.close();
-    this.current = undefined;
-  }
-}
-
-/** Request options that abort the HTTP request with `signal` (a hung request must not outlive the renew deadline). */
-function withSignal(
-  signal: AbortSignal,
-  shared: SharedDispatcher,
-): ConfigurationOptions<ObservableMiddleware> {
-  return {
-    middleware: [
-      {
-        pre: (ctx) => {
-          ctx.setSignal(signal);
-          shared.adopt(ctx);
-          return new Observable(Promise.resolve(ctx));
-        },
-        post: (ctx) => new Observable(Promise.resolve(ctx)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
   };
 }
 
@@ -160,15 +124,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 function describeError(error: unknown): string {
-  if (error instanceof ApiException) {
-    // The API's Status message (e.g. RBAC denials) without the headers the exception also carries.
-    const body: unknown = error.body;
-    const message =
-      typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string'
-        ? `: ${body.message}`
-        : '';
-    return `HTTP ${error.code}${message}`;
-  }
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -192,8 +147,7 @@ function positive(value: number, what: string): number {
  * - After losing, it waits for onStartedLeading's work to finish, then competes again.
  */
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
-  private readonly dispatcher = new SharedDispatcher();
+  private readonly rest: KubeRest;
   private readonly opts: LeaderElectorOptions;
   private readonly leaseDurationSeconds: number;
   private readonly renewDeadlineMs: number;
@@ -230,7 +184,7 @@ export class LeaderElector {
     this.leaseDurationSeconds = lease;
     this.renewDeadlineMs = renew * 1000;
     this.retryPeriodMs = retry * 1000;
-    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.rest = new KubeRest(opts.kubeConfig);
     this.log = opts.log?.child({
       component: 'leader-election',
       lease: `${opts.namespace}/${opts.name}`,
@@ -266,7 +220,7 @@ export class LeaderElector {
     this.releaseOnStop = opts.release ?? true;
     this.stopping.abort();
     await this.loop;
-    await this.dispatcher.close();
+    await this.rest.close();
   }
 
   private async run(): Promise<void> {
@@ -393,7 +347,7 @@ export class LeaderElector {
 
   /** client-go's tryAcquireOrRenew: optimistic renew, else read, then create / take over / renew. */
   private async tryAcquireOrRenew(timeoutMs: number): Promise<Attempt> {
-    const options = withSignal(AbortSignal.timeout(timeoutMs), this.dispatcher);
+    const signal = AbortSignal.timeout(timeoutMs);
     const { name, namespace, identity } = this.opts;
     const now = new Date();
     const fresh: LeaderRecord = {
@@ -412,7 +366,7 @@ export class LeaderElector {
         leaseTransitions: this.observed.leaseTransitions,
       };
       try {
-        this.observe(await this.replace(this.lease, record, options));
+        this.observe(await this.replace(this.lease, record, signal));
         return 'held';
       } catch (error) {
         this.log?.debug({ error: describeError(error) }, 'optimistic renew failed; re-reading the lease');
@@ -421,9 +375,9 @@ export class LeaderElector {
 
     let current: V1Lease;
     try {
-      current = await this.api.readNamespacedLease({ name, namespace }, options);
+      current = await this.rest.get<V1Lease>(this.leasePath(), undefined, signal);
     } catch (error) {
-      if (!(error instanceof ApiException && error.code === 404)) {
+      if (!isKubeStatus(error, 404)) {
         this.log?.warn({ error: describeError(error) }, 'reading the lease failed');
         return 'failed';
       }
@@ -434,7 +388,14 @@ export class LeaderElector {
           metadata: { name, namespace },
           spec: toSpec(fresh),
         };
-        this.observe(await this.api.createNamespacedLease({ namespace, body }, options));
+        this.observe(
+          await this.rest.create<V1Lease>(
+            `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+            body,
+            undefined,
+            signal,
+          ),
+        );
         return 'held';
       } catch (createError) {
         // 409: another candidate created it first; we see it on the next read.
@@ -449,7 +410,7 @@ export class LeaderElector {
       ? { ...fresh, acquireTime: old.acquireTime, leaseTransitions: old.leaseTransitions }
       : { ...fresh, leaseTransitions: old.leaseTransitions + 1 };
     try {
-      this.observe(await this.replace(current, record, options));
+      this.observe(await this.replace(current, record, signal));
       return 'held';
     } catch (error) {
       // 409: someone else wrote since our read (renewed or took over first).
@@ -458,15 +419,14 @@ export class LeaderElector {
     }
   }
 
-  private replace(
-    base: V1Lease,
-    record: LeaderRecord,
-    options: ConfigurationOptions<ObservableMiddleware>,
-  ): Promise<V1Lease> {
-    const { name, namespace } = this.opts;
+  private leasePath(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases/${this.opts.name}`;
+  }
+
+  private replace(base: V1Lease, record: LeaderRecord, signal: AbortSignal): Promise<V1Lease> {
     // base.metadata carries resourceVersion: a stale base fails with 409 instead of overwriting.
-    const body: V1Lease = { ...base, spec: toSpec(record) };
-    return this.api.replaceNamespacedLease({ name, namespace, body }, options);
+    const body = { ...base, spec: toSpec(record) };
+    return this.rest.replace<V1Lease>(this.leasePath(), body, undefined, signal);
   }
 
   /** Hands the lease over at once: empty holder, 1 s duration (client-go's ReleaseOnCancel). */
@@ -481,13 +441,7 @@ export class LeaderElector {
       leaseTransitions: this.observed.leaseTransitions,
     };
     try {
-      this.observe(
-        await this.replace(
-          this.lease,
-          record,
-          withSignal(AbortSignal.timeout(this.renewDeadlineMs), this.dispatcher),
-        ),
-      );
+      this.observe(await this.replace(this.lease, record, AbortSignal.timeout(this.renewDeadlineMs)));
       this.log?.info('released the lease');
     } catch (error) {
       this.log?.warn({ error: describeError(error) }, 'releasing the lease failed; it will expire instead');

@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { http } from '../kube/node-http.js';
 import type { OperatorMetrics } from './metrics.js';
 import type { MetricsAuthorizer } from './metrics-auth.js';
 
@@ -121,7 +122,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HealthSer
  * their state current and the checks only read it.
  */
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     handle(req, res, opts).catch((error: unknown) => {
       if (!res.headersSent) send(res, 500, TEXT, 'internal error\n', false);
       else res.destroy(error instanceof Error ? error : undefined);

@@ -1,7 +1,7 @@
 // `oidc-client-operator run`: builds the controller from flags, serves health and metrics, takes
 // part in leader election, and shuts down cleanly on SIGTERM (drain the queue, release the lease).
-import { KubeConfig } from '@kubernetes/client-node';
 import { OidcClientController } from '../controller/controller.js';
+import { loadKubeConnection } from '../kube/config.js';
 import type { Fence } from '../kube/fence.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { KubeRest } from '../kube/rest.js';
@@ -31,9 +31,7 @@ export async function runOperator(argv: string[]): Promise<void> {
     throw error;
   }
   const log = createLogger({ level: flags.logLevel, name: 'oidc-client-operator' });
-  const kc = new KubeConfig();
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = await loadKubeConnection(flags.kubeconfig);
 
   const metrics = new OperatorMetrics();
   const rest = new KubeRest(kc);

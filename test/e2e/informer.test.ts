@@ -72,4 +72,18 @@ describe('Informer', () => {
     expect(informer.watchesStarted).toBeGreaterThanOrEqual(3);
     expect(informer.healthy(5_000).ok).toBe(true);
   });
+
+  it('caches objects without managedFields, and a PUT of the trimmed copy keeps them on the server', async () => {
+    const path = `/api/v1/namespaces/${ns.name}/configmaps/before`;
+    const cached = informer.get(`${ns.name}/before`);
+    expect(cached?.metadata?.name).toBe('before');
+    expect(cached?.metadata?.managedFields).toBeUndefined();
+    const server = await rest.get<V1ConfigMap>(path);
+    expect(server.metadata?.managedFields?.length).toBeGreaterThan(0);
+    // The read-modify-write the reconciler does with cached Secrets.
+    await rest.replace(path, { ...cached, data: { v: 'put' } });
+    const after = await rest.get<V1ConfigMap>(path);
+    expect(after.data?.v).toBe('put');
+    expect(after.metadata?.managedFields?.length).toBeGreaterThan(0);
+  });
 });

@@ -5,6 +5,8 @@ export interface KubectlOptions {
   input?: string;
   namespace?: string;
   env?: Record<string, string>;
+  /** Kill it after this long (default 120 s; the benchmark's bulk apply and delete need more). */
+  timeoutMs?: number;
 }
 
 /** Runs the built kubectl against `kubeconfig`; `opts.env` wins, so a test can act as another identity. */
@@ -18,6 +20,7 @@ export function kubectl(
   return runTool(join(binDir, 'kubectl'), fullArgs, {
     input: opts.input,
     env: { KUBECONFIG: kubeconfig, ...opts.env },
+    ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
   });
 }
 

@@ -19,6 +19,10 @@ export interface LocalStackOptions {
   /** `run` flags besides --kubeconfig. */
   operatorArgs: readonly string[];
   onOperatorLog?: (entry: OperatorLogEntry) => void;
+  /** See OperatorChildOptions: the compiled entry and Node flags (the benchmark measures dist/). */
+  operatorCompiledMain?: string;
+  operatorNodeArgs?: readonly string[];
+  operatorEnv?: Record<string, string>;
   registration?: RegistrationServerOptions;
 }
 
@@ -65,6 +69,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     args: opts.operatorArgs,
     logPath,
     onLog: opts.onOperatorLog,
+    compiledMain: opts.operatorCompiledMain,
+    nodeArgs: opts.operatorNodeArgs,
+    env: opts.operatorEnv,
   });
   opts.teardown.add('operator', () => operator.stop());
   opts.log(`[operator] pid ${operator.pid}, log ${logPath}`);

@@ -1,5 +1,6 @@
-// Runs the real operator CLI (`src/cli/main.ts run`) as a child process, the way users run it, for
-// the demo and the benchmark. The process is managed like the control plane's (own process group,
+// Runs the real operator CLI as a child process, the way users run it, for the demo and the
+// benchmark: from source through tsx (the demo), or compiled (`node dist/cli/main.js run`, the
+// benchmark, which must measure what the image runs). The process is managed like the control plane's (own process group,
 // watchdog, killed at hard exit); its JSON log goes to a file that is followed line by line.
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,6 +35,12 @@ export interface OperatorChildOptions {
   /** Called for every log line in order, shortly after it is written. */
   onLog?: (entry: OperatorLogEntry) => void;
   startTimeoutMs?: number;
+  /** Run this compiled entry (e.g. dist/cli/main.js) with plain node instead of the source through tsx. */
+  compiledMain?: string;
+  /** Node flags before the script, e.g. ['--max-semi-space-size=1']. */
+  nodeArgs?: readonly string[];
+  /** Extra environment, e.g. the image's MALLOC_ARENA_MAX. */
+  env?: Record<string, string>;
 }
 
 export interface OperatorChild {
@@ -90,10 +97,10 @@ export function formatOperatorLog(entry: OperatorLogEntry): string {
 }
 
 export async function startOperatorChild(opts: OperatorChildOptions): Promise<OperatorChild> {
+  const entry = opts.compiledMain ? [opts.compiledMain] : ['--import', TSX_LOADER, MAIN];
   const args = [
-    '--import',
-    TSX_LOADER,
-    MAIN,
+    ...(opts.nodeArgs ?? []),
+    ...entry,
     'run',
     '--kubeconfig',
     opts.kubeconfigPath,
@@ -102,7 +109,7 @@ export async function startOperatorChild(opts: OperatorChildOptions): Promise<Op
   // No color codes or pretty printing from anything in the child: the log is parsed.
   const proc = startProcess('operator', process.execPath, args, {
     logPath: opts.logPath,
-    env: { NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: { ...opts.env, NO_COLOR: '1', FORCE_COLOR: '0' },
   });
   const levelCounts: Record<string, number> = {};
   let healthPort: number | undefined;
