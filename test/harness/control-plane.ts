@@ -239,7 +239,8 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       '--service-cluster-ip-range=10.0.0.0/24',
       '--authorization-mode=RBAC',
       '--allow-privileged=true',
-      '--profiling=false',
+      // KUBE_APISERVER_PROFILING=1 serves /debug/pprof, for CPU profiles of benchmarks.
+      `--profiling=${process.env.KUBE_APISERVER_PROFILING === '1'}`,
     ];
     let apiserver = launch('kube-apiserver', apiserverArgs);
     const apiserverReadyz = (p: ManagedProcess) =>
