@@ -127,6 +127,7 @@ export function renderTable(r: BenchResult): string {
     'operator CPU (of it in GC pauses)',
     `${r.create.operatorCpuSeconds} s (${r.create.operatorGcSeconds} s)`,
   );
+  row('  garbage collections', fmtCounts(r.create.operatorGcRuns));
 
   section(`idle (${r.idle.seconds} s, resync interval ${c.resyncInterval})`);
   row('provider requests', r.idle.providerRequests);

@@ -81,10 +81,6 @@ export class KubeRest {
     };
   }
 
-  get connection(): KubeConnection {
-    return this.shared.connection;
-  }
-
   /**
    * A view whose every request is refused once `fence.signal` aborts and is cut off in flight when
    * it does: the writes of a leader that lost its Lease must stop before a successor starts.
