@@ -317,7 +317,9 @@ describe('LeaderElector on a real API server', () => {
     expect(Date.now() - writtenAt).toBeLessThan(RENEW_DEADLINE_MS);
     expect(a.stoppedAt).toHaveLength(1);
     expect(a.terms[0]?.signal.aborted).toBe(true);
-    expect(String(a.terms[0]?.signal.reason)).toMatch(/held by intruder/);
+    // Either it read the intruder's lease, or (on a loaded machine) its own renewal was late and the
+    // fence closed first: both end the term before the intruder's lease could be contested.
+    expect(String(a.terms[0]?.signal.reason)).toMatch(/held by intruder|not renewed in time/);
 
     // The intruder never renews: a takes the lease back after a lease duration, as a new term.
     await waitFor(() => a.terms[1], {
