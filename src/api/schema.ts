@@ -332,20 +332,50 @@ const clientSpec: Schema = obj(
   ['providerRef'],
 );
 
-const clientStatus: Schema = obj('OidcClientStatus', 'Observed state of the client.', {
-  observedGeneration: int('The generation of the spec this status describes.'),
-  clientId: str('client_id issued by the provider.'),
-  registrationClientUri: str('registration_client_uri of the client (RFC 7592 management URL).'),
-  secretName: str('Name of the application Secret in use.'),
-  managementSecretName: str('Name of the management Secret in use.'),
-  clientSecretExpiresAt: int('client_secret_expires_at reported by the provider (0 = never).'),
-  lastSyncTime: str('When the client was last confirmed in sync with the provider.', { format: 'date-time' }),
-  ignoredFields: list(
-    str('A client metadata field name.'),
-    'Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes.',
-  ),
-  conditions: conditions(),
-});
+const clientStatus: Schema = obj(
+  'OidcClientStatus',
+  'Observed state of the client.',
+  {
+    observedGeneration: int('The generation of the spec this status describes.'),
+    clientId: str('client_id issued by the provider.'),
+    registrationClientUri: str('registration_client_uri of the client (RFC 7592 management URL).'),
+    secretName: str('Name of the application Secret in use.'),
+    managementSecretName: str('Name of the management Secret in use.'),
+    clientSecretExpiresAt: int('client_secret_expires_at reported by the provider (0 = never).'),
+    lastSyncTime: str('When the client was last confirmed in sync with the provider.', {
+      format: 'date-time',
+    }),
+    ignoredFields: list(
+      str('A client metadata field name.'),
+      'Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes.',
+    ),
+    conditions: conditions(),
+  },
+  [],
+  {
+    // Applied by the apiserver to every object read without a status, i.e. from the first read after
+    // `kubectl apply` until the operator's first status write: kstatus (Flux `wait`) sees
+    // observedGeneration 0 != generation and Reconciling=True, Argo CD's health check sees the same,
+    // so a brand-new client is never taken for healthy. It costs no write.
+    default: {
+      observedGeneration: 0,
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'Unknown',
+          reason: 'Pending',
+          message: 'not reconciled by the operator yet',
+        },
+        {
+          type: 'Reconciling',
+          status: 'True',
+          reason: 'Pending',
+          message: 'not reconciled by the operator yet',
+        },
+      ],
+    },
+  },
+);
 
 export interface ResourceDefinition {
   kind: string;

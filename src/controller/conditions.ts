@@ -21,7 +21,7 @@ export function setCondition(
     status: next.status,
     reason: next.reason,
     message: next.message,
-    lastTransitionTime: prev && prev.status === next.status ? prev.lastTransitionTime : now,
+    lastTransitionTime: prev && prev.status === next.status ? (prev.lastTransitionTime ?? now) : now,
     observedGeneration: generation,
   };
   return [...list.filter((c) => c.type !== next.type), cond].sort(byType);
@@ -62,6 +62,8 @@ export const Reason = {
   AdoptionSecretNotFound: 'AdoptionSecretNotFound',
   Deleting: 'Deleting',
   Progressing: 'Progressing',
+  /** Not reconciled yet: the CRD's status default, applied by the apiserver before the first status write. */
+  Pending: 'Pending',
   ValueNotAccepted: 'ValueNotAccepted',
   InSync: 'InSync',
   /** The provider registered the client without RFC 7592 management (no registration access token). */
