@@ -4,10 +4,12 @@
 # (tools/lua-health) into a git-ignored cache keyed by the versions, like scripts/build-k8s.sh.
 # A second run with everything present returns at once. Prints the cache folder on stdout's last line.
 # v1.9.x is the newest Flux controller line that declares go 1.26 (v1.10 declares go 1.27), so the
-# machine's Go builds it without downloading a toolchain.
+# machine's Go builds it without downloading a toolchain. source-controller v1.9.3 is the newest v1.9
+# whose dependencies the Go proxy serves here (v1.9.4+ need github.com/fluxcd/pkg/artifact v0.18.2+,
+# which it answers with 403 "not available"; so do v1.10.x's fluxcd/pkg modules).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-SOURCE_VERSION=1.9.6
+SOURCE_VERSION=1.9.3
 KUSTOMIZE_VERSION=1.9.6
 LUA_VERSION=1.1.2 # github.com/yuin/gopher-lua, pinned in tools/lua-health/go.mod
 cache="${OIDC_OPERATOR_BIN_CACHE:-$root/.cache/bin}/flux-source-${SOURCE_VERSION}_kustomize-${KUSTOMIZE_VERSION}_lua-${LUA_VERSION}"

@@ -17,9 +17,10 @@ import { runWithTeardown, type Teardown } from '../test/harness/local-stack/tear
 import type { RegistrationServer } from '../test/harness/registration-server/index.js';
 import { waitFor } from '../test/harness/wait.js';
 
-const USAGE = `usage: npm run demo [-- --keep]
+const USAGE = `usage: npm run demo [-- --keep | --gitops]
 
-  --keep   leave the cluster, the registration server and the operator running until Ctrl-C`;
+  --keep     leave the cluster, the registration server and the operator running until Ctrl-C
+  --gitops   the Git-driven lifecycle: a Git server and Flux apply, change and prune OidcClients`;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../examples/oidcclient-web.yaml', import.meta.url));
@@ -296,9 +297,14 @@ Everything keeps running until Ctrl-C. In another terminal:
 }
 
 let keep = false;
+let gitops = false;
 try {
   const { values } = parseArgs({
-    options: { keep: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      keep: { type: 'boolean', default: false },
+      gitops: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
     allowPositionals: false,
   });
@@ -307,8 +313,16 @@ try {
     process.exit(0);
   }
   keep = values.keep ?? false;
+  gitops = values.gitops ?? false;
 } catch (error) {
   process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
   process.exit(2);
 }
-await runWithTeardown('demo', (teardown) => demo(teardown, keep));
+await runWithTeardown('demo', async (teardown) => {
+  if (gitops) {
+    const { demoGitops } = await import('./demo-gitops.js');
+    await demoGitops(teardown);
+  } else {
+    await demo(teardown, keep);
+  }
+});
