@@ -102,7 +102,8 @@ describe('GitOps with Flux: commit, change, prune, orphan, bad spec', () => {
     await installFluxCrds(binDir, kubeconfigPath, fluxDir);
     flux = await startFlux({ fluxDir, kubeconfigPath });
     process.stderr.write(`[gitops] Flux built/found and started in ${Date.now() - t0} ms\n`);
-  });
+    // `npm test` builds Flux before vitest starts; run alone on a clean clone, this hook builds it.
+  }, 1_800_000);
 
   afterAll(async () => {
     // Deleting the Kustomizations while Flux and the operator still run prunes what they applied (the
