@@ -1,7 +1,7 @@
 // Flux's source-controller and kustomize-controller (built from their Go modules by
 // scripts/build-flux.sh) as processes against the test control plane, and readers for what they report.
 // Also the gopher-lua runner that evaluates Argo CD health checks (built by the same script).
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runTool, runToolOrThrow } from './exec.js';
@@ -56,6 +56,7 @@ export interface Flux {
  */
 export async function startFlux(opts: { fluxDir: string; kubeconfigPath: string }): Promise<Flux> {
   const logDir = await mkdtemp(join(tmpdir(), 'flux-'));
+  await mkdir(join(logDir, 'artifacts'));
   const [storage, srcMetrics, srcHealth, kusMetrics, kusHealth] = await freePorts(5);
   const env = { KUBECONFIG: opts.kubeconfigPath, RUNTIME_NAMESPACE: 'flux-system' };
   const common = ['--log-level=info', '--log-encoding=json', '--enable-leader-election=false'];
@@ -98,7 +99,10 @@ export async function startFlux(opts: { fluxDir: string; kubeconfigPath: string 
         return dead ? new Error(`${dead.name} exited: ${JSON.stringify(dead.exit)}`) : undefined;
       },
     },
-  );
+  ).catch(async (error: Error) => {
+    await Promise.all(procs.map((p) => stopProcess(p, 2_000)));
+    throw new Error(`${error.message}\n${await tail()}`);
+  });
   return {
     artifactServer: `http://127.0.0.1:${storage}`,
     logDir,
