@@ -193,6 +193,7 @@ describe('GitOps with Flux: commit, change, prune, orphan, bad spec', () => {
       const k = await waitKustomization(name, 'health check times out on the unreconciled clients', (c) =>
         Boolean(c?.status === 'False' && c.reason === 'HealthCheckFailed'),
       );
+      process.stderr.write(`[gitops] ${name} before the operator: ${condition(k, 'Ready')?.message}\n`);
       expect(condition(k, 'Ready')?.message).toMatch(
         name === 'plain'
           ? `OidcClient/${ns.name}/plain status: 'InProgress'`
@@ -297,6 +298,7 @@ describe('GitOps with Flux: commit, change, prune, orphan, bad spec', () => {
     let k = await waitKustomization('oidc-clients', `not Ready for ${sha}`, (c) =>
       Boolean(c?.status === 'False' && c.message?.includes('Sometimes')),
     );
+    process.stderr.write(`[gitops] bad spec: ${condition(k, 'Ready')?.message}\n`);
     expect(condition(k, 'Ready')?.reason).toBe('ReconciliationFailed');
     expect(condition(k, 'Ready')?.message).toContain('spec.deletionPolicy: Unsupported value: "Sometimes"');
     expect(await r.client('bad')).toBeUndefined();
@@ -326,6 +328,7 @@ describe('GitOps with Flux: commit, change, prune, orphan, bad spec', () => {
       ),
     );
     const msg = condition(k, 'Ready')?.message ?? '';
+    process.stderr.write(`[gitops] refused + stuck clients: ${msg}\n`);
     expect(msg).toMatch(
       /OidcClient\/[^/]+\/bad status: 'Failed'|OidcProvider\/[^/]+\/down status: 'Failed'|OidcClient\/[^/]+\/waiting status: 'InProgress'/,
     );
