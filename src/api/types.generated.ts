@@ -34,7 +34,7 @@ export interface OidcClientSpec {
   jwksUri?: string;
   /** Application type (application_type). */
   applicationType?: "web" | "native";
-  /** Server-specific client metadata sent as-is with the standard fields (for example IAM's reuse_refresh_token). Keys must not repeat a field above. */
+  /** Server-specific client metadata sent as-is with the standard fields (for example IAM's reuse_refresh_token). Keys must not repeat a field above, nor name one the provider issues (client_id, client_secret, registration_access_token...). */
   extraMetadata?: Record<string, unknown>;
   /** Name of the application Secret that receives client_id, client_secret, issuer and endpoint URLs. Defaults to <metadata.name>-oidc-client. */
   secretName?: string;
