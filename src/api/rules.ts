@@ -194,8 +194,12 @@ export const DISTINCT_SECRETS_DEFAULT = cel(
   { fieldPath: '.spec.secretName' },
 );
 
-/** On a property of extraMetadata that names a field the spec or the provider owns. */
-export const forbiddenKey = (message: string): CelValidation => cel('false', message, () => false);
+/**
+ * On extraMetadata: `key` names a field the spec or the provider owns. The rule sits on the map, not
+ * on the key, so the apiserver's error does not echo the value (it may be a secret).
+ */
+export const forbiddenKey = (key: string, message: string): CelValidation =>
+  cel(`!has(self.${key})`, message, (self) => !has(self, key), { fieldPath: `.${key}` });
 
 export const PROVIDER_REF_IMMUTABLE = cel(
   'self == oldSelf',

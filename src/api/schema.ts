@@ -4,6 +4,7 @@
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
 import {
   ABSOLUTE_URI,
+  type CelValidation,
   CLUSTER_REF_NAMESPACE,
   CONDITION_NOT_EMPTY,
   DISTINCT_SECRETS_DEFAULT,
@@ -267,10 +268,10 @@ function conditions(): Schema {
 
 /**
  * extraMetadata keys that name a standard field (set it in the spec instead) or one the provider
- * issues: declared with their wire types so a CEL rule on each can refuse them with a message that
- * names the spec field (CEL cannot read the keys of a schemaless object).
+ * issues: declared with their wire types because CEL reads only declared fields of a schemaless
+ * object, and refused by one rule each on extraMetadata.
  */
-function forbiddenExtraMetadata(): Record<string, Schema> {
+function forbiddenExtraMetadata(): Pick<Schema, 'properties' | 'x-kubernetes-validations'> {
   const lists = new Set([
     'redirect_uris',
     'post_logout_redirect_uris',
@@ -279,27 +280,27 @@ function forbiddenExtraMetadata(): Record<string, Schema> {
     'contacts',
   ]);
   const integers = new Set(['client_id_issued_at', 'client_secret_expires_at']);
-  const typed = (wire: string, description: string, message: string): Schema => {
-    const rules = { 'x-kubernetes-validations': [forbiddenKey(message)] };
-    if (lists.has(wire)) return list(str('A value.'), description, rules);
-    return integers.has(wire) ? int(description, rules) : str(description, rules);
+  const properties: Record<string, Schema> = {};
+  const rules: CelValidation[] = [];
+  const forbid = (wire: string, description: string, message: string): void => {
+    properties[wire] = lists.has(wire)
+      ? list(str('A value.'), description)
+      : integers.has(wire)
+        ? int(description)
+        : str(description);
+    rules.push(forbiddenKey(wire, message));
   };
-  const out: Record<string, Schema> = {};
   for (const [field, wire] of Object.entries(STANDARD_CLIENT_METADATA)) {
-    out[wire] = typed(
-      wire,
-      `Not allowed: set spec.${field}.`,
-      `repeats a standard field: set spec.${field} instead`,
-    );
+    forbid(wire, `Not allowed: set spec.${field}.`, `repeats a standard field: set spec.${field} instead`);
   }
   for (const wire of SERVER_MANAGED_CLIENT_METADATA) {
-    out[wire] = typed(
+    forbid(
       wire,
       'Not allowed: issued by the provider.',
       'is issued by the provider and cannot be set by the client',
     );
   }
-  return out;
+  return { properties, 'x-kubernetes-validations': rules };
 }
 
 const clientSpec: Schema = obj(
@@ -361,7 +362,7 @@ const clientSpec: Schema = obj(
       description:
         "Server-specific client metadata sent as-is with the standard fields (for example IAM's reuse_refresh_token). Keys must not repeat a field above, nor name one the provider issues (client_id, client_secret, registration_access_token...).",
       'x-kubernetes-preserve-unknown-fields': true,
-      properties: forbiddenExtraMetadata(),
+      ...forbiddenExtraMetadata(),
     },
     secretName: objectName(
       'Name of the application Secret that receives client_id, client_secret, issuer and endpoint URLs. Defaults to <metadata.name>-oidc-client.',
