@@ -199,7 +199,14 @@ describe('operator process: health, metrics, kstatus and no leaked credentials',
   });
 
   it('an invalid spec and a provider 400 are kstatus Failed', async () => {
-    await apply(clientYaml('frag', 'iam', `  redirectUris: ['https://frag.example.org/cb#fragment']\n`));
+    // Accepted by the apiserver, refused by the operator: a label value invalid on the Secret.
+    await apply(
+      clientYaml(
+        'frag',
+        'iam',
+        `  redirectUris: ['https://frag.example.org/cb']\n  secretTemplate:\n    labels: { tier: "front end" }\n`,
+      ),
+    );
     await apply(
       clientYaml(
         'alg',

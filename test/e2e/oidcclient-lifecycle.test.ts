@@ -249,9 +249,17 @@ stringData:
 
   it('reports an invalid spec (InvalidSpec) without contacting the provider', async () => {
     const before = server.requests.length;
-    await apply(clientYaml('frag', 'iam', `  redirectUris: ['https://frag.example.org/cb#fragment']\n`));
+    // What the apiserver cannot refuse (its CEL rules catch e.g. a redirect URI with a fragment at
+    // apply time): a label value the apiserver would refuse only on the Secret.
+    await apply(
+      clientYaml(
+        'frag',
+        'iam',
+        `  redirectUris: ['https://frag.example.org/cb']\n  secretTemplate:\n    labels: { tier: "front end" }\n`,
+      ),
+    );
     const cr = await r.waitReady('frag', { status: 'False', reason: 'InvalidSpec' });
-    expect(r.condition(cr, 'Ready')?.message).toMatch(/redirectUris\/0: .*fragment/);
+    expect(r.condition(cr, 'Ready')?.message).toMatch(/secretTemplate\/labels\/tier: invalid label value/);
     // Nothing registered for it (drift checks of the other clients may run meanwhile).
     expect(server.requests.slice(before).filter((q) => q.method === 'POST')).toEqual([]);
     await kubectl(binDir, kubeconfigPath, ['delete', 'oidcclient', 'frag', '--timeout=20s'], {
