@@ -90,12 +90,13 @@ export const NAMESPACE_OR_EMPTY = cel(
 // ---- URLs ----------------------------------------------------------------------------------------
 
 /**
- * An absolute URI (RFC 3986 scheme ":" rest) of printable ASCII without spaces; http(s) ones need a
- * host. Private-use schemes of native apps (com.example.app:/cb, RFC 8252) are absolute URIs too.
+ * An absolute URI (RFC 3986 scheme ":" rest) of printable ASCII without spaces; http(s) ones need an
+ * authority. Private-use schemes of native apps (com.example.app:/cb, RFC 8252) are absolute URIs
+ * too. User information is left to a provider's clientPolicy (which refuses it), as RFC 3986 allows it.
  */
 export const ABSOLUTE_URI_RE = '^[A-Za-z][-A-Za-z0-9+.]*:[!-~]+$';
 const HTTP_SCHEME_RE = '^[Hh][Tt][Tt][Pp][Ss]?:';
-const HTTP_WITH_HOST_RE = '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@ ]+([/?#][!-~]*)?$';
+const HTTP_WITH_HOST_RE = '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+([/?#][!-~]*)?$';
 
 const absRe = new RegExp(ABSOLUTE_URI_RE);
 const httpSchemeRe = new RegExp(HTTP_SCHEME_RE);

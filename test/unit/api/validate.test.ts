@@ -246,6 +246,10 @@ describe('validateResource: semantic errors', () => {
       '/spec/logoUri': absolute,
     });
     // Native apps' private-use schemes are absolute URIs; http(s) needs a host; no spaces or non-ASCII.
+    // User information is legal (a provider's clientPolicy refuses it).
+    expect(
+      validateResource(client({ ...minimalSpec, redirectUris: ['https://u@app.example.org/cb'] })).issues,
+    ).toEqual([]);
     const uris = [
       'com.example.app:/cb',
       'http://localhost:8080/cb',
