@@ -2,6 +2,8 @@ import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
+import { crdObject } from '../../src/api/generate.js';
+import { resources } from '../../src/api/schema.js';
 import { REQUIRED_NODE_MAJOR } from '../../src/cli/node-version.js';
 import { buildOperator } from '../harness/build.js';
 import { runTool, type ToolResult } from '../harness/exec.js';
@@ -372,6 +374,40 @@ describe('oidc-client-operator CLI', () => {
       );
       expect(applied.stderr, m.name).toMatch(said);
       expect(applied.stderr).not.toContain('never-printed');
+    }
+  });
+
+  it("the CEL rules fit the apiserver's cost budget because lists and strings are bounded", async () => {
+    const unbounded = (node: unknown): unknown => {
+      if (Array.isArray(node)) return node.map(unbounded);
+      if (typeof node !== 'object' || node === null) return node;
+      return Object.fromEntries(
+        Object.entries(node)
+          .filter(([k]) => !['maxItems', 'maxLength', 'maxProperties'].includes(k))
+          .map(([k, v]) => [k, unbounded(v)]),
+      );
+    };
+    for (const def of resources) {
+      const crd = crdObject(def);
+      const bounded = await kubectl(
+        binDir,
+        kubeconfigPath,
+        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        {
+          input: stringify(crd),
+        },
+      );
+      expect(bounded.code, `${def.kind}: ${bounded.stderr}`).toBe(0);
+      const refused = await kubectl(
+        binDir,
+        kubeconfigPath,
+        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        {
+          input: stringify(unbounded(crd)),
+        },
+      );
+      expect(refused.code, def.kind).not.toBe(0);
+      expect(refused.stderr, def.kind).toMatch(/estimated rule cost (total .*)?exceeds budget/);
     }
   });
 
