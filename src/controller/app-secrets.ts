@@ -43,6 +43,8 @@ export class AppSecrets {
     }
     const current = cached ?? (await this.rest.get<V1Secret>(secretPath(ns, name)));
     if (!isOwnedBy(current, cr)) throw new SecretConflictError(name);
+    // The cache lagged (e.g. our own replacement of the Secret): it may be right already.
+    if (!cached && appSecretMatches(current, desired)) return 'unchanged';
     const next: V1Secret = {
       ...current,
       metadata: { ...current.metadata, ...mergedMetadata(current, desired) },

@@ -622,6 +622,8 @@ export class OidcClientReconciler {
       );
     } else if (
       status.clientId === reg.clientId &&
+      // A new spec (e.g. its secretTemplate) rewrites the Secret by design: that is no restore.
+      status.observedGeneration === cr.metadata.generation &&
       (change === 'updated' || (change === 'created' && readyTrue(status)))
     ) {
       // A Secret that was there before and had to be rewritten or recreated was restored (a new

@@ -6,6 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseTemplate, SecretTemplateError } from '../../src/api/secret-template.js';
+import { KubeApiError, KubeRest } from '../../src/kube/rest.js';
 import { runTool } from '../harness/exec.js';
 import {
   createTestNamespace,
@@ -232,6 +234,9 @@ describe('OidcClient secretTemplate', () => {
     expect(Object.keys((await r.secretValues('proxy-env')) ?? {})).not.toContain('OIDC_SCOPES');
     expect(allRequests()).toBe(requests);
 
+    // A re-render for a new spec is not reported as a restored Secret.
+    expect((await r.events('proxy')).filter((e) => e.reason === 'SecretRestored')).toEqual([]);
+
     // Idle means idle: nothing written while nothing changes.
     await sleep(500);
     const writes = op?.writes.length;
@@ -262,6 +267,56 @@ describe('OidcClient secretTemplate', () => {
       `${file}:0: OidcClient/typo: /spec/secretTemplate/data/ID: invalid template: unknown name .clientID (placeholders are {{ .name }} with name one of clientId,`,
     );
     expect(await r.client('typo')).toBeUndefined();
+  });
+
+  it("the apiserver's CEL rule (RE2) and the operator's parser agree on tricky values", async () => {
+    const rest = new KubeRest(kc);
+    const samples = [
+      '{{ .clientId }}',
+      '{{.scopes|join ","}}',
+      '{{ .scopes | first | b64enc | default "x" }}',
+      '{{\t.issuer\n}}',
+      'ü {{ .clientName }} 😀 {',
+      'a{b{{ .issuer }}c}}',
+      '{{ .scopes }}',
+      '{{{ .clientId }}',
+      '{{ .clientId | join "," }}',
+      '{{ .clientId | join "}}" }}',
+      '{{ .clientId | default "ü" }}',
+      '{{ .clientId }',
+      '{{ .Clientid }}',
+      '{{ .clientId | b64enc | b64enc }}',
+    ];
+    try {
+      for (const value of samples) {
+        let parsed = true;
+        try {
+          parseTemplate(value);
+        } catch (error) {
+          if (!(error instanceof SecretTemplateError)) throw error;
+          parsed = false;
+        }
+        const body = {
+          apiVersion: 'oidc.dcr-operator.dev/v1alpha1',
+          kind: 'OidcClient',
+          metadata: { name: 'dry' },
+          spec: { providerRef: { name: 'iam' }, secretTemplate: { data: { K: value } } },
+        };
+        let accepted = true;
+        try {
+          await rest.create(`/apis/oidc.dcr-operator.dev/v1alpha1/namespaces/${ns.name}/oidcclients`, body, {
+            dryRun: 'All',
+          });
+        } catch (error) {
+          if (!(error instanceof KubeApiError) || error.status !== 422) throw error;
+          expect(error.message).toContain('invalid template');
+          accepted = false;
+        }
+        expect(accepted, JSON.stringify(value)).toBe(parsed);
+      }
+    } finally {
+      await rest.close();
+    }
   });
 
   it('a template only the operator can judge is refused before any provider request (InvalidSecretTemplate)', async () => {
