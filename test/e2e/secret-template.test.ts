@@ -370,4 +370,40 @@ describe('OidcClient secretTemplate', () => {
     expect((await r.secretValues('public-oidc-client'))?.SECRET).toBe('');
     expect(providerRequests()).toBeGreaterThan(0);
   });
+  // Last: the fault below rewrites every discovery answer of this server.
+  it('a placeholder the provider has no value for stops the registration before its POST', async () => {
+    server.faults.add({
+      pathPattern: /openid-configuration$/,
+      rewrite: ({ userinfo_endpoint: _dropped, ...rest }) => rest,
+      times: Number.POSITIVE_INFINITY,
+    });
+    await apply(providerYaml('no-userinfo', server.issuer));
+    const posts = () =>
+      server.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/client-registration')).length;
+    const before = posts();
+    const spec = (value: string) =>
+      `  redirectUris: [https://grafana.example.org/login/generic_oauth]\n  secretTemplate:\n    mergePolicy: Replace\n    data:\n      GF_AUTH_GENERIC_OAUTH_CLIENT_ID: "{{ .clientId }}"\n      GF_AUTH_GENERIC_OAUTH_API_URL: '${value}'\n`;
+    await apply(clientYaml('grafana', 'no-userinfo', spec('{{ .userinfoEndpoint }}')));
+    const cr = await r.waitReady('grafana', { status: 'False', reason: 'InvalidSecretTemplate' });
+    const message =
+      'spec.secretTemplate.data.GF_AUTH_GENERIC_OAUTH_API_URL: .userinfoEndpoint has no value (the provider\'s discovery document has no userinfo_endpoint); add | default "<text>" to allow that';
+    expect(r.condition(cr, 'Ready')?.message).toBe(message);
+    expect(r.condition(cr, 'Stalled')?.status).toBe('True');
+    expect(await r.events('grafana')).toContainEqual({
+      type: 'Warning',
+      reason: 'InvalidSecretTemplate',
+      message,
+    });
+    expect(posts()).toBe(before);
+    expect(await r.secret('grafana-oidc-client')).toBeUndefined();
+    expect(await r.secret('grafana-oidc-registration')).toBeUndefined();
+
+    await apply(clientYaml('grafana', 'no-userinfo', spec('{{ .userinfoEndpoint | default "none" }}')));
+    const ready = await r.waitReady('grafana');
+    expect(posts()).toBe(before + 1);
+    expect(await r.secretValues('grafana-oidc-client')).toEqual({
+      GF_AUTH_GENERIC_OAUTH_CLIENT_ID: ready.status?.clientId,
+      GF_AUTH_GENERIC_OAUTH_API_URL: 'none',
+    });
+  });
 });
