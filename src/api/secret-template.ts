@@ -45,7 +45,7 @@ export class SecretTemplateError extends Error {
 const isScalar = (n: string): n is ScalarName => (SCALAR_NAMES as readonly string[]).includes(n);
 const isList = (n: string): n is ListName => (LIST_NAMES as readonly string[]).includes(n);
 
-/** Text before the list of what exists, shared with the CRD rule's message. */
+/** What exists, for error messages; the CRD rule's message and the schema description use it too. */
 export const TEMPLATE_HELP = `placeholders are {{ .name }} with name one of ${[...SCALAR_NAMES, ...LIST_NAMES].join(', ')}; lists need | join "<sep>" or | first; other pipes: | default "<text>", | b64enc`;
 
 /** Parses one value; throws SecretTemplateError naming the problem. */
