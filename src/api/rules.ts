@@ -26,16 +26,20 @@ export interface CelValidation {
 /** What the offline twin sees: the node's value after null pruning, as CEL's `self`. */
 export type OfflineCheck = (self: unknown) => boolean;
 
-const twins = new Map<string, OfflineCheck | 'server-only'>();
-
 /**
- * Declares a CEL rule and its offline twin (true = valid). 'server-only' marks transition rules,
- * which need the stored object (oldSelf) and so cannot run offline.
+ * 'server-only': a transition rule, which needs the stored object (oldSelf) and cannot run offline.
+ * 'semantic': validate.ts's own checks report this rule, with details CEL cannot give (the Secret
+ * template parser's exact error), at the field concerned.
  */
+export type Twin = OfflineCheck | 'server-only' | 'semantic';
+
+const twins = new Map<string, Twin>();
+
+/** Declares a CEL rule and its offline twin (true = valid). */
 export function cel(
   rule: string,
   message: string,
-  twin: OfflineCheck | 'server-only',
+  twin: Twin,
   opts: { fieldPath?: string; reason?: CelReason } = {},
 ): CelValidation {
   const known = twins.get(rule);
@@ -44,7 +48,7 @@ export function cel(
 }
 
 /** The offline twin of a CEL rule; undefined when the rule was not declared through cel(). */
-export const offlineTwin = (rule: string): OfflineCheck | 'server-only' | undefined => twins.get(rule);
+export const offlineTwin = (rule: string): Twin | undefined => twins.get(rule);
 
 /** A CEL string literal holding `text` (regular expressions keep their backslashes). */
 export const celString = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;

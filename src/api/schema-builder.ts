@@ -18,13 +18,13 @@ export interface Schema {
   maximum?: number;
   minItems?: number;
   maxItems?: number;
+  maxProperties?: number;
   additionalProperties?: Schema | boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-map-type'?: 'atomic' | 'granular';
   'x-kubernetes-validations'?: CelValidation[];
-  maxProperties?: number;
   /** Generator hint: name of the TypeScript interface emitted for this object. Stripped from CRDs. */
   'x-ts-type'?: string;
 }

@@ -7,6 +7,7 @@ import {
   type CelValidation,
   CLUSTER_REF_NAMESPACE,
   CONDITION_NOT_EMPTY,
+  cel,
   DISTINCT_SECRETS_DEFAULT,
   DISTINCT_SECRETS_EXPLICIT,
   DNS1123_SUBDOMAIN,
@@ -22,6 +23,7 @@ import {
   SECRET_NAME_FITS,
 } from './rules.js';
 import { int, list, obj, oneOf, type Schema, str, stringMap } from './schema-builder.js';
+import { TEMPLATE_HELP, TEMPLATE_VALUE_PATTERN } from './secret-template.js';
 
 export const API_GROUP = 'oidc.dcr-operator.dev';
 export const API_VERSION = 'v1alpha1';
@@ -41,6 +43,24 @@ const uri = (description: string, extra: Schema['x-kubernetes-validations'] = []
   str(description, { maxLength: MAX_URI, 'x-kubernetes-validations': [ABSOLUTE_URI, ...extra] });
 const httpUrl = (description: string): Schema =>
   str(description, { minLength: 8, maxLength: MAX_URI, 'x-kubernetes-validations': [HTTP_URL] });
+
+/** spec.secretTemplate rules; validate.ts prints the same messages (with the detail CEL cannot give). */
+export const TEMPLATE_KEYS_RULE = "self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))";
+export const TEMPLATE_KEYS_MESSAGE =
+  'Secret keys must be at most 253 characters of letters, digits, "-", "_" and "."';
+export const TEMPLATE_VALUES_RULE = `self.all(k, self[k].matches('${TEMPLATE_VALUE_PATTERN.replaceAll('\\', '\\\\')}'))`;
+export const TEMPLATE_VALUES_MESSAGE = `invalid template: ${TEMPLATE_HELP}`;
+export const TEMPLATE_TYPE_RULE =
+  "!has(self.type) || self.type in ['Opaque', 'kubernetes.io/basic-auth'] || !self.type.contains('kubernetes.io/')";
+export const TEMPLATE_TYPE_MESSAGE =
+  'type must be Opaque, kubernetes.io/basic-auth or a type outside kubernetes.io (the operator cannot fill the keys other built-in types need)';
+export const TEMPLATE_BASIC_AUTH_RULE =
+  "!has(self.type) || self.type != 'kubernetes.io/basic-auth' || (has(self.data) && ('username' in self.data || 'password' in self.data))";
+export const TEMPLATE_BASIC_AUTH_MESSAGE =
+  'type kubernetes.io/basic-auth needs a username or password key in data';
+export const TEMPLATE_REPLACE_RULE =
+  "!has(self.mergePolicy) || self.mergePolicy != 'Replace' || (has(self.data) && size(self.data) > 0)";
+export const TEMPLATE_REPLACE_MESSAGE = 'mergePolicy Replace needs at least one key in data';
 
 const secretKeyRef = (what: string, defaultKey: string): Schema =>
   obj(
@@ -370,10 +390,40 @@ const clientSpec: Schema = obj(
     managementSecretName: objectName(
       'Name of the management Secret that holds the registration access token and registration_client_uri. Defaults to <metadata.name>-oidc-registration. Grant access to it sparingly: it can change or delete the client.',
     ),
-    secretTemplate: obj('SecretTemplate', 'Labels and annotations copied onto the application Secret.', {
-      labels: stringMap('Labels to set.'),
-      annotations: stringMap('Annotations to set.'),
-    }),
+    secretTemplate: obj(
+      'SecretTemplate',
+      'Shapes the application Secret: its type, labels, annotations and extra keys rendered from what the operator knows (client credentials, issuer, endpoints from discovery). Labels, annotations and keys removed from the template are removed from the Secret; labels and annotations others add stay.',
+      {
+        type: str(
+          'Secret type. Defaults to Opaque. kubernetes.io/basic-auth needs a username or password key in data; other kubernetes.io types are refused. Changing it replaces the Secret (the type of a Secret cannot change).',
+          { maxLength: 253, pattern: '^[A-Za-z0-9][-A-Za-z0-9_./]*$' },
+        ),
+        labels: stringMap('Labels to set.'),
+        annotations: stringMap('Annotations to set.'),
+        mergePolicy: oneOf(
+          ['Merge', 'Replace'],
+          'Merge (default): the keys in data are added to client_id, client_secret, issuer and token_endpoint (a key in data wins). Replace: the Secret holds the keys in data only.',
+        ),
+        data: {
+          type: 'object',
+          description: `Secret keys and their values: literal text with placeholders, e.g. "{{ .clientId }}". ${TEMPLATE_HELP}. A placeholder without a value (e.g. an endpoint the discovery document does not name) is an error unless it has | default.`,
+          maxProperties: 64,
+          additionalProperties: { type: 'string', maxLength: 4096 },
+          'x-kubernetes-validations': [
+            cel(TEMPLATE_KEYS_RULE, TEMPLATE_KEYS_MESSAGE, 'semantic'),
+            cel(TEMPLATE_VALUES_RULE, TEMPLATE_VALUES_MESSAGE, 'semantic'),
+          ],
+        },
+      },
+      [],
+      {
+        'x-kubernetes-validations': [
+          cel(TEMPLATE_TYPE_RULE, TEMPLATE_TYPE_MESSAGE, 'semantic'),
+          cel(TEMPLATE_BASIC_AUTH_RULE, TEMPLATE_BASIC_AUTH_MESSAGE, 'semantic'),
+          cel(TEMPLATE_REPLACE_RULE, TEMPLATE_REPLACE_MESSAGE, 'semantic'),
+        ],
+      },
+    ),
     deletionPolicy: oneOf(
       ['Delete', 'Orphan'],
       'What happens at the provider when this resource is deleted: Delete removes the client (RFC 7592 DELETE), Orphan leaves it registered.',

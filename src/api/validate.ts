@@ -22,8 +22,19 @@ import ajvFormats from 'ajv-formats';
 import { policyProblems } from '../policy/client-policy.js';
 import { parseOrigin } from '../registration/origins.js';
 import { DNS1123_LABEL_RE, DNS1123_SUBDOMAIN_RE, ORIGIN_RE, offlineTwin } from './rules.js';
-import { API_GROUP, API_VERSION, objectSchema, type ResourceDefinition, resources } from './schema.js';
+import {
+  API_GROUP,
+  API_VERSION,
+  objectSchema,
+  type ResourceDefinition,
+  resources,
+  TEMPLATE_BASIC_AUTH_MESSAGE,
+  TEMPLATE_KEYS_MESSAGE,
+  TEMPLATE_REPLACE_MESSAGE,
+  TEMPLATE_TYPE_MESSAGE,
+} from './schema.js';
 import type { Schema } from './schema-builder.js';
+import { SecretTemplateError, templatePlaceholders } from './secret-template.js';
 import type { ClientPolicy } from './types.generated.js';
 
 export interface ValidationIssue {
@@ -204,7 +215,7 @@ function celIssues(value: unknown, schema: Schema, path: string, out: Validation
   for (const v of schema['x-kubernetes-validations'] ?? []) {
     const twin = offlineTwin(v.rule);
     if (twin === undefined) throw new Error(`CEL rule without an offline twin (src/api/rules.ts): ${v.rule}`);
-    if (twin === 'server-only' || twin(value)) continue;
+    if (twin === 'server-only' || twin === 'semantic' || twin(value)) continue;
     out.push({ path: `${path}${pointerOf(v.fieldPath)}` || '/', message: v.message });
   }
   const { items, properties, additionalProperties } = schema;
@@ -260,10 +271,12 @@ export interface ClientContext {
 
 function clientSemantics(spec: Record<string, unknown>): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate);
+  if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate, spec);
   return issues;
 }
 
+/** Keys a Secret's data may have (the apiserver's IsConfigMapKey). */
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -284,8 +297,43 @@ function keyProblem(key: string): string | undefined {
   return undefined;
 }
 
-/** Labels and annotations the apiserver would refuse on the Secret: caught before anything is registered. */
-function checkSecretTemplate(issues: ValidationIssue[], tpl: Record<string, unknown>): void {
+/**
+ * What the apiserver (or the Secret it would be written to) would refuse, and templates that
+ * cannot render: caught before anything is registered. Messages start like the CRD's CEL rules'.
+ */
+function checkSecretTemplate(
+  issues: ValidationIssue[],
+  tpl: Record<string, unknown>,
+  spec: Record<string, unknown>,
+): void {
+  const data = isRecord(tpl.data) ? tpl.data : undefined;
+  for (const [key, value] of Object.entries(data ?? {})) {
+    const path = `/spec/secretTemplate/data/${escapePointer(key)}`;
+    if (key.length > 253 || !SECRET_KEY.test(key)) issues.push({ path, message: TEMPLATE_KEYS_MESSAGE });
+    if (typeof value !== 'string') continue;
+    try {
+      const required = templatePlaceholders(value).filter((p) => !p.optional);
+      if (spec.tokenEndpointAuthMethod === 'none' && required.some((p) => p.name === 'clientSecret'))
+        issues.push({
+          path,
+          message: 'invalid template: .clientSecret has no value with tokenEndpointAuthMethod none',
+        });
+    } catch (error) {
+      if (!(error instanceof SecretTemplateError)) throw error;
+      issues.push({ path, message: `invalid template: ${error.message}` });
+    }
+  }
+  const type = asString(tpl.type);
+  if (
+    type !== undefined &&
+    !['Opaque', 'kubernetes.io/basic-auth'].includes(type) &&
+    type.includes('kubernetes.io/')
+  )
+    issues.push({ path: '/spec/secretTemplate/type', message: TEMPLATE_TYPE_MESSAGE });
+  if (type === 'kubernetes.io/basic-auth' && !(data && ('username' in data || 'password' in data)))
+    issues.push({ path: '/spec/secretTemplate/type', message: TEMPLATE_BASIC_AUTH_MESSAGE });
+  if (tpl.mergePolicy === 'Replace' && Object.keys(data ?? {}).length === 0)
+    issues.push({ path: '/spec/secretTemplate/mergePolicy', message: TEMPLATE_REPLACE_MESSAGE });
   for (const kind of ['labels', 'annotations'] as const) {
     const map = tpl[kind];
     if (!isRecord(map)) continue;
