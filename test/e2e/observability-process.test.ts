@@ -214,7 +214,7 @@ describe('operator process: health, metrics, kstatus and no leaked credentials',
         `  redirectUris: ['https://alg.example.org/cb']\n  extraMetadata:\n    id_token_signed_response_alg: XS999\n`,
       ),
     );
-    const frag = await r.waitReady('frag', { status: 'False', reason: 'InvalidSpec' });
+    const frag = await r.waitReady('frag', { status: 'False', reason: 'InvalidSecretTemplate' });
     const alg = await r.waitReady('alg', { status: 'False', reason: 'InvalidMetadata' });
     expect(kstatus(frag)).toBe('Failed');
     expect(kstatus(alg)).toBe('Failed');
