@@ -9,6 +9,27 @@ export interface ProviderLabels {
   name: string;
 }
 
+/** One OidcClient as the per-client metrics show it (read from the informer cache at scrape time). */
+export interface ClientHealthRow {
+  namespace: string;
+  name: string;
+  providerKind: string;
+  providerName: string;
+  ready: 'True' | 'False' | 'Unknown';
+  /** client_secret_expires_at (seconds since the epoch); undefined or 0 when it never expires. */
+  secretExpiresAt?: number | undefined;
+  /** status.lastSyncTime in seconds since the epoch. */
+  lastSyncSeconds?: number | undefined;
+}
+
+/** One provider resource this process checks (namespace '' for a ClusterOidcProvider). */
+export interface ProviderHealthRow extends ProviderLabels {
+  ready: 'True' | 'False' | 'Unknown';
+  reason: string;
+}
+
+const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
 export interface ProviderRequestObservation {
   provider: ProviderLabels;
   method: string;
@@ -42,8 +63,20 @@ export class OperatorMetrics {
   readonly shard: Gauge<'shard' | 'total_shards'>;
   readonly cachedObjects: Gauge<'resource'>;
   readonly droppedObjects: Counter<'resource'>;
+  readonly clientReady: Gauge<'namespace' | 'name' | 'provider_kind' | 'provider_name' | 'condition'>;
+  readonly clientSecretExpiry: Gauge<'namespace' | 'name'>;
+  readonly clientLastSync: Gauge<'namespace' | 'name'>;
+  readonly providerReady: Gauge<ProviderLabel | 'condition'>;
+  readonly providerChecks: Counter<'result'>;
   /** Informer cache sizes, read when /metrics is scraped (set by the controller). */
   cacheSource?: () => { resource: string; cached: number; dropped: number }[];
+  /**
+   * The OidcClients and providers of this process, read when /metrics is scraped (set by the
+   * controller): per-object series exist only while the object does, and cost no memory between
+   * scrapes beyond the last scrape's samples.
+   */
+  clientSource?: () => Iterable<ClientHealthRow>;
+  providerSource?: () => Iterable<ProviderHealthRow>;
 
   constructor(opts: { prefix?: string } = {}) {
     const prefix = opts.prefix ?? 'oidc_operator_';
@@ -130,6 +163,74 @@ export class OperatorMetrics {
         this.reset();
         for (const s of sizes()) this.inc({ resource: s.resource }, s.cached);
       },
+    });
+    const clientRows = () => this.clientSource?.() ?? [];
+    // cert-manager's certmanager_certificate_ready_status: one series per condition status, 1 for
+    // the current one, so `== 1` selects and `sum by (condition)` counts.
+    this.clientReady = new Gauge({
+      name: `${prefix}client_ready_status`,
+      help: 'Ready condition of each OidcClient: 1 for its current status (condition True, False or Unknown), else 0.',
+      labelNames: ['namespace', 'name', 'provider_kind', 'provider_name', 'condition'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of clientRows()) {
+          for (const condition of CONDITION_STATUSES) {
+            this.set(
+              {
+                namespace: c.namespace,
+                name: c.name,
+                provider_kind: c.providerKind,
+                provider_name: c.providerName,
+                condition,
+              },
+              c.ready === condition ? 1 : 0,
+            );
+          }
+        }
+      },
+    });
+    this.clientSecretExpiry = new Gauge({
+      name: `${prefix}client_secret_expiration_timestamp_seconds`,
+      help: 'When the client_secret of each OidcClient expires (client_secret_expires_at); only clients whose secret expires.',
+      labelNames: ['namespace', 'name'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of clientRows())
+          if (c.secretExpiresAt) this.set({ namespace: c.namespace, name: c.name }, c.secretExpiresAt);
+      },
+    });
+    this.clientLastSync = new Gauge({
+      name: `${prefix}client_last_sync_timestamp_seconds`,
+      help: 'When the operator last registered or changed each OidcClient at its provider (status.lastSyncTime).',
+      labelNames: ['namespace', 'name'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of clientRows())
+          if (c.lastSyncSeconds) this.set({ namespace: c.namespace, name: c.name }, c.lastSyncSeconds);
+      },
+    });
+    const providerRows = () => this.providerSource?.() ?? [];
+    this.providerReady = new Gauge({
+      name: `${prefix}provider_ready_status`,
+      help: 'Ready condition of each provider resource this process checks: 1 for its current status (condition True, False or Unknown), else 0.',
+      labelNames: [...PROVIDER_LABELS, 'condition'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of providerRows()) {
+          for (const condition of CONDITION_STATUSES)
+            this.set({ ...providerLabels(p), condition }, p.ready === condition ? 1 : 0);
+        }
+      },
+    });
+    this.providerChecks = new Counter({
+      name: `${prefix}provider_health_checks_total`,
+      help: 'Provider health checks by result (the Ready reason: Available, DiscoveryFailed, TLSError, RegistrationEndpointUnavailable, ProviderInvalid).',
+      labelNames: ['result'] as const,
+      registers: [registry],
     });
     this.droppedObjects = new Counter({
       name: `${prefix}shard_dropped_objects_total`,

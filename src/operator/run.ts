@@ -44,6 +44,7 @@ export async function runOperator(argv: string[]): Promise<void> {
     resyncIntervalMs: flags.resyncIntervalMs,
     deletionTimeoutMs: flags.deletionTimeoutMs,
     providerRequestTimeoutMs: flags.providerTimeoutMs,
+    providerCheckIntervalMs: flags.providerCheckIntervalMs,
     shard: flags.shard,
   });
 
