@@ -95,7 +95,7 @@ export class ProviderHealthController {
       2,
       (key) => this.check(key),
       (key, error) => {
-        if (!isFenced(error))
+        if (!isFenced(error) && !this.abort.signal.aborted)
           this.o.log.warn({ provider: key, err: errorMessage(error) }, 'provider health check failed');
         return undefined;
       },
