@@ -32,7 +32,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const INTERVAL_MS = 1_000;
 const CLUSTER = `health-${randomBytes(3).toString('hex')}`;
 
-type Cond = { type: string; status: string; reason?: string; message?: string };
+type Cond = { type: string; status: string; reason?: string; message?: string; observedGeneration?: number };
 
 describe('provider health: status of OidcProvider and ClusterOidcProvider without any client', () => {
   let server: RegistrationServer;
