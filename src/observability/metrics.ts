@@ -63,17 +63,17 @@ export class OperatorMetrics {
   readonly shard: Gauge<'shard' | 'total_shards'>;
   readonly cachedObjects: Gauge<'resource'>;
   readonly droppedObjects: Counter<'resource'>;
-  readonly clientReady: Gauge<'namespace' | 'name' | 'provider_kind' | 'provider_name' | 'condition'>;
-  readonly clientSecretExpiry: Gauge<'namespace' | 'name'>;
-  readonly clientLastSync: Gauge<'namespace' | 'name'>;
-  readonly providerReady: Gauge<ProviderLabel | 'condition'>;
+  readonly clientReady: ScrapeTimeGauge;
+  readonly clientSecretExpiry: ScrapeTimeGauge;
+  readonly clientLastSync: ScrapeTimeGauge;
+  readonly providerReady: ScrapeTimeGauge;
   readonly providerChecks: Counter<'result'>;
   /** Informer cache sizes, read when /metrics is scraped (set by the controller). */
   cacheSource?: () => { resource: string; cached: number; dropped: number }[];
   /**
    * The OidcClients and providers of this process, read when /metrics is scraped (set by the
-   * controller): per-object series exist only while the object does, and cost no memory between
-   * scrapes beyond the last scrape's samples.
+   * controller): per-object series exist only while the object does and cost no memory between
+   * scrapes.
    */
   clientSource?: () => Iterable<ClientHealthRow>;
   providerSource?: () => Iterable<ProviderHealthRow>;
@@ -167,65 +167,53 @@ export class OperatorMetrics {
     const clientRows = () => this.clientSource?.() ?? [];
     // cert-manager's certmanager_certificate_ready_status: one series per condition status, 1 for
     // the current one, so `== 1` selects and `sum by (condition)` counts.
-    this.clientReady = new Gauge({
-      name: `${prefix}client_ready_status`,
-      help: 'Ready condition of each OidcClient: 1 for its current status (condition True, False or Unknown), else 0.',
-      labelNames: ['namespace', 'name', 'provider_kind', 'provider_name', 'condition'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
+    this.clientReady = new ScrapeTimeGauge(
+      `${prefix}client_ready_status`,
+      'Ready condition of each OidcClient: 1 for its current status (condition True, False or Unknown), else 0.',
+      function* () {
         for (const c of clientRows()) {
-          for (const condition of CONDITION_STATUSES) {
-            this.set(
-              {
-                namespace: c.namespace,
-                name: c.name,
-                provider_kind: c.providerKind,
-                provider_name: c.providerName,
-                condition,
-              },
-              c.ready === condition ? 1 : 0,
-            );
-          }
+          const base = {
+            namespace: c.namespace,
+            name: c.name,
+            provider_kind: c.providerKind,
+            provider_name: c.providerName,
+          };
+          for (const condition of CONDITION_STATUSES)
+            yield { labels: { ...base, condition }, value: c.ready === condition ? 1 : 0 };
         }
       },
-    });
-    this.clientSecretExpiry = new Gauge({
-      name: `${prefix}client_secret_expiration_timestamp_seconds`,
-      help: 'When the client_secret of each OidcClient expires (client_secret_expires_at); only clients whose secret expires.',
-      labelNames: ['namespace', 'name'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
+    );
+    this.clientSecretExpiry = new ScrapeTimeGauge(
+      `${prefix}client_secret_expiration_timestamp_seconds`,
+      'When the client_secret of each OidcClient expires (client_secret_expires_at); only clients whose secret expires.',
+      function* () {
         for (const c of clientRows())
-          if (c.secretExpiresAt) this.set({ namespace: c.namespace, name: c.name }, c.secretExpiresAt);
+          if (c.secretExpiresAt)
+            yield { labels: { namespace: c.namespace, name: c.name }, value: c.secretExpiresAt };
       },
-    });
-    this.clientLastSync = new Gauge({
-      name: `${prefix}client_last_sync_timestamp_seconds`,
-      help: 'When the operator last registered or changed each OidcClient at its provider (status.lastSyncTime).',
-      labelNames: ['namespace', 'name'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
+    );
+    this.clientLastSync = new ScrapeTimeGauge(
+      `${prefix}client_last_sync_timestamp_seconds`,
+      'When the operator last registered or changed each OidcClient at its provider (status.lastSyncTime).',
+      function* () {
         for (const c of clientRows())
-          if (c.lastSyncSeconds) this.set({ namespace: c.namespace, name: c.name }, c.lastSyncSeconds);
+          if (c.lastSyncSeconds)
+            yield { labels: { namespace: c.namespace, name: c.name }, value: c.lastSyncSeconds };
       },
-    });
+    );
     const providerRows = () => this.providerSource?.() ?? [];
-    this.providerReady = new Gauge({
-      name: `${prefix}provider_ready_status`,
-      help: 'Ready condition of each provider resource this process checks: 1 for its current status (condition True, False or Unknown), else 0.',
-      labelNames: [...PROVIDER_LABELS, 'condition'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
+    this.providerReady = new ScrapeTimeGauge(
+      `${prefix}provider_ready_status`,
+      'Ready condition of each provider resource this process checks: 1 for its current status (condition True, False or Unknown), else 0.',
+      function* () {
         for (const p of providerRows()) {
           for (const condition of CONDITION_STATUSES)
-            this.set({ ...providerLabels(p), condition }, p.ready === condition ? 1 : 0);
+            yield { labels: { ...providerLabels(p), condition }, value: p.ready === condition ? 1 : 0 };
         }
       },
-    });
+    );
+    for (const g of [this.clientReady, this.clientSecretExpiry, this.clientLastSync, this.providerReady])
+      registry.registerMetric(g as unknown as Gauge);
     this.providerChecks = new Counter({
       name: `${prefix}provider_health_checks_total`,
       help: 'Provider health checks by result (the Ready reason: Available, DiscoveryFailed, TLSError, RegistrationEndpointUnavailable, ProviderInvalid).',
@@ -286,6 +274,41 @@ export class OperatorMetrics {
     string,
     { labels: Record<ProviderLabel, string>; series: Set<string> }
   >();
+}
+
+/**
+ * A gauge whose samples are produced when /metrics is scraped and dropped right after: per-object
+ * series (one OidcClient each) keep nothing in memory between scrapes, unlike a prom-client Gauge,
+ * which holds every label set it was ever given until it is reset. Registered as a prom-client
+ * metric (name, help, type, aggregator, get).
+ */
+export class ScrapeTimeGauge {
+  readonly type = 'gauge';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly samples: () => Iterable<{ labels: Record<string, string>; value: number }>,
+  ) {}
+
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: 'gauge';
+    aggregator: 'sum';
+    values: { labels: Record<string, string>; value: number }[];
+  }> {
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: [...this.samples()],
+    };
+  }
+
+  /** Registry.resetMetrics() calls it; there is nothing to reset. */
+  reset(): void {}
 }
 
 const PROVIDER_LABELS = ['provider_kind', 'provider_namespace', 'provider_name'] as const;
