@@ -195,12 +195,14 @@ export class OidcClientController {
       clusterShare: (max) => clusterShare(max, shard),
       onTrouble: (p) => this.providerHealth?.nudge(p),
     });
+    const events = new EventRecorder(rest, 'oidc-client-operator', o.log);
     const interval = o.providerCheckIntervalMs ?? DEFAULT_PROVIDER_CHECK_INTERVAL_MS;
     if (interval > 0) {
       this.providerHealth = new ProviderHealthController({
         rest,
         log: o.log.child({ controller: 'provider-health' }),
         metrics: m,
+        events,
         providers,
         clusterProviders: this.clusterProviders,
         checkClusterProviders: o.checkClusterProviders ?? shard.index === 0,
@@ -209,7 +211,6 @@ export class OidcClientController {
         retryDelayMs: o.providerCheckRetryDelayMs,
       });
     }
-    const events = new EventRecorder(rest, 'oidc-client-operator', o.log);
     this.reconciler = new OidcClientReconciler({
       rest,
       clients,

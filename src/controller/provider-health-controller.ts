@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, OidcProvider, OidcProviderStatus } from '../api/types.generated.js';
+import type { EventRecorder } from '../kube/events.js';
 import { isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
@@ -31,6 +32,8 @@ export interface ProviderHealthOptions {
   rest: KubeRest;
   log: Logger;
   metrics?: OperatorMetrics | undefined;
+  /** Warning Events when a namespaced provider stops being Ready, Normal when it recovers. */
+  events?: EventRecorder | undefined;
   providers: CacheReader<OidcProvider>;
   clusterProviders: CacheReader<ClusterOidcProvider>;
   /** Which ClusterOidcProviders' status this process writes: all on shard 0, none elsewhere. */
@@ -169,6 +172,15 @@ export class ProviderHealthController {
     await this.o.rest.patch(path, 'merge', patch);
     this.written.set(key, { basedOn: p.metadata.resourceVersion, status: next });
     const ready = findCondition(next.conditions, 'Ready');
+    const was = findCondition(old.conditions, 'Ready');
+    // Namespaced only: a cluster-scoped object's Events would land in "default", which the
+    // operator may not write to (namespaces RBAC scope); the status says it all the same.
+    if (ready && p.metadata.namespace && this.o.events) {
+      if (ready.status === 'False' && (was?.status !== 'False' || was.reason !== ready.reason))
+        this.o.events.record(p, 'Warning', ready.reason ?? '', ready.message ?? '');
+      else if (ready.status === 'True' && was?.status === 'False')
+        this.o.events.record(p, 'Normal', ready.reason ?? '', ready.message ?? '');
+    }
     this.o.log.info(
       { provider: key, ready: ready?.status, reason: ready?.reason, message: ready?.message },
       'provider status changed',

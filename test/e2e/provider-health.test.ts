@@ -181,6 +181,9 @@ stringData:
     expect(cond(down, 'Stalled')).toBeUndefined();
     // The endpoints of the last good check stay.
     expect(down.status?.registrationEndpoint).toBe(server.registrationEndpoint);
+    await waitFor(async () => (await r.events('good')).find((e) => e.reason === 'DiscoveryFailed'), {
+      description: 'a DiscoveryFailed Event',
+    }).then((e) => expect(e.type).toBe('Warning'));
     server = await startRegistrationServer({ mode: 'iam', tls, port });
     const up = await waitProvider('good', 'True', 'Available');
     expect(cond(up, 'Reconciling')).toBeUndefined();
@@ -232,6 +235,18 @@ stringData:
     expect(fix.code, fix.stderr).toBe(0);
     const fixed = await waitProvider('bad-ca', 'True', 'Available');
     expect(cond(fixed, 'Stalled')).toBeUndefined();
+    // A Warning Event when it broke, a Normal one when it recovered; one each.
+    const events = await waitFor(
+      async () => {
+        const e = await r.events('bad-ca');
+        return e.some((x) => x.type === 'Normal') && e;
+      },
+      { description: 'Events of bad-ca' },
+    );
+    expect(events.map((e) => `${e.type} ${e.reason}`).sort()).toEqual([
+      'Normal Available',
+      'Warning TLSError',
+    ]);
   });
 
   it('a missing Secret or a bad CA bundle: ProviderInvalid (Stalled), nothing sent', async () => {
