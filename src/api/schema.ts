@@ -1,6 +1,7 @@
 // The single source of truth for the operator's API. `npm run generate` turns this file into
 // crds/*.yaml, the Helm chart's crds/ copy and src/api/types.generated.ts; the ajv validator compiles
 // these same objects at run time. Edit here, then regenerate; `npm run generate:check` fails on drift.
+import { controlProperties, controlStatusProperties } from './control-schema.js';
 import { int, list, obj, oneOf, type Schema, str, stringMap } from './schema-builder.js';
 
 export const API_GROUP = 'oidc.dcr-operator.dev';
@@ -328,6 +329,7 @@ const clientSpec: Schema = obj(
       },
       ['secretRef'],
     ),
+    ...controlProperties,
   },
   ['providerRef'],
 );
@@ -344,6 +346,7 @@ const clientStatus: Schema = obj('OidcClientStatus', 'Observed state of the clie
     str('A client metadata field name.'),
     'Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes.',
   ),
+  ...controlStatusProperties,
   conditions: conditions(),
 });
 
