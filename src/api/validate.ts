@@ -15,7 +15,7 @@ import { policyProblems } from '../policy/client-policy.js';
 import { selectorProblems } from '../policy/label-selector.js';
 import { parseOrigin } from '../registration/origins.js';
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
-import { parseRefreshInterval, refreshIntervalProblem } from './refresh-interval.js';
+import { parseRefreshInterval, REFRESH_INTERVAL_RULE, refreshIntervalProblem } from './refresh-interval.js';
 import {
   API_GROUP,
   API_VERSION,
@@ -52,6 +52,7 @@ export const EMULATED_CEL_RULES: ReadonlySet<string> = new Set([
   CONDITION_NOT_EMPTY_RULE,
   SECRET_NAME_FITS_RULE,
   MANAGEMENT_SECRET_NAME_FITS_RULE,
+  REFRESH_INTERVAL_RULE,
 ]);
 
 export { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
