@@ -143,6 +143,66 @@ describe('OidcClient control: check-now, refreshInterval, ObserveOnly, pause', (
     }
     console.log(`refreshInterval 2s: ${fastGets} GETs in 7 s, gaps ${gaps.join(', ')} ms; default client: 0`);
     await k('delete', 'oidcclient', 'fast', 'slow', '--timeout=20s');
+    // Out of bounds: the apiserver refuses it with the message `validate` prints.
+    const refused = await kubectl(binDir, kubeconfigPath, ['apply', '-f', '-'], {
+      namespace: ns.name,
+      input: clientYaml('lazy', 'iam', '  refreshInterval: 200h\n'),
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('must be "0" (no periodic drift checks) or between 1s and 168h');
+  });
+
+  it('check-now keeps to the provider limits: one request at a time, backoff while it fails', async () => {
+    await apply(providerYaml('narrow', server.issuer, '  maxConcurrentRequests: 1\n'));
+    const names = ['n1', 'n2', 'n3'];
+    for (const n of names)
+      await apply(clientYaml(n, 'narrow', `  redirectUris: [https://${n}.example.org/cb]\n`));
+    const ids = await Promise.all(names.map(async (n) => (await r.waitReady(n)).status?.clientId as string));
+    // Slow GETs: checks asked for all at once must still reach the provider one at a time.
+    server.faults.add({ method: 'GET', pathPattern: /client-registration\/.+/, delayMs: 600, times: 3 });
+    const mark = server.requests.length;
+    await k('annotate', 'oidcclient', ...names, `${CHECK_NOW}=all`);
+    await waitFor(
+      async () => {
+        const crs = await Promise.all(names.map((n) => r.client(n)));
+        return crs.every((c) => c?.status?.checkNowHandled === 'all');
+      },
+      { description: 'all three check-nows carried out', timeoutMs: 15_000 },
+    );
+    const gets = since(mark).filter((q) => q.method === 'GET' && ids.some((id) => q.path.endsWith(`/${id}`)));
+    expect(gets).toHaveLength(3);
+    const overlapping = gets.filter((a, i) =>
+      gets.some(
+        (b, j) => j > i && b.at < (a.answeredAt ?? Number.POSITIVE_INFINITY) && a.at < (b.answeredAt ?? 0),
+      ),
+    );
+    expect(overlapping).toEqual([]);
+
+    // The provider fails: the check is retried with the usual backoff, not in a tight loop, and is
+    // carried out (recorded) only once the provider answers.
+    server.faults.add({
+      method: 'GET',
+      pathPattern: /client-registration\/.+/,
+      status: 503,
+      times: Number.POSITIVE_INFINITY,
+    });
+    const down = server.requests.length;
+    await k('annotate', '--overwrite', 'oidcclient', 'n1', `${CHECK_NOW}=while-down`);
+    await r.waitReady('n1', { status: 'False', reason: 'ProviderUnavailable' });
+    await sleep(3_000);
+    const failing = count(down, 'GET', ids[0]);
+    expect((await r.client('n1'))?.status?.checkNowHandled).toBe('all');
+    server.faults.clear();
+    await waitFor(async () => (await r.client('n1'))?.status?.checkNowHandled === 'while-down', {
+      description: 'check-now carried out once the provider answers',
+      timeoutMs: 15_000,
+    });
+    expect(r.condition(await r.client('n1'), 'Ready')?.status).toBe('True');
+    // Each attempt is one GET plus the provider client's own 2 retries; the backoff between attempts doubles.
+    expect(failing).toBeLessThanOrEqual(12);
+    console.log(`check-now while the provider fails: ${failing} GETs in ~3.5 s`);
+    expect(count(down, 'GET', ids[1]) + count(down, 'GET', ids[2])).toBe(0);
+    await k('delete', 'oidcclient', ...names, '--timeout=20s');
   });
 
   it('ObserveOnly takes over credentials, reports drift without repairing it, and deletion leaves the client', async () => {
