@@ -233,7 +233,7 @@ export class OidcClientReconciler {
     const key = clientKey(cr);
     const specChanged = status.observedGeneration !== cr.metadata.generation;
     if (specChanged) status.ignoredFields = undefined;
-    this.setInterval(cr, specChanged);
+    this.applyRefreshInterval(cr, specChanged);
     // A check-now is one more drift check, through the same provider slots as any other.
     const resyncDue = this.resyncDue(key) || checkNow;
     let provider: Promise<ResolvedProvider> | undefined;
@@ -950,7 +950,7 @@ export class OidcClientReconciler {
   }
 
   /** Takes the client's drift-check period from its spec; says so when the operator's floor raised it. */
-  private setInterval(cr: OidcClient, specChanged: boolean): void {
+  private applyRefreshInterval(cr: OidcClient, specChanged: boolean): void {
     const key = clientKey(cr);
     const { ms, raised } = refreshIntervalOf(cr, {
       defaultMs: this.o.resyncIntervalMs,
