@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parseRefreshInterval, refreshIntervalProblem } from '../../../src/api/refresh-interval.js';
 import type { OidcClient, OidcClientStatus } from '../../../src/api/types.generated.js';
 import { validateOidcClientSpec } from '../../../src/api/validate.js';
+import { checkManifestText } from '../../../src/cli/manifests.js';
 import {
   ANNOTATION_CHECK_NOW,
   ANNOTATION_PAUSED,
@@ -250,5 +252,19 @@ describe('managementPolicy ObserveOnly', () => {
         clientId: 'c1',
       },
     );
+  });
+});
+
+describe('examples/oidcclient-observe-only.yaml', () => {
+  it('passes validate and uses the control fields', async () => {
+    const text = await readFile(
+      new URL('../../../examples/oidcclient-observe-only.yaml', import.meta.url),
+      'utf8',
+    );
+    const report = checkManifestText(text);
+    expect(report.issues).toEqual([]);
+    expect(report.validated).toBe(1);
+    expect(text).toContain('managementPolicy: ObserveOnly');
+    expect(text).toContain('refreshInterval: 30m');
   });
 });
