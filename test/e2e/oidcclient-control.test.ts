@@ -138,8 +138,9 @@ describe('OidcClient control: check-now, refreshInterval, ObserveOnly, pause', (
       .map((q, i, all) => (i === 0 ? undefined : q.at - (all[i - 1]?.at ?? 0)))
       .filter((g): g is number => g !== undefined);
     for (const gap of gaps) {
-      expect(gap).toBeGreaterThan(1_600);
-      expect(gap).toBeLessThan(2_600);
+      // 1.8–2.2 s scheduled, plus the time a loaded machine takes to get to it.
+      expect(gap).toBeGreaterThan(1_500);
+      expect(gap).toBeLessThan(3_000);
     }
     console.log(`refreshInterval 2s: ${fastGets} GETs in 7 s, gaps ${gaps.join(', ')} ms; default client: 0`);
     await k('delete', 'oidcclient', 'fast', 'slow', '--timeout=20s');
@@ -198,8 +199,10 @@ describe('OidcClient control: check-now, refreshInterval, ObserveOnly, pause', (
       timeoutMs: 15_000,
     });
     expect(r.condition(await r.client('n1'), 'Ready')?.status).toBe('True');
-    // Each attempt is one GET plus the provider client's own 2 retries; the backoff between attempts doubles.
-    expect(failing).toBeLessThanOrEqual(12);
+    // Each attempt is one GET plus the provider client's own 2 retries, and the backoff between
+    // attempts doubles (0.5, 1, 2 s): at most 4–5 attempts in the window; a tight loop would be hundreds.
+    expect(failing).toBeGreaterThanOrEqual(3);
+    expect(failing).toBeLessThanOrEqual(15);
     console.log(`check-now while the provider fails: ${failing} GETs in ~3.5 s`);
     expect(count(down, 'GET', ids[1]) + count(down, 'GET', ids[2])).toBe(0);
     await k('delete', 'oidcclient', ...names, '--timeout=20s');
