@@ -2,6 +2,7 @@
 // crds/*.yaml, the Helm chart's crds/ copy and src/api/types.generated.ts; the ajv validator compiles
 // these same objects at run time. Edit here, then regenerate; `npm run generate:check` fails on drift.
 
+import { controlProperties, controlStatusProperties } from './control-schema.js';
 import { int, list, obj, oneOf, type Schema, str, stringMap } from './schema-builder.js';
 import { TEMPLATE_HELP, TEMPLATE_VALUE_PATTERN } from './secret-template.js';
 
@@ -378,6 +379,7 @@ const clientSpec: Schema = obj(
       },
       ['secretRef'],
     ),
+    ...controlProperties,
   },
   ['providerRef'],
 );
@@ -394,6 +396,7 @@ const clientStatus: Schema = obj('OidcClientStatus', 'Observed state of the clie
     str('A client metadata field name.'),
     'Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes.',
   ),
+  ...controlStatusProperties,
   conditions: conditions(),
 });
 

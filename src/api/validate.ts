@@ -15,6 +15,7 @@ import { policyProblems } from '../policy/client-policy.js';
 import { selectorProblems } from '../policy/label-selector.js';
 import { parseOrigin } from '../registration/origins.js';
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
+import { parseRefreshInterval, REFRESH_INTERVAL_RULE, refreshIntervalProblem } from './refresh-interval.js';
 import {
   API_GROUP,
   API_VERSION,
@@ -66,6 +67,7 @@ export const EMULATED_CEL_RULES: ReadonlySet<string> = new Set([
   TEMPLATE_TYPE_RULE,
   TEMPLATE_BASIC_AUTH_RULE,
   TEMPLATE_REPLACE_RULE,
+  REFRESH_INTERVAL_RULE,
 ]);
 
 export { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
@@ -289,6 +291,12 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
     checkName(issues, '/spec/adoptFrom/secretRef/name', spec.adoptFrom.secretRef.name);
   }
   if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate, spec);
+  // The CRD's CEL rule on spec.refreshInterval (its pattern is checked above).
+  const refresh = asString(spec.refreshInterval);
+  if (refresh !== undefined && parseRefreshInterval(refresh) !== undefined) {
+    const problem = refreshIntervalProblem(refresh);
+    if (problem) issues.push({ path: '/spec/refreshInterval', message: problem });
+  }
   // The CRD's CEL rules on metadata.name: the default Secret names must stay within 253 characters.
   if (ctx.name && spec.secretName === undefined && ctx.name.length > 241) {
     issues.push({
