@@ -2,6 +2,7 @@
 // crds/*.yaml, the Helm chart's crds/ copy and src/api/types.generated.ts; the ajv validator compiles
 // these same objects at run time. Edit here, then regenerate; `npm run generate:check` fails on drift.
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
+import { controlProperties, controlStatusProperties } from './control-schema.js';
 import {
   ABSOLUTE_URI,
   type CelValidation,
@@ -437,6 +438,7 @@ const clientSpec: Schema = obj(
       },
       ['secretRef'],
     ),
+    ...controlProperties,
   },
   ['providerRef'],
 );
@@ -453,6 +455,7 @@ const clientStatus: Schema = obj('OidcClientStatus', 'Observed state of the clie
     str('A client metadata field name.'),
     'Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes.',
   ),
+  ...controlStatusProperties,
   conditions: conditions(),
 });
 
@@ -486,6 +489,13 @@ const readyColumns = [
   },
 ];
 const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age.' };
+
+// A provider's reason is what a reader needs first (TLSError, DiscoveryFailed...): shown by default.
+const providerColumns = [
+  ...readyColumns.map(({ priority: _, ...column }) => column),
+  { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
+  ageColumn,
+];
 
 export const resources: ResourceDefinition[] = [
   {
@@ -538,10 +548,7 @@ export const resources: ResourceDefinition[] = [
       'OidcProvider describes an OpenID Connect provider that OidcClients in the same namespace register with.',
     spec: providerSpec,
     status: providerStatus,
-    printerColumns: [
-      { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
-      ageColumn,
-    ],
+    printerColumns: providerColumns,
   },
   {
     kind: 'ClusterOidcProvider',
@@ -553,10 +560,7 @@ export const resources: ResourceDefinition[] = [
       'ClusterOidcProvider describes an OpenID Connect provider that OidcClients in the namespaces allowed by spec.conditions (all when unset) register with.',
     spec: clusterProviderSpec,
     status: providerStatus,
-    printerColumns: [
-      { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
-      ageColumn,
-    ],
+    printerColumns: providerColumns,
   },
 ];
 

@@ -46,6 +46,10 @@ export interface OidcClientSpec {
   deletionPolicy?: "Delete" | "Orphan";
   /** Take over an existing registration instead of registering a new client. The referenced Secret holds the client JSON saved from the IAM dashboard (key client.json) or the keys client_id, client_secret, registration_access_token and registration_client_uri. The operator verifies it with RFC 7592 GET before managing it. */
   adoptFrom?: AdoptFrom;
+  /** How often the operator re-reads the client at the provider (RFC 7592 GET) and repairs drift, as a duration (30s, 10m, 1h30m; at least 1s, at most 168h). "0" turns periodic checks off (spec changes and the check-now annotation still check). Defaults to the operator's --resync-interval; the operator raises values below its --min-refresh-interval to that floor. Checks are spread with ±10% jitter. */
+  refreshInterval?: string;
+  /** What the operator may do at the provider. Full: register, update (repair drift), delete. ObserveOnly: take over the credentials of an existing registration (spec.adoptFrom) or keep those of one already stored, read it (GET) and report drift as Synced=False reason Drifted, but never register (POST), update (PUT) or delete (DELETE) it; deleting the OidcClient leaves the client registered, as with deletionPolicy: Orphan. */
+  managementPolicy?: "Full" | "ObserveOnly";
 }
 
 /** The OidcProvider (same namespace) or ClusterOidcProvider that registers this client. */
@@ -102,6 +106,8 @@ export interface OidcClientStatus {
   lastSyncTime?: string;
   /** Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes. */
   ignoredFields?: string[];
+  /** The last value of the oidc.dcr-operator.dev/check-now annotation the operator carried out; a different value asks for one more check. */
+  checkNowHandled?: string;
   /** Current conditions (kstatus conventions: Ready, Reconciling, Stalled; plus Synced for drift). */
   conditions?: Condition[];
 }

@@ -166,8 +166,9 @@ export function decideDeletion(
   cr: OidcClient,
   stored: StoredState,
   remembered: StoredState | undefined,
+  /** spec.deletionPolicy, unless managementPolicy says otherwise (client-control.ts). */
+  policy: 'Delete' | 'Orphan' = cr.spec.deletionPolicy ?? 'Delete',
 ): DeletionState {
-  const policy = cr.spec.deletionPolicy ?? 'Delete';
   const s = stored.kind === 'empty' && !stored.previous && remembered ? remembered : stored;
   const regs: StoredRegistration[] = [];
   if (s.kind === 'managed') regs.push(s.reg);

@@ -26,6 +26,17 @@ import type { ClientAccess } from './access.js';
 import { checkRenderable, SecretTemplateError } from './app-secret-template.js';
 import { AppSecrets } from './app-secrets.js';
 import {
+  deletionPolicyOf,
+  isObserveOnlyState,
+  isPaused,
+  type ObserveOnlyState,
+  observedConditions,
+  pausedStatus,
+  pendingCheckNow,
+  refreshIntervalOf,
+  restrictToObserve,
+} from './client-control.js';
+import {
   type AttemptMarker,
   ClientLifecycle,
   desiredMetadata,
@@ -40,7 +51,7 @@ import {
   type Observation,
   type RemoteObservation,
 } from './client-state.js';
-import { findCondition, Reason } from './conditions.js';
+import { findCondition, Reason, type ReasonName } from './conditions.js';
 import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
 import { classifyEndpointError } from './endpoint-trust.js';
 import { ForeignSecrets } from './foreign-secrets.js';
@@ -90,6 +101,8 @@ export interface ReconcilerOptions {
   log: Logger;
   /** Drift checks (GET at the provider) happen once per interval per client, spread with jitter. */
   resyncIntervalMs: number;
+  /** The shortest spec.refreshInterval honoured (shorter ones are raised to it). Default 1 min. */
+  minRefreshIntervalMs?: number;
   /** How long a finalizer keeps trying to delete at an unreachable provider before letting go. */
   deletionTimeoutMs: number;
 }
@@ -120,6 +133,8 @@ type Step<K extends ClientState['kind']> = (
 export class OidcClientReconciler {
   /** Next drift check per key; in memory, so a restart spreads checks over one interval again. */
   private readonly nextResync = new Map<string, number>();
+  /** Each client's drift-check period (spec.refreshInterval or the default); 0 = no periodic checks. */
+  private readonly intervals = new Map<string, number>();
   /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
   private readonly finalized = new Map<string, string>();
   /** The status we wrote last, for as long as the cache still shows the object it replaced. */
@@ -159,6 +174,7 @@ export class OidcClientReconciler {
 
   forget(key: string): void {
     this.nextResync.delete(key);
+    this.intervals.delete(key);
     this.mgmtSecrets.forget(key);
     this.mgmtSecrets.forgetSnapshot(key);
     this.statusWritten.delete(key);
@@ -173,32 +189,50 @@ export class OidcClientReconciler {
       this.finalized.delete(key);
       return undefined;
     }
+    // Paused: no provider call, not even to delete (the finalizer waits); only the status says so.
+    if (isPaused(cr)) return this.paused(key, cr);
     if (cr.metadata.deletionTimestamp) return this.finalize(cr);
 
     const log = this.o.log.child({ oidcclient: key });
     const base = this.statusBase(key, cr);
     const status: OidcClientStatus = structuredClone(base);
+    const checkNow = pendingCheckNow(cr, base);
     // The finalizer is added by the first step that needs it (a registration: with its marker).
     const current = { cr };
     let outcome: Outcome;
     try {
-      outcome = await this.sync(current, status, log);
+      outcome = await this.sync(current, status, log, checkNow !== undefined);
     } catch (error) {
       if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = this.classify(cr, error, log);
     }
+    // Carried out unless it is retried (then the retry checks again, with the usual backoff).
+    if (checkNow !== undefined && outcome.kind !== 'retry') status.checkNowHandled = checkNow;
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
     await this.writeStatus(current.cr, base, status, outcome);
     if (outcome.kind === 'retry')
       throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
-    return { requeueAfterMs: this.resyncDelay(key) };
+    const delay = this.resyncDelay(key);
+    return delay === undefined ? undefined : { requeueAfterMs: delay };
+  }
+
+  /** A paused client: Synced=False ReconcilePaused, written once; nothing else happens. */
+  private async paused(key: string, cr: OidcClient): Promise<ReconcileOutcome> {
+    const base = this.statusBase(key, cr);
+    await this.patchStatus(cr, base, pausedStatus(base, cr, new Date().toISOString()));
+    return undefined;
   }
 
   // ---------------------------------------------------------------- observe, decide, act
 
-  private async sync(current: { cr: OidcClient }, status: OidcClientStatus, log: Logger): Promise<Outcome> {
+  private async sync(
+    current: { cr: OidcClient },
+    status: OidcClientStatus,
+    log: Logger,
+    checkNow: boolean,
+  ): Promise<Outcome> {
     const cr = current.cr;
     const key = clientKey(cr);
     // Only client metadata goes to the provider: a new generation that changed nothing there (the
@@ -207,7 +241,9 @@ export class OidcClientReconciler {
       status.observedGeneration !== cr.metadata.generation &&
       this.metadataSeen.get(key) !== metadataFingerprint(desiredMetadata(cr));
     if (specChanged) status.ignoredFields = undefined;
-    const resyncDue = this.resyncDue(key);
+    this.applyRefreshInterval(cr, specChanged);
+    // A check-now is one more drift check, through the same provider slots as any other.
+    const resyncDue = this.resyncDue(key) || checkNow;
     let provider: Promise<ResolvedProvider> | undefined;
     const ctx: Ctx = {
       obs: undefined as unknown as Observation,
@@ -227,10 +263,13 @@ export class OidcClientReconciler {
     };
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       ctx.obs = await this.observe(ctx.cr, status, { specChanged, resyncDue, remote: ctx.remote });
-      const state = decide(ctx.obs);
-      log.debug({ state: state.kind, pass }, 'state');
-      if (needsFinalizer(state, ctx.obs) && !hasFinalizer(ctx.cr)) ctx.cr = await this.meta.mark(ctx.cr);
-      const result = await this.step(state, ctx);
+      const decided = decide(ctx.obs);
+      log.debug({ state: decided.kind, pass }, 'state');
+      if (needsFinalizer(decided, ctx.obs) && !hasFinalizer(ctx.cr)) ctx.cr = await this.meta.mark(ctx.cr);
+      const state = restrictToObserve(decided, ctx.obs);
+      const result = isObserveOnlyState(state)
+        ? await this.observeOnly(state, ctx)
+        : await this.step(state, ctx);
       if (result !== AGAIN) return result;
     }
     throw new Error(`no stable state after ${MAX_PASSES} steps`);
@@ -515,6 +554,34 @@ export class OidcClientReconciler {
     },
   };
 
+  /** managementPolicy ObserveOnly: report what a Full client would have changed at the provider. */
+  private async observeOnly(s: ObserveOnlyState, c: Ctx): Promise<StepResult> {
+    const stalled = (reason: ReasonName, message: string): Outcome => {
+      // One Event per episode, not per reconcile.
+      if (findCondition(c.obs.status.conditions, 'Ready')?.reason !== reason)
+        this.o.events.record(c.obs.cr, 'Warning', reason, message);
+      return { kind: 'stalled', reason, message };
+    };
+    switch (s.kind) {
+      case 'NothingToObserve':
+        return stalled(Reason.NothingToObserve, s.message);
+      case 'ObserveOnlyRefused':
+        return stalled(Reason.ObserveOnly, s.message);
+      case 'ObservedGone': {
+        const id = c.obs.stored.kind === 'empty' ? c.obs.status.clientId : c.obs.stored.reg.clientId;
+        return stalled(
+          Reason.ClientGone,
+          `client ${id} is gone at the provider (${s.why}); managementPolicy ObserveOnly does not register it again: adopt another registration, or set managementPolicy: Full`,
+        );
+      }
+      case 'Observed': {
+        const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+        if (c.obs.remote?.kind === 'found') this.scheduleResync(c.key);
+        return this.publish(c, stored.reg, observedConditions(c.obs.status, s.drift), c.obs.remote);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- shared parts of steps
 
   private async register(c: Ctx): Promise<StepResult> {
@@ -678,7 +745,7 @@ export class OidcClientReconciler {
     const remembered = snapshot
       ? readStored({ data: snapshot.data, metadata: { annotations: snapshot.annotations } })
       : undefined;
-    const state = decideDeletion(cr, readStored(owned), remembered);
+    const state = decideDeletion(cr, readStored(owned), remembered, deletionPolicyOf(cr));
     const deadline =
       Date.parse(cr.metadata.deletionTimestamp as unknown as string) + this.o.deletionTimeoutMs;
 
@@ -692,7 +759,7 @@ export class OidcClientReconciler {
           cr,
           'Normal',
           'Orphaned',
-          `client ${state.clientId} left registered at the provider (deletionPolicy: Orphan); its management Secret is kept for adoption`,
+          `client ${state.clientId} left registered at the provider (${cr.spec.managementPolicy === 'ObserveOnly' ? 'managementPolicy: ObserveOnly' : 'deletionPolicy: Orphan'}); its management Secret is kept for adoption`,
         );
         break;
       case 'UnmanagedStays':
@@ -833,7 +900,11 @@ export class OidcClientReconciler {
     status: OidcClientStatus,
     outcome: Outcome,
   ): Promise<void> {
-    const next = nextStatus(cr, status, outcome, new Date().toISOString());
+    await this.patchStatus(cr, base, nextStatus(cr, status, outcome, new Date().toISOString()));
+  }
+
+  /** Writes `next` unless it equals `base` (idle means idle). */
+  private async patchStatus(cr: OidcClient, base: OidcClientStatus, next: OidcClientStatus): Promise<void> {
     const patch = statusPatch(base, next);
     if (!patch) return;
     try {
@@ -900,23 +971,59 @@ export class OidcClientReconciler {
     return { kind: 'retry', reason: Reason.Progressing, message: errorMessage(error) };
   }
 
+  /** Takes the client's drift-check period from its spec; says so when the operator's floor raised it. */
+  private applyRefreshInterval(cr: OidcClient, specChanged: boolean): void {
+    const key = clientKey(cr);
+    const { ms, raised } = refreshIntervalOf(cr, {
+      defaultMs: this.o.resyncIntervalMs,
+      minMs: this.o.minRefreshIntervalMs ?? 60_000,
+    });
+    const before = this.intervals.get(key);
+    this.intervals.set(key, ms);
+    if (ms === 0) this.nextResync.delete(key);
+    // A shorter period than the one scheduled applies at once (a longer one from the next check).
+    else if (before !== undefined && ms < before) {
+      const at = this.nextResync.get(key);
+      if (at !== undefined && at > Date.now() + ms) this.scheduleResync(key);
+    }
+    if (raised && specChanged)
+      this.o.events.record(
+        cr,
+        'Warning',
+        'RefreshIntervalRaised',
+        `spec.refreshInterval ${cr.spec.refreshInterval} is below this operator's minimum; checking every ${ms / 1000} s instead`,
+      );
+  }
+
+  private interval(key: string): number {
+    return this.intervals.get(key) ?? this.o.resyncIntervalMs;
+  }
+
   private resyncDue(key: string): boolean {
+    const interval = this.interval(key);
+    if (interval === 0) return false;
     const at = this.nextResync.get(key);
     if (at === undefined) {
       // First sight after start: spread the first drift checks over one interval.
-      this.nextResync.set(key, Date.now() + Math.random() * this.o.resyncIntervalMs);
+      this.nextResync.set(key, Date.now() + Math.random() * interval);
       return false;
     }
     return Date.now() >= at;
   }
 
+  /** The next drift check in one interval ±10% (jitter keeps clients from checking in step). */
   private scheduleResync(key: string): void {
-    this.nextResync.set(key, Date.now() + this.o.resyncIntervalMs * (0.9 + Math.random() * 0.2));
+    const interval = this.interval(key);
+    if (interval === 0) this.nextResync.delete(key);
+    else this.nextResync.set(key, Date.now() + interval * (0.9 + Math.random() * 0.2));
   }
 
-  private resyncDelay(key: string): number {
-    const at = this.nextResync.get(key) ?? Date.now() + this.o.resyncIntervalMs;
-    return Math.max(1000, at - Date.now());
+  /** When to look at the client again; undefined without periodic checks. */
+  private resyncDelay(key: string): number | undefined {
+    const interval = this.interval(key);
+    if (interval === 0) return undefined;
+    const at = this.nextResync.get(key) ?? Date.now() + interval;
+    return Math.max(Math.min(1000, interval), at - Date.now());
   }
 }
 
