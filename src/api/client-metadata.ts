@@ -10,6 +10,7 @@ type OperatorField =
   | 'secretTemplate'
   | 'deletionPolicy'
   | 'adoptFrom'
+  | 'rotation'
   | 'extraMetadata';
 export type StandardField = Exclude<keyof OidcClientSpec, OperatorField>;
 

@@ -15,6 +15,7 @@ import { policyProblems } from '../policy/client-policy.js';
 import { selectorProblems } from '../policy/label-selector.js';
 import { parseOrigin } from '../registration/origins.js';
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
+import { validateRotation } from './duration.js';
 import {
   API_GROUP,
   API_VERSION,
@@ -274,6 +275,7 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
     checkName(issues, '/spec/adoptFrom/secretRef/name', spec.adoptFrom.secretRef.name);
   }
   if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate);
+  issues.push(...validateRotation(spec.rotation));
   // The CRD's CEL rules on metadata.name: the default Secret names must stay within 253 characters.
   if (ctx.name && spec.secretName === undefined && ctx.name.length > 241) {
     issues.push({

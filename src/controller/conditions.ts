@@ -31,7 +31,7 @@ export function removeCondition(list: Condition[], type: string): Condition[] {
   return list.filter((c) => c.type !== type);
 }
 
-const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced', 'Managed'];
+const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced', 'Managed', 'PreviousClientDeleted'];
 function byType(a: Condition, b: Condition): number {
   return ORDER.indexOf(a.type) - ORDER.indexOf(b.type) || a.type.localeCompare(b.type);
 }
@@ -66,5 +66,7 @@ export const Reason = {
   InSync: 'InSync',
   /** The provider registered the client without RFC 7592 management (no registration access token). */
   ManagementUnsupported: 'ManagementUnsupported',
+  /** A rotation's previous client could not be deleted at the provider (PreviousClientDeleted=False). */
+  PreviousClientDeleteFailed: 'PreviousClientDeleteFailed',
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];

@@ -6,8 +6,10 @@ import type { OidcClient } from '../api/types.generated.js';
 import {
   ANNOTATION_ATTEMPT,
   ANNOTATION_MANAGEMENT,
+  ANNOTATION_PREVIOUS_DELETION_TIME,
   ANNOTATION_REGISTERED_METADATA,
   ANNOTATION_REJECTED_TOKEN,
+  ANNOTATION_ROTATION_TRIGGER,
   ANNOTATION_STATE,
   clientLabelValue,
   LABEL_CLIENT,
@@ -47,6 +49,9 @@ export const TRANSIENT_ANNOTATIONS: ReadonlySet<string> = new Set([
   ANNOTATION_STATE,
   ANNOTATION_ATTEMPT,
   ANNOTATION_REJECTED_TOKEN,
+  // A rotation's: gone with the write that drops the previous client.
+  ANNOTATION_ROTATION_TRIGGER,
+  ANNOTATION_PREVIOUS_DELETION_TIME,
 ]);
 
 /** The annotations a management Secret write leaves: the attempt's replaced, all others kept. */

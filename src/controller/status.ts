@@ -44,6 +44,11 @@ export function nextStatus(
   const managed = extra.find((c) => c.type === 'Managed');
   if (managed) conditions = put(conditions, 'Managed', managed.status, managed.reason, managed.message);
   else if (ready) conditions = removeCondition(conditions, 'Managed');
+  // PreviousClientDeleted=False while a rotation's previous client waits for another DELETE.
+  const previous = extra.find((c) => c.type === 'PreviousClientDeleted');
+  if (previous)
+    conditions = put(conditions, previous.type, previous.status, previous.reason, previous.message);
+  else if (ready) conditions = removeCondition(conditions, 'PreviousClientDeleted');
   const next: OidcClientStatus = { ...status, conditions, observedGeneration: gen };
   if (ignored.length === 0) delete next.ignoredFields;
   if (ready && !next.lastSyncTime) next.lastSyncTime = now;
