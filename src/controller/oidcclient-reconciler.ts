@@ -629,7 +629,7 @@ export class OidcClientReconciler {
     if (phase.kind === 'wait') {
       // A drift check due meanwhile comes right after the previous client is gone (no 1 s requeues).
       if (c.obs.resyncDue) this.nextResync.set(c.key, phase.at);
-      return this.publish(c, stored.reg, this.previousConditions(c.key, previous));
+      return this.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
     }
 
     let fate = 'deleted at the provider';
@@ -651,7 +651,7 @@ export class OidcClientReconciler {
         const message = `could not delete the previous client ${previous.clientId} at the provider (${errorMessage(error)}); retrying in ${Math.round(delay / 1000)} s. The application Secret uses client ${stored.reg.clientId}`;
         this.o.events.record(cr, 'Warning', Reason.PreviousClientDeleteFailed, message);
         c.log.warn({ clientId: previous.clientId, err: errorMessage(error) }, 'previous client not deleted');
-        return this.publish(c, stored.reg, this.previousConditions(c.key, previous, message));
+        return this.publish(c, stored.reg, this.previousConditions(c.key, previous, message), c.remote);
       }
     }
     this.previousDeleteFailures.delete(c.key);
