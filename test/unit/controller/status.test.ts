@@ -3,7 +3,11 @@ import { statusPatch } from '../../../src/controller/status.js';
 
 describe('statusPatch', () => {
   it('nulls keys that vanished, in nested objects too (a merge patch would keep them)', () => {
-    const old = { clientId: 'a', rotation: { previousClientId: 'p', lastRequest: 'v1' }, secretName: 's' };
+    const old: Record<string, unknown> = {
+      clientId: 'a',
+      rotation: { previousClientId: 'p', lastRequest: 'v1' },
+      secretName: 's',
+    };
     const next = { clientId: 'b', rotation: { lastRequest: 'v1' } };
     expect(statusPatch(old, next)).toEqual({
       status: { clientId: 'b', rotation: { previousClientId: null, lastRequest: 'v1' }, secretName: null },
