@@ -226,7 +226,10 @@ spec:
     expect(deleted?.at).toBeGreaterThanOrEqual(deletionTime);
     expect(await liveOf('mid')).toEqual([newId]);
     expect(postsOf('mid')).toBe(2);
-    expect((await r.secretValues('mid-oidc-registration'))?.previous_client_id).toBeUndefined();
+    await waitFor(async () => !(await r.secretValues('mid-oidc-registration'))?.previous_client_id, {
+      description: 'the previous client dropped from the management Secret',
+      timeoutMs: 10_000,
+    });
     expect(await watch.stop()).toEqual([]);
     await op.stop();
   });
