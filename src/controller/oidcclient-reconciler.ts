@@ -646,9 +646,11 @@ export class OidcClientReconciler {
         warning = true;
       } else {
         const failures = (failure?.failures ?? 0) + 1;
-        const delay = deleteRetryDelay(failures);
-        this.previousDeleteFailures.set(c.key, { failures, retryAt: Date.now() + delay });
-        const message = `could not delete the previous client ${previous.clientId} at the provider (${errorMessage(error)}); retrying in ${Math.round(delay / 1000)} s. The application Secret uses client ${stored.reg.clientId}`;
+        this.previousDeleteFailures.set(c.key, {
+          failures,
+          retryAt: Date.now() + deleteRetryDelay(failures),
+        });
+        const message = `could not delete the previous client ${previous.clientId} at the provider (${errorMessage(error)}); retrying with backoff. The application Secret uses client ${stored.reg.clientId}`;
         this.o.events.record(cr, 'Warning', Reason.PreviousClientDeleteFailed, message);
         c.log.warn({ clientId: previous.clientId, err: errorMessage(error) }, 'previous client not deleted');
         return this.publish(c, stored.reg, this.previousConditions(c.key, previous, message), c.remote);
