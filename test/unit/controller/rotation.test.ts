@@ -1,6 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DURATION_PATTERN } from '../../../src/api/schema.js';
 import { validateOidcClientSpec } from '../../../src/api/validate.js';
+import { checkManifestText } from '../../../src/cli/manifests.js';
 import {
   DEFAULT_OVERLAP_MS,
   deleteRetryDelay,
@@ -62,6 +65,17 @@ describe('durations', () => {
     expect(validateOidcClientSpec(spec({ every: '2 days' })).map((i) => i.path)).toEqual([
       '/spec/rotation/every',
     ]);
+  });
+
+  it('examples/oidcclient-rotation.yaml passes validate', async () => {
+    const text = await readFile(
+      resolve(import.meta.dirname, '../../../examples/oidcclient-rotation.yaml'),
+      'utf8',
+    );
+    const report = checkManifestText(text);
+    expect(report.issues).toEqual([]);
+    expect(report.validated).toBe(1);
+    expect(text).toContain('every: 90d');
   });
 
   it('turns the spec into a policy with a 10 minute default overlap', () => {
