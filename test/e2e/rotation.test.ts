@@ -240,6 +240,27 @@ describe('credential rotation', () => {
     expect(postsOf(expiring, 'exp')).toBe(2);
   });
 
+  it('deletionPolicy Orphan during the overlap leaves both clients, their tokens kept in the management Secret', async () => {
+    await apply(
+      clientYaml(
+        'keep',
+        'iam',
+        `  redirectUris: [https://keep.example.org/cb]\n  deletionPolicy: Orphan\n  rotation: { overlap: 1h }\n`,
+      ),
+    );
+    const oldId = (await r.waitReady('keep')).status?.clientId as string;
+    await run(['annotate', 'oidcclient', 'keep', 'oidc.dcr-operator.dev/rotate=1']);
+    const newId = (await waitRotated('keep', oldId)).status?.clientId as string;
+    await run(['delete', 'oidcclient', 'keep', '--wait=true', '--timeout=20s']);
+    expect((await liveOf(server, 'keep')).sort()).toEqual([newId, oldId].sort());
+    const kept = await r.secret('keep-oidc-registration');
+    expect(kept?.metadata?.labels?.['oidc.dcr-operator.dev/orphaned']).toBe('true');
+    const values = await r.secretValues('keep-oidc-registration');
+    expect(values?.client_id).toBe(newId);
+    expect(values?.previous_client_id).toBe(oldId);
+    expect(values?.previous_registration_access_token).toBeTruthy();
+  });
+
   it('a failing DELETE of the previous client is retried with a condition and an Event; the new client is in use', async () => {
     await apply(
       clientYaml(
