@@ -11,7 +11,10 @@ type OperatorField =
   | 'deletionPolicy'
   | 'adoptFrom'
   | 'rotation'
-  | 'extraMetadata';
+  | 'extraMetadata'
+  // client-control: how often and how far the operator acts on this client
+  | 'refreshInterval'
+  | 'managementPolicy';
 export type StandardField = Exclude<keyof OidcClientSpec, OperatorField>;
 
 /** Spec field → RFC 7591 metadata name, in the order they are sent. Every standard field is listed. */

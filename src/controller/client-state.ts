@@ -26,6 +26,8 @@ export interface Observation {
   status: OidcClientStatus;
   /** Offline validation of the spec; undefined when it is valid. */
   specIssues?: string;
+  /** InvalidSecretTemplate when every issue is in spec.secretTemplate, else InvalidSpec. */
+  specIssuesReason?: ReasonName;
   /** The tenancy gate (namespace allow-list, clientPolicy) refused this client. */
   refused?: Outcome;
   mgmtName: string;
@@ -59,7 +61,7 @@ export interface Observation {
 
 /** One state per row; the reconciler has exactly one step for each. */
 export type ClientState =
-  | { kind: 'Invalid'; message: string }
+  | { kind: 'Invalid'; reason: ReasonName; message: string }
   /** Not allowed to use its provider (ClusterOidcProvider conditions, clientPolicy). */
   | { kind: 'Refused'; outcome: Outcome }
   /** The provider refused this exact spec (400) before: wait for a new generation. */
@@ -101,7 +103,8 @@ export type StateKind = ClientState['kind'];
 
 export function decide(o: Observation): ClientState {
   const { cr, status } = o;
-  if (o.specIssues) return { kind: 'Invalid', message: o.specIssues };
+  if (o.specIssues)
+    return { kind: 'Invalid', reason: o.specIssuesReason ?? 'InvalidSpec', message: o.specIssues };
   if (o.refused) return { kind: 'Refused', outcome: o.refused };
   const ready = findCondition(status.conditions, 'Ready');
   if (
@@ -167,8 +170,9 @@ export function decideDeletion(
   cr: OidcClient,
   stored: StoredState,
   remembered: StoredState | undefined,
+  /** spec.deletionPolicy, unless managementPolicy says otherwise (client-control.ts). */
+  policy: 'Delete' | 'Orphan' = cr.spec.deletionPolicy ?? 'Delete',
 ): DeletionState {
-  const policy = cr.spec.deletionPolicy ?? 'Delete';
   const s = stored.kind === 'empty' && !stored.previous && remembered ? remembered : stored;
   const regs: StoredRegistration[] = [];
   if (s.kind === 'managed') regs.push(s.reg);

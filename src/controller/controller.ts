@@ -12,6 +12,7 @@ import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
 import { ClientAccess } from './access.js';
+import { isPaused } from './client-control.js';
 import { findCondition, Reason } from './conditions.js';
 import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
@@ -35,6 +36,8 @@ export interface ControllerOptions {
   namespaces: string[];
   workers: number;
   resyncIntervalMs: number;
+  /** The shortest spec.refreshInterval honoured (default 1 min). */
+  minRefreshIntervalMs?: number;
   deletionTimeoutMs: number;
   /** Provider HTTP tuning (tests shorten these). */
   providerRequestTimeoutMs?: number;
@@ -187,6 +190,7 @@ export class OidcClientController {
       events,
       log: o.log,
       resyncIntervalMs: o.resyncIntervalMs,
+      minRefreshIntervalMs: o.minRefreshIntervalMs,
       deletionTimeoutMs: o.deletionTimeoutMs,
     });
     this.wireEvents();
@@ -279,7 +283,8 @@ export class OidcClientController {
   /** Reconciles `key` in a slot of its provider; a key whose provider is at its share is parked. */
   private async reconcileFair(key: string) {
     const cr = this.clients.get(key);
-    if (!cr) return this.reconcileTimed(key);
+    // A paused client calls no provider: it takes no slot (nor counts as a success of its provider).
+    if (!cr || isPaused(cr)) return this.reconcileTimed(key);
     const slot = this.slots.acquire(providerKeyOf(cr).key, key);
     if (!slot) {
       this.o.log.debug({ oidcclient: key }, 'provider at its share of workers; parked');

@@ -18,6 +18,7 @@ export interface OperatorFlags {
   metricsAuth: 'kubernetes' | 'none';
   logLevel: string;
   resyncIntervalMs: number;
+  minRefreshIntervalMs: number;
   maxConcurrentReconciles: number;
   deletionTimeoutMs: number;
   leaseDurationSeconds: number;
@@ -42,6 +43,9 @@ export const USAGE = `Usage: oidc-client-operator run [flags]
                                     SubjectAccessReview for get on /metrics; the chart sets this)
   --log-level info                  trace|debug|info|warn|error (env LOG_LEVEL)
   --resync-interval 10m             drift check (RFC 7592 GET) per client, spread over this interval
+                                    (an OidcClient's spec.refreshInterval overrides it)
+  --min-refresh-interval 1m         shortest spec.refreshInterval honoured; shorter ones are raised
+                                    to it (protects shared providers from tenants' tight loops)
   --max-concurrent-reconciles 8     OidcClients reconciled at once (provider calls are further
                                     bounded per provider by spec.maxConcurrentRequests)
   --deletion-timeout 5m             how long a finalizer retries an unreachable provider before
@@ -109,6 +113,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
         'metrics-auth': { type: 'string' },
         'log-level': { type: 'string' },
         'resync-interval': { type: 'string' },
+        'min-refresh-interval': { type: 'string' },
         'max-concurrent-reconciles': { type: 'string' },
         'deletion-timeout': { type: 'string' },
         'provider-timeout': { type: 'string' },
@@ -155,6 +160,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
     metricsAuth,
     logLevel: level,
     resyncIntervalMs: parseDuration(str('resync-interval') ?? '10m', '--resync-interval'),
+    minRefreshIntervalMs: parseDuration(str('min-refresh-interval') ?? '1m', '--min-refresh-interval'),
     maxConcurrentReconciles: parseInteger(
       str('max-concurrent-reconciles') ?? '8',
       '--max-concurrent-reconciles',

@@ -42,6 +42,7 @@ export async function runOperator(argv: string[]): Promise<void> {
     namespaces: flags.namespaces,
     workers: flags.maxConcurrentReconciles,
     resyncIntervalMs: flags.resyncIntervalMs,
+    minRefreshIntervalMs: flags.minRefreshIntervalMs,
     deletionTimeoutMs: flags.deletionTimeoutMs,
     providerRequestTimeoutMs: flags.providerTimeoutMs,
     shard: flags.shard,

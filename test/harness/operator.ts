@@ -26,6 +26,8 @@ export interface InProcessOperatorOptions {
   /** How often a provider's CA / initial access token Secrets are re-read at most. */
   providerSecretRecheckMs?: number;
   resyncIntervalMs?: number;
+  /** Shortest spec.refreshInterval honoured (the operator's default is 1 min). */
+  minRefreshIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
   /** Timeout of one apiserver request (default 30 s); outage tests shorten it. */
@@ -64,6 +66,7 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     namespaces: [opts.namespace, ...(opts.extraNamespaces ?? [])],
     workers: opts.workers ?? 4,
     resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
+    minRefreshIntervalMs: opts.minRefreshIntervalMs,
     deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
     providerRequestTimeoutMs: opts.providerRequestTimeoutMs ?? 5_000,
     providerRetries: opts.providerRetries ?? 2,

@@ -94,3 +94,11 @@ describe('sharding flags', () => {
     expect(() => parseOperatorFlags(argv)).toThrow(message);
   });
 });
+
+describe('--min-refresh-interval', () => {
+  it('defaults to 1m and takes a duration', () => {
+    expect(parseOperatorFlags([]).minRefreshIntervalMs).toBe(60_000);
+    expect(parseOperatorFlags(['--min-refresh-interval=15s']).minRefreshIntervalMs).toBe(15_000);
+    expect(() => parseOperatorFlags(['--min-refresh-interval=soon'])).toThrow(/--min-refresh-interval/);
+  });
+});
