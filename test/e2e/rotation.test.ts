@@ -81,6 +81,7 @@ describe('credential rotation', () => {
     const oldId = (await r.waitReady('web')).status?.clientId as string;
     expect(postsOf(server, 'web')).toBe(1);
     const requestedAt = Date.now();
+    const writesBefore = op.writes.length;
     await run(['annotate', 'oidcclient', 'web', 'oidc.dcr-operator.dev/rotate=2026-01-01']);
 
     const during = await waitRotated('web', oldId);
@@ -129,6 +130,10 @@ describe('credential rotation', () => {
     expect(after.status?.rotation?.previousDeletionTime).toBeUndefined();
     expect(await r.secretValues('web-oidc-registration')).not.toHaveProperty('previous_client_id');
     expect(await liveOf(server, 'web')).toEqual([newId]);
+    // What one rotation costs the apiserver, Events aside.
+    const spent = op.writes.slice(writesBefore).filter((w) => !w.includes('/events'));
+    console.log(`[rotation] ${spent.length} writes for one rotation: ${spent.join(', ')}`);
+    expect(spent.length).toBeLessThanOrEqual(8);
     const events = await r.events('web');
     for (const reason of ['RotationStarted', 'Rotated', 'PreviousClientDeleted'])
       expect(
