@@ -161,6 +161,8 @@ export class OidcClientReconciler {
   private readonly statusWritten = new Map<string, { supersededRv?: string; status: OidcClientStatus }>();
   /** Failed deletes of a rotation's previous client: when to try again (in memory: a restart tries at once). */
   private readonly previousDeleteFailures = new Map<string, { failures: number; retryAt: number }>();
+  /** Keys whose due drift check (a check-now too) waits for the end of a rotation's overlap. */
+  private readonly checkDeferred = new Set<string>();
   /** Fingerprint of the client metadata last published as in sync with the provider, per key. */
   private readonly metadataSeen = new Map<string, string>();
 
@@ -201,6 +203,7 @@ export class OidcClientReconciler {
     this.mgmtSecrets.forgetSnapshot(key);
     this.statusWritten.delete(key);
     this.previousDeleteFailures.delete(key);
+    this.checkDeferred.delete(key);
     this.metadataSeen.delete(key);
   }
 
@@ -229,8 +232,10 @@ export class OidcClientReconciler {
       if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = this.classify(cr, error, log);
     }
-    // Carried out unless it is retried (then the retry checks again, with the usual backoff).
-    if (checkNow !== undefined && outcome.kind !== 'retry') status.checkNowHandled = checkNow;
+    const deferred = this.checkDeferred.delete(key);
+    // Carried out unless it is retried (then the retry checks again, with the usual backoff) or
+    // waits for a rotation's overlap to end.
+    if (checkNow !== undefined && outcome.kind !== 'retry' && !deferred) status.checkNowHandled = checkNow;
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
     await this.writeStatus(current.cr, base, status, outcome);
@@ -717,8 +722,12 @@ export class OidcClientReconciler {
       phase = { kind: 'delete' };
     }
     if (phase.kind === 'wait') {
-      // A drift check due meanwhile comes right after the previous client is gone (no 1 s requeues).
-      if (c.obs.resyncDue) this.nextResync.set(c.key, phase.at);
+      // A drift check due meanwhile (a check-now too) comes right after the previous client is
+      // gone (no 1 s requeues).
+      if (c.obs.resyncDue) {
+        this.nextResync.set(c.key, phase.at);
+        this.checkDeferred.add(c.key);
+      }
       return this.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
     }
 

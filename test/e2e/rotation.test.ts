@@ -148,6 +148,38 @@ describe('credential rotation', () => {
     expect(postsOf(server, 'web')).toBe(2);
   });
 
+  it('a check-now during the overlap is carried out right after it', async () => {
+    await apply(
+      clientYaml(
+        'later',
+        'iam',
+        `  redirectUris: [https://later.example.org/cb]\n  rotation: { overlap: 3s }\n`,
+      ),
+    );
+    const oldId = (await r.waitReady('later')).status?.clientId as string;
+    await run(['annotate', 'oidcclient', 'later', 'oidc.dcr-operator.dev/rotate=1']);
+    const during = await waitRotated('later', oldId);
+    const newId = during.status?.clientId as string;
+    const deletionTime = Date.parse(during.status?.rotation?.previousDeletionTime as string);
+    const gets = () => server.requests.filter((q) => q.method === 'GET' && q.path.endsWith(`/${newId}`));
+    await run(['annotate', 'oidcclient', 'later', 'oidc.dcr-operator.dev/check-now=1']);
+    await sleep(500);
+    if (Date.now() < deletionTime) {
+      expect((await r.client('later'))?.status?.checkNowHandled).toBeUndefined();
+      expect(gets()).toEqual([]);
+    }
+    const checked = await waitFor(
+      async () => {
+        const c = await r.client('later');
+        return c?.status?.checkNowHandled === '1' ? c : undefined;
+      },
+      { description: 'the check-now carried out after the overlap', timeoutMs: 15_000 },
+    );
+    expect(checked.status?.rotation?.previousClientId).toBeUndefined();
+    expect(gets().length).toBeGreaterThanOrEqual(1);
+    expect(gets()[0]?.at).toBeGreaterThanOrEqual(deletionTime);
+  });
+
   it('reregister is rotate without an overlap: the previous client goes right after the switch', async () => {
     await apply(
       clientYaml('now', 'iam', `  redirectUris: [https://now.example.org/cb]\n  rotation: { overlap: 1h }\n`),
