@@ -466,6 +466,13 @@ const readyColumns = [
 ];
 const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age.' };
 
+// A provider's reason is what a reader needs first (TLSError, DiscoveryFailed...): shown by default.
+const providerColumns = [
+  ...readyColumns.map(({ priority: _, ...column }) => column),
+  { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
+  ageColumn,
+];
+
 export const resources: ResourceDefinition[] = [
   {
     kind: 'OidcClient',
@@ -523,10 +530,7 @@ export const resources: ResourceDefinition[] = [
       'OidcProvider describes an OpenID Connect provider that OidcClients in the same namespace register with.',
     spec: providerSpec,
     status: providerStatus,
-    printerColumns: [
-      { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
-      ageColumn,
-    ],
+    printerColumns: providerColumns,
   },
   {
     kind: 'ClusterOidcProvider',
@@ -538,10 +542,7 @@ export const resources: ResourceDefinition[] = [
       'ClusterOidcProvider describes an OpenID Connect provider that OidcClients in the namespaces allowed by spec.conditions (all when unset) register with.',
     spec: clusterProviderSpec,
     status: providerStatus,
-    printerColumns: [
-      { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
-      ageColumn,
-    ],
+    printerColumns: providerColumns,
   },
 ];
 

@@ -23,6 +23,8 @@ export interface OperatorFlags {
   deletionTimeoutMs: number;
   leaseDurationSeconds: number;
   providerTimeoutMs: number;
+  /** Time between two health checks of one provider resource; 0 turns them off. */
+  providerCheckIntervalMs: number;
 }
 
 export class FlagError extends Error {}
@@ -51,6 +53,10 @@ export const USAGE = `Usage: oidc-client-operator run [flags]
   --deletion-timeout 5m             how long a finalizer retries an unreachable provider before
                                     letting the OidcClient go (with a Warning Event)
   --provider-timeout 10s            timeout of one provider HTTP request
+  --provider-check-interval 5m      health check of every OidcProvider / ClusterOidcProvider
+                                    (discovery, TLS, registration endpoint) into its status,
+                                    repeated this often (±10 %), 0 = off; ClusterOidcProviders
+                                    are checked by shard 0
   --shard 0 --total-shards 1        run shard i of n: only the OidcClients whose namespace hashes
                                     to i (FNV-1a of the name, modulo n) are watched into memory and
                                     reconciled; run each shard as its own Deployment (leader and
@@ -117,6 +123,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
         'max-concurrent-reconciles': { type: 'string' },
         'deletion-timeout': { type: 'string' },
         'provider-timeout': { type: 'string' },
+        'provider-check-interval': { type: 'string' },
         shard: { type: 'string' },
         'total-shards': { type: 'string' },
       },
@@ -172,5 +179,9 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
       Math.round(parseDuration(str('lease-duration') ?? '15s', '--lease-duration') / 1000),
     ),
     providerTimeoutMs: parseDuration(str('provider-timeout') ?? '10s', '--provider-timeout'),
+    providerCheckIntervalMs: parseDuration(
+      str('provider-check-interval') ?? '5m',
+      '--provider-check-interval',
+    ),
   };
 }

@@ -45,6 +45,7 @@ export async function runOperator(argv: string[]): Promise<void> {
     minRefreshIntervalMs: flags.minRefreshIntervalMs,
     deletionTimeoutMs: flags.deletionTimeoutMs,
     providerRequestTimeoutMs: flags.providerTimeoutMs,
+    providerCheckIntervalMs: flags.providerCheckIntervalMs,
     shard: flags.shard,
   });
 

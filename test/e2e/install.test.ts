@@ -237,6 +237,7 @@ describe('install artefacts', () => {
         '--log-level=info',
         '--resync-interval=10m',
         '--max-concurrent-reconciles=8',
+        '--provider-check-interval=5m',
       ]);
       expect(container?.env?.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([
         ['POD_NAME', 'metadata.name'],

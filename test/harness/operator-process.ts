@@ -129,6 +129,11 @@ export async function startOperatorProcess(opts: OperatorProcessOptions): Promis
     '--health-port=0',
     '--health-host=127.0.0.1',
     ...(opts.args ?? []),
+    // Provider health checks reach every ClusterOidcProvider of the shared control plane, i.e. the
+    // registration servers of test files running alongside: only tests that ask for them get them.
+    ...((opts.args ?? []).some((a) => a.startsWith('--provider-check-interval'))
+      ? []
+      : ['--provider-check-interval=0']),
   ];
   const proc: ManagedProcess = startProcess(`operator ${opts.name}`, process.execPath, args, {
     logPath,

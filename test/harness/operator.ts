@@ -35,6 +35,13 @@ export interface InProcessOperatorOptions {
   /** Provider HTTP tuning; defaults 5 s per request and 2 retries. */
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
+  /**
+   * Provider health checks (default off: tests that count provider requests predate them). The
+   * test operator checks the providers of its namespaces; ClusterOidcProviders only with
+   * checkClusterProviders (they are shared by every test file on the control plane).
+   */
+  providerCheckIntervalMs?: number;
+  checkClusterProviders?: boolean | ((name: string) => boolean);
 }
 
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
@@ -71,6 +78,9 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     providerRequestTimeoutMs: opts.providerRequestTimeoutMs ?? 5_000,
     providerRetries: opts.providerRetries ?? 2,
     providerSecretRecheckMs: opts.providerSecretRecheckMs,
+    providerCheckIntervalMs: opts.providerCheckIntervalMs ?? 0,
+    checkClusterProviders: opts.checkClusterProviders ?? false,
+    providerCheckRetryDelayMs: 200,
   });
   await controller.start();
   return {
