@@ -10,6 +10,7 @@ type OperatorField =
   | 'secretTemplate'
   | 'deletionPolicy'
   | 'adoptFrom'
+  | 'rotation'
   | 'extraMetadata'
   // client-control: how often and how far the operator acts on this client
   | 'refreshInterval'

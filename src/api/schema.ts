@@ -45,6 +45,9 @@ const uri = (description: string, extra: Schema['x-kubernetes-validations'] = []
 const httpUrl = (description: string): Schema =>
   str(description, { minLength: 8, maxLength: MAX_URI, 'x-kubernetes-validations': [HTTP_URL] });
 
+/** A duration as in Go (2160h, 10m, 1h30m, 0s) or in days (90d). */
+export const DURATION_PATTERN = '^(0|([0-9]+(d|h|m|s))+)$';
+
 /** spec.secretTemplate rules; validate.ts prints the same messages (with the detail CEL cannot give). */
 export const TEMPLATE_KEYS_RULE = "self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))";
 export const TEMPLATE_KEYS_MESSAGE =
@@ -430,6 +433,20 @@ const clientSpec: Schema = obj(
       'What happens at the provider when this resource is deleted: Delete removes the client (RFC 7592 DELETE), Orphan leaves it registered.',
       { default: 'Delete' },
     ),
+    rotation: obj(
+      'RotationSpec',
+      'Credential rotation: a new client replaces the current one (register, switch the application Secret, keep the previous client for the overlap, then delete it at the provider). Also on request (annotation oidc.dcr-operator.dev/rotate with a new value) and before client_secret_expires_at.',
+      {
+        every: str(
+          'Rotate on a schedule: how long a client is used before a new one replaces it, as a duration (2160h, 90d, 1h30m). Unset: no scheduled rotation. Must be longer than the overlap.',
+          { pattern: DURATION_PATTERN, maxLength: 32 },
+        ),
+        overlap: str(
+          'How long the previous client stays registered after the application Secret switched to the new one, so running pods can pick up the new Secret (10m by default; 0s deletes it at once).',
+          { pattern: DURATION_PATTERN, maxLength: 32 },
+        ),
+      },
+    ),
     adoptFrom: obj(
       'AdoptFrom',
       'Take over an existing registration instead of registering a new client. The referenced Secret holds the client JSON saved from the IAM dashboard (key client.json) or the keys client_id, client_secret, registration_access_token and registration_client_uri. The operator verifies it with RFC 7592 GET before managing it.',
@@ -451,6 +468,24 @@ const clientStatus: Schema = obj('OidcClientStatus', 'Observed state of the clie
   managementSecretName: str('Name of the management Secret in use.'),
   clientSecretExpiresAt: int('client_secret_expires_at reported by the provider (0 = never).'),
   lastSyncTime: str('When the client was last confirmed in sync with the provider.', { format: 'date-time' }),
+  rotation: obj(
+    'RotationStatus',
+    'Credential rotation: the previous client while it is kept, and the schedule.',
+    {
+      previousClientId: str('client_id of the previous client, kept registered until previousDeletionTime.'),
+      previousDeletionTime: str('When the previous client is deleted at the provider.', {
+        format: 'date-time',
+      }),
+      lastRotationTime: str('When the current client replaced the previous one.', { format: 'date-time' }),
+      nextRotationTime: str(
+        'When the next rotation is due (spec.rotation.every, or before client_secret_expires_at).',
+        {
+          format: 'date-time',
+        },
+      ),
+      lastRequest: str('The last value of the oidc.dcr-operator.dev/rotate annotation that was carried out.'),
+    },
+  ),
   ignoredFields: list(
     str('A client metadata field name.'),
     'Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes.',

@@ -21,6 +21,7 @@ import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFuncti
 import ajvFormats from 'ajv-formats';
 import { policyProblems } from '../policy/client-policy.js';
 import { parseOrigin } from '../registration/origins.js';
+import { validateRotation } from './duration.js';
 import { DNS1123_LABEL_RE, DNS1123_SUBDOMAIN_RE, ORIGIN_RE, offlineTwin } from './rules.js';
 import {
   API_GROUP,
@@ -272,6 +273,8 @@ export interface ClientContext {
 function clientSemantics(spec: Record<string, unknown>): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate, spec);
+  // rotation.every > overlap: durations with days (90d), which CEL's duration() cannot read.
+  issues.push(...validateRotation(spec.rotation));
   return issues;
 }
 

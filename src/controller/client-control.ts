@@ -108,16 +108,18 @@ export function restrictToObserve(state: ClientState, obs: Observation): ClientS
       };
     case 'Gone':
       return { kind: 'ObservedGone', why: state.why };
-    case 'ReregistrationRequested':
+    case 'RotationDue': {
+      // Only requests get here: ObserveOnly has no scheduled or expiry-driven rotation.
+      const annotation = state.trigger.kind === 'Reregister' ? 'reregister' : 'rotate';
       return {
         kind: 'ObserveOnlyRefused',
-        message:
-          'the reregister annotation asks for a new client, which managementPolicy ObserveOnly never registers: remove the annotation or set managementPolicy: Full',
+        message: `the ${annotation} annotation asks for a new client, which managementPolicy ObserveOnly never registers: remove the annotation or set managementPolicy: Full`,
       };
+    }
     case 'PreviousClientPending':
       return {
         kind: 'ObserveOnlyRefused',
-        message: `a re-registration is unfinished (client ${state.previous.clientId} is still to be deleted at the provider), and managementPolicy ObserveOnly deletes nothing: set managementPolicy: Full to finish it`,
+        message: `a rotation is unfinished (client ${state.previous.clientId} is still to be deleted at the provider), and managementPolicy ObserveOnly deletes nothing: set managementPolicy: Full to finish it`,
       };
     case 'NeedsUpdate':
       // client_name defaults to the resource name for registrations; an observer has no such default.

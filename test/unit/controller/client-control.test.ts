@@ -165,7 +165,8 @@ describe('managementPolicy ObserveOnly', () => {
       ),
     ).toBe('NothingToObserve');
     expect(restricted(obs({ remote: { kind: 'gone', clientId: 'c1', why: '404' } }))).toBe('ObservedGone');
-    expect(restricted(obs({ reregisterRequest: 'now' }))).toBe('ObserveOnlyRefused');
+    expect(restricted(obs({ rotation: { kind: 'Reregister', value: 'now' } }))).toBe('ObserveOnlyRefused');
+    expect(restricted(obs({ rotation: { kind: 'Requested', value: 'now' } }))).toBe('ObserveOnlyRefused');
     expect(restricted(obs({ stored: { kind: 'managed', reg, previous: { ...reg, clientId: 'c0' } } }))).toBe(
       'ObserveOnlyRefused',
     );
