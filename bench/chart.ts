@@ -69,13 +69,18 @@ export function renderSvg(title: string, panels: Panel[], markers: Marker[], xMa
       );
     }
     out.push(`<text x="${LEFT + plotW}" y="${bottom + 28}" text-anchor="end" fill="#555">seconds</text>`);
-    for (const m of markers) {
+    // Labels of markers close together are staggered down the panel so they do not overlap.
+    let prevAt = Number.NEGATIVE_INFINITY;
+    let stagger = 0;
+    for (const m of [...markers].sort((a, b) => a.at - b.at)) {
+      stagger = m.at - prevAt < xMax * 0.025 ? (stagger + 1) % 3 : 0;
+      prevAt = m.at;
       out.push(
         `<line x1="${x(m.at).toFixed(1)}" x2="${x(m.at).toFixed(1)}" y1="${top}" y2="${bottom}" stroke="#999" stroke-dasharray="3 3"/>`,
       );
       if (i === 0) {
         out.push(
-          `<text transform="translate(${(x(m.at) + 3).toFixed(1)},${top + 4}) rotate(90)" fill="#666" font-size="10">${esc(m.label)}</text>`,
+          `<text transform="translate(${(x(m.at) + 3).toFixed(1)},${top + 4 + stagger * 45}) rotate(90)" fill="#666" font-size="10">${esc(m.label)}</text>`,
         );
       }
     }
