@@ -170,6 +170,9 @@ function mean(
   return n === 0 ? Number.NaN : Number((pick('_sum') / n).toFixed(3));
 }
 
+const cpuDiff = (a: Record<string, number>, b: Record<string, number>) =>
+  Object.fromEntries(Object.keys(b).map((k) => [k, round1((b[k] ?? 0) - (a[k] ?? 0))]));
+
 const heapDir = (opts: Options) => join(dirname(opts.out), 'heap');
 
 /** The admin client certificate from the kubeconfig, for reading the apiserver's /metrics directly. */
@@ -196,6 +199,9 @@ class Bench {
   private readonly cp: ControlPlane;
   private readonly markers: Marker[] = [];
   private gcKinds = new Map<string, number>();
+  /** Figures of the phases finished so far: written when the run fails or is interrupted. */
+  readonly partial: Record<string, unknown> = {};
+  readonly load: Record<string, number[]> = { start: loadavg().map(round1) };
 
   constructor(
     private readonly stack: LocalStack,
@@ -343,7 +349,12 @@ class Bench {
     const problems: string[] = [];
     const findings: string[] = [];
     const startedAt = new Date(this.origin).toISOString();
-    const load: Record<string, number[]> = { start: loadavg().map(round1) };
+    const load = this.load;
+    this.partial.applyAlone = {
+      kubectlApplySeconds: seconds(this.applyAlone.ms),
+      cpuSeconds: this.applyAlone.cpu,
+    };
+    this.partial.loadAverage = load;
     await this.tracker.start();
     this.sampler.start();
     await this.phase('operator started');
@@ -351,6 +362,7 @@ class Bench {
     // ---- no clients
     await sleep(5_000);
     const memoryNoClients = await this.memory('no clients');
+    this.partial.memoryNoClients = memoryNoClients;
     await this.heapSnapshot('no clients');
     this.gcRuns(await this.operatorMetrics());
 
@@ -418,6 +430,20 @@ class Bench {
     const burstGcRuns = this.gcRuns(metrics1);
     const createWrites = summarizeWrites(writes0, writes1);
     const providerCounts = countRequests(createRequests);
+    this.partial.burst = {
+      kubectlApplySeconds: seconds(applyMs),
+      allSecretsSeconds: seconds(secretsAt - t0),
+      allReadySeconds: seconds(allReady - t0),
+      timeToReadySeconds: {
+        p50: seconds(percentile(latencies, 50), 2),
+        p95: seconds(percentile(latencies, 95), 2),
+      },
+      providerRequestsPerClient: perClient(providerCounts, count),
+      operatorWritesPerClient: Number((createWrites.operatorResources / count).toFixed(2)),
+      apiserverWritesPerClient: perClient(createWrites.byVerbResource, count),
+      cpuSeconds: cpuDiff(cpu0, cpu1),
+      problems,
+    };
 
     // ---- idle
     progress(`\n[bench] idle for ${this.opts.idleSeconds} s`);
@@ -437,6 +463,12 @@ class Bench {
     const peakRssMiB = (await processMemory(this.operator.pid))?.peak ?? Number.NaN;
     await this.heapSnapshot(`${count} clients`);
     load.idle = loadavg().map(round1);
+    this.partial.idle = {
+      providerRequests: countRequests(idleRequests),
+      apiserverWrites: idleWrites,
+      memorySettled,
+      peakRssMiB,
+    };
 
     // ---- restart
     progress('\n[bench] restart: SIGTERM, then a fresh operator');
@@ -487,6 +519,14 @@ class Bench {
       findings.push(`${drift.gets} drift-check GETs in one resync interval for ${count} clients`);
     const memoryRestarted = await this.memory(`${count} clients, restarted, after one resync interval`);
     load.restart = loadavg().map(round1);
+    this.partial.restart = {
+      syncedMs,
+      allReconciledMs,
+      restartProviderWrites,
+      restartWrites,
+      drift,
+      memoryRestarted,
+    };
 
     // ---- delete
     progress('\n[bench] kubectl delete oidcclients --all --wait=false');
@@ -516,8 +556,6 @@ class Bench {
 
     const ratio = (secretsAt - t0) / this.applyAlone.ms;
     if (ratio > 2) findings.push(`all Secrets after ${ratio.toFixed(2)}× the apply alone (goal ≤ 2×)`);
-    const cpuDiff = (a: Record<string, number>, b: Record<string, number>) =>
-      Object.fromEntries(Object.keys(b).map((k) => [k, round1((b[k] ?? 0) - (a[k] ?? 0))]));
 
     return {
       startedAt,
@@ -636,7 +674,8 @@ class Bench {
     };
   }
 
-  chart(r: BenchResult): string {
+  chart(): string {
+    const count = this.opts.count;
     const samples = this.sampler.samples;
     const xMax = Math.max(1, ...samples.map((s) => s.t / 1000));
     const pts = (f: (s: (typeof samples)[number]) => number | undefined): [number, number][] =>
@@ -660,7 +699,7 @@ class Bench {
     ];
     const panels: Panel[] = [
       {
-        title: `OidcClients (${r.config.count}): the apply's progress, Ready, application Secrets`,
+        title: `OidcClients (${count}): the apply's progress, Ready, application Secrets`,
         series: [
           { name: 'created (apply)', color: '#888', points: pts((s) => s.counts.created - s.counts.deleted) },
           { name: 'Ready', color: '#1a7f37', points: pts((s) => s.counts.ready - s.counts.deleted) },
@@ -697,7 +736,7 @@ class Bench {
       },
     ];
     return renderSvg(
-      `npm run bench -- --count ${r.config.count}: ${r.config.cpus} CPUs, load ${r.config.loadAverage.burst?.join(' ')} during the burst`,
+      `npm run bench -- --count ${count}: ${availableParallelism()} CPUs, load average ${(this.load.burst ?? loadavg().map(round1)).join(' ')} after the burst`,
       panels,
       markers,
       xMax,
@@ -794,11 +833,22 @@ spec:
   });
   if (!alone) throw new Error('the apply alone did not run');
   const bench = new Bench(stack, opts, teardown, image.env, nodeArgs, operatorArgs, alone);
+  let finished = false;
+  teardown.add('partial results', async () => {
+    if (finished) return;
+    await writeFile(
+      `${base}.partial.json`,
+      `${JSON.stringify({ ...bench.partial, timeline: bench.timeline }, null, 2)}\n`,
+    );
+    await writeFile(`${base}.partial.svg`, bench.chart());
+    progress(`partial results: ${base}.partial.json, ${base}.partial.svg`);
+  });
   const result = await bench.run();
+  finished = true;
   const table = renderTable(result);
   process.stdout.write(`\n${table}`);
   await writeJson(opts.out, { ...result, timeline: bench.timeline });
-  const svg = bench.chart(result);
+  const svg = bench.chart();
   await writeFile(`${base}.svg`, svg);
   await writeFile(
     `${base}.html`,
