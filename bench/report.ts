@@ -1,4 +1,4 @@
-// The benchmark's result: one JSON document (.cache/bench/last.json) and a table for the terminal.
+// The benchmark's result: one JSON document (bench/results/bench-N.json) and a table for the terminal.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { WriteSummary } from './apiserver-writes.js';
