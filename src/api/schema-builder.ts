@@ -17,6 +17,7 @@ export interface Schema {
   maximum?: number;
   minItems?: number;
   maxItems?: number;
+  maxProperties?: number;
   additionalProperties?: Schema | boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';

@@ -1,7 +1,9 @@
 // The single source of truth for the operator's API. `npm run generate` turns this file into
 // crds/*.yaml, the Helm chart's crds/ copy and src/api/types.generated.ts; the ajv validator compiles
 // these same objects at run time. Edit here, then regenerate; `npm run generate:check` fails on drift.
+
 import { int, list, obj, oneOf, type Schema, str, stringMap } from './schema-builder.js';
+import { TEMPLATE_HELP, TEMPLATE_VALUE_PATTERN } from './secret-template.js';
 
 export const API_GROUP = 'oidc.dcr-operator.dev';
 export const API_VERSION = 'v1alpha1';
@@ -15,6 +17,24 @@ export const CONDITION_NOT_EMPTY_RULE = 'has(self.namespaces) || has(self.namesp
 export const SECRET_NAME_FITS_RULE = 'has(self.spec.secretName) || size(self.metadata.name) <= 241';
 export const MANAGEMENT_SECRET_NAME_FITS_RULE =
   'has(self.spec.managementSecretName) || size(self.metadata.name) <= 235';
+
+/** spec.secretTemplate rules; validate.ts prints the same messages (with the detail CEL cannot give). */
+export const TEMPLATE_KEYS_RULE = "self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))";
+export const TEMPLATE_KEYS_MESSAGE =
+  'Secret keys must be at most 253 characters of letters, digits, "-", "_" and "."';
+export const TEMPLATE_VALUES_RULE = `self.all(k, self[k].matches('${TEMPLATE_VALUE_PATTERN.replaceAll('\\', '\\\\')}'))`;
+export const TEMPLATE_VALUES_MESSAGE = `invalid template: ${TEMPLATE_HELP}`;
+export const TEMPLATE_TYPE_RULE =
+  "!has(self.type) || self.type in ['Opaque', 'kubernetes.io/basic-auth'] || !self.type.contains('kubernetes.io/')";
+export const TEMPLATE_TYPE_MESSAGE =
+  'type must be Opaque, kubernetes.io/basic-auth or a type outside kubernetes.io (the operator cannot fill the keys other built-in types need)';
+export const TEMPLATE_BASIC_AUTH_RULE =
+  "!has(self.type) || self.type != 'kubernetes.io/basic-auth' || (has(self.data) && ('username' in self.data || 'password' in self.data))";
+export const TEMPLATE_BASIC_AUTH_MESSAGE =
+  'type kubernetes.io/basic-auth needs a username or password key in data';
+export const TEMPLATE_REPLACE_RULE =
+  "!has(self.mergePolicy) || self.mergePolicy != 'Replace' || (has(self.data) && size(self.data) > 0)";
+export const TEMPLATE_REPLACE_MESSAGE = 'mergePolicy Replace needs at least one key in data';
 
 const secretKeyRef = (what: string, defaultKey: string): Schema =>
   obj(
@@ -311,10 +331,40 @@ const clientSpec: Schema = obj(
       'Name of the management Secret that holds the registration access token and registration_client_uri. Defaults to <metadata.name>-oidc-registration. Grant access to it sparingly: it can change or delete the client.',
       { maxLength: 253 },
     ),
-    secretTemplate: obj('SecretTemplate', 'Labels and annotations copied onto the application Secret.', {
-      labels: stringMap('Labels to set.'),
-      annotations: stringMap('Annotations to set.'),
-    }),
+    secretTemplate: obj(
+      'SecretTemplate',
+      'Shapes the application Secret: its type, labels, annotations and extra keys rendered from what the operator knows (client credentials, issuer, endpoints from discovery). Labels, annotations and keys removed from the template are removed from the Secret; labels and annotations others add stay.',
+      {
+        type: str(
+          'Secret type. Defaults to Opaque. kubernetes.io/basic-auth needs a username or password key in data; other kubernetes.io types are refused. Changing it replaces the Secret (the type of a Secret cannot change).',
+          { maxLength: 253, pattern: '^[A-Za-z0-9][-A-Za-z0-9_./]*$' },
+        ),
+        labels: stringMap('Labels to set.'),
+        annotations: stringMap('Annotations to set.'),
+        mergePolicy: oneOf(
+          ['Merge', 'Replace'],
+          'Merge (default): the keys in data are added to client_id, client_secret, issuer and token_endpoint (a key in data wins). Replace: the Secret holds the keys in data only.',
+        ),
+        data: {
+          type: 'object',
+          description: `Secret keys and their values: literal text with placeholders, e.g. "{{ .clientId }}". ${TEMPLATE_HELP}. A placeholder without a value (e.g. an endpoint the discovery document does not name) is an error unless it has | default.`,
+          maxProperties: 64,
+          additionalProperties: { type: 'string', maxLength: 4096 },
+          'x-kubernetes-validations': [
+            { rule: TEMPLATE_KEYS_RULE, message: TEMPLATE_KEYS_MESSAGE },
+            { rule: TEMPLATE_VALUES_RULE, message: TEMPLATE_VALUES_MESSAGE },
+          ],
+        },
+      },
+      [],
+      {
+        'x-kubernetes-validations': [
+          { rule: TEMPLATE_TYPE_RULE, message: TEMPLATE_TYPE_MESSAGE },
+          { rule: TEMPLATE_BASIC_AUTH_RULE, message: TEMPLATE_BASIC_AUTH_MESSAGE },
+          { rule: TEMPLATE_REPLACE_RULE, message: TEMPLATE_REPLACE_MESSAGE },
+        ],
+      },
+    ),
     deletionPolicy: oneOf(
       ['Delete', 'Orphan'],
       'What happens at the provider when this resource is deleted: Delete removes the client (RFC 7592 DELETE), Orphan leaves it registered.',

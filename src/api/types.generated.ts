@@ -40,7 +40,7 @@ export interface OidcClientSpec {
   secretName?: string;
   /** Name of the management Secret that holds the registration access token and registration_client_uri. Defaults to <metadata.name>-oidc-registration. Grant access to it sparingly: it can change or delete the client. */
   managementSecretName?: string;
-  /** Labels and annotations copied onto the application Secret. */
+  /** Shapes the application Secret: its type, labels, annotations and extra keys rendered from what the operator knows (client credentials, issuer, endpoints from discovery). Labels, annotations and keys removed from the template are removed from the Secret; labels and annotations others add stay. */
   secretTemplate?: SecretTemplate;
   /** What happens at the provider when this resource is deleted: Delete removes the client (RFC 7592 DELETE), Orphan leaves it registered. */
   deletionPolicy?: "Delete" | "Orphan";
@@ -56,12 +56,18 @@ export interface ProviderRef {
   kind?: "OidcProvider" | "ClusterOidcProvider";
 }
 
-/** Labels and annotations copied onto the application Secret. */
+/** Shapes the application Secret: its type, labels, annotations and extra keys rendered from what the operator knows (client credentials, issuer, endpoints from discovery). Labels, annotations and keys removed from the template are removed from the Secret; labels and annotations others add stay. */
 export interface SecretTemplate {
+  /** Secret type. Defaults to Opaque. kubernetes.io/basic-auth needs a username or password key in data; other kubernetes.io types are refused. Changing it replaces the Secret (the type of a Secret cannot change). */
+  type?: string;
   /** Labels to set. */
   labels?: Record<string, string>;
   /** Annotations to set. */
   annotations?: Record<string, string>;
+  /** Merge (default): the keys in data are added to client_id, client_secret, issuer and token_endpoint (a key in data wins). Replace: the Secret holds the keys in data only. */
+  mergePolicy?: "Merge" | "Replace";
+  /** Secret keys and their values: literal text with placeholders, e.g. "{{ .clientId }}". placeholders are {{ .name }} with name one of clientId, clientSecret, clientName, issuer, discoveryUrl, tokenEndpoint, authorizationEndpoint, userinfoEndpoint, jwksUri, endSessionEndpoint, redirectUris, postLogoutRedirectUris, scopes; lists need | join "<sep>" or | first; other pipes: | default "<text>", | b64enc. A placeholder without a value (e.g. an endpoint the discovery document does not name) is an error unless it has | default. */
+  data?: Record<string, string>;
 }
 
 /** Take over an existing registration instead of registering a new client. The referenced Secret holds the client JSON saved from the IAM dashboard (key client.json) or the keys client_id, client_secret, registration_access_token and registration_client_uri. The operator verifies it with RFC 7592 GET before managing it. */

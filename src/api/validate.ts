@@ -25,8 +25,18 @@ import {
   type ResourceDefinition,
   resources,
   SECRET_NAME_FITS_RULE,
+  TEMPLATE_BASIC_AUTH_MESSAGE,
+  TEMPLATE_BASIC_AUTH_RULE,
+  TEMPLATE_KEYS_MESSAGE,
+  TEMPLATE_KEYS_RULE,
+  TEMPLATE_REPLACE_MESSAGE,
+  TEMPLATE_REPLACE_RULE,
+  TEMPLATE_TYPE_MESSAGE,
+  TEMPLATE_TYPE_RULE,
+  TEMPLATE_VALUES_RULE,
 } from './schema.js';
 import type { Schema } from './schema-builder.js';
+import { SecretTemplateError, templatePlaceholders } from './secret-template.js';
 import type { ClientPolicy, LabelSelector } from './types.generated.js';
 
 export interface ValidationIssue {
@@ -51,6 +61,11 @@ export const EMULATED_CEL_RULES: ReadonlySet<string> = new Set([
   CONDITION_NOT_EMPTY_RULE,
   SECRET_NAME_FITS_RULE,
   MANAGEMENT_SECRET_NAME_FITS_RULE,
+  TEMPLATE_KEYS_RULE,
+  TEMPLATE_VALUES_RULE,
+  TEMPLATE_TYPE_RULE,
+  TEMPLATE_BASIC_AUTH_RULE,
+  TEMPLATE_REPLACE_RULE,
 ]);
 
 export { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
@@ -277,7 +292,7 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
   if (isRecord(spec.adoptFrom) && isRecord(spec.adoptFrom.secretRef)) {
     checkName(issues, '/spec/adoptFrom/secretRef/name', spec.adoptFrom.secretRef.name);
   }
-  if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate);
+  if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate, spec);
   // The CRD's CEL rules on metadata.name: the default Secret names must stay within 253 characters.
   if (ctx.name && spec.secretName === undefined && ctx.name.length > 241) {
     issues.push({
@@ -304,6 +319,8 @@ function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): Val
   return issues;
 }
 
+/** Keys a Secret's data may have (the apiserver's IsConfigMapKey). */
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -324,8 +341,43 @@ function keyProblem(key: string): string | undefined {
   return undefined;
 }
 
-/** Labels and annotations the apiserver would refuse on the Secret: caught before anything is registered. */
-function checkSecretTemplate(issues: ValidationIssue[], tpl: Record<string, unknown>): void {
+/**
+ * What the apiserver (or the Secret it would be written to) would refuse, and templates that
+ * cannot render: caught before anything is registered. Messages start like the CRD's CEL rules'.
+ */
+function checkSecretTemplate(
+  issues: ValidationIssue[],
+  tpl: Record<string, unknown>,
+  spec: Record<string, unknown>,
+): void {
+  const data = isRecord(tpl.data) ? tpl.data : undefined;
+  for (const [key, value] of Object.entries(data ?? {})) {
+    const path = `/spec/secretTemplate/data/${escapePointer(key)}`;
+    if (key.length > 253 || !SECRET_KEY.test(key)) issues.push({ path, message: TEMPLATE_KEYS_MESSAGE });
+    if (typeof value !== 'string') continue;
+    try {
+      const required = templatePlaceholders(value).filter((p) => !p.optional);
+      if (spec.tokenEndpointAuthMethod === 'none' && required.some((p) => p.name === 'clientSecret'))
+        issues.push({
+          path,
+          message: 'invalid template: .clientSecret has no value with tokenEndpointAuthMethod none',
+        });
+    } catch (error) {
+      if (!(error instanceof SecretTemplateError)) throw error;
+      issues.push({ path, message: `invalid template: ${error.message}` });
+    }
+  }
+  const type = asString(tpl.type);
+  if (
+    type !== undefined &&
+    !['Opaque', 'kubernetes.io/basic-auth'].includes(type) &&
+    type.includes('kubernetes.io/')
+  )
+    issues.push({ path: '/spec/secretTemplate/type', message: TEMPLATE_TYPE_MESSAGE });
+  if (type === 'kubernetes.io/basic-auth' && !(data && ('username' in data || 'password' in data)))
+    issues.push({ path: '/spec/secretTemplate/type', message: TEMPLATE_BASIC_AUTH_MESSAGE });
+  if (tpl.mergePolicy === 'Replace' && Object.keys(data ?? {}).length === 0)
+    issues.push({ path: '/spec/secretTemplate/mergePolicy', message: TEMPLATE_REPLACE_MESSAGE });
   for (const kind of ['labels', 'annotations'] as const) {
     const map = tpl[kind];
     if (!isRecord(map)) continue;

@@ -5,17 +5,12 @@ import type { OidcClient } from '../api/types.generated.js';
 import type { CacheReader } from '../kube/informer.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
 import { readSecret, secretPath } from '../kube/secrets.js';
+import { type AppSecretInput, appSecretValues, mergedMetadata } from './app-secret-template.js';
 import { createdAfter, neverRegistered } from './client-metadata.js';
 import type { ForeignSecrets } from './foreign-secrets.js';
 import { appSecretName } from './names.js';
 import { SecretConflictError } from './outcome.js';
-import {
-  type AppSecretInput,
-  appSecretData,
-  appSecretMatches,
-  desiredAppSecret,
-  isOwnedBy,
-} from './secrets.js';
+import { appSecretMatches, desiredAppSecret, encodeData, isOwnedBy } from './secrets.js';
 
 export type AppSecretChange = 'unchanged' | 'created' | 'updated';
 
@@ -27,11 +22,14 @@ export class AppSecrets {
     private readonly foreign?: ForeignSecrets,
   ) {}
 
-  /** Throws SecretConflictError when a Secret of that name exists and is not ours. */
+  /**
+   * Throws SecretConflictError when a Secret of that name exists and is not ours, and
+   * SecretTemplateError (before any write) when spec.secretTemplate cannot be rendered.
+   */
   async ensure(cr: OidcClient, input: AppSecretInput): Promise<AppSecretChange> {
     const name = appSecretName(cr);
     const ns = cr.metadata.namespace as string;
-    const desired = desiredAppSecret(cr, name, appSecretData(input));
+    const desired = desiredAppSecret(cr, name, encodeData(appSecretValues(cr, input)));
     const cached = this.cache.get(`${ns}/${name}`);
     if (cached && !isOwnedBy(cached, cr)) throw new SecretConflictError(name);
     if (cached && appSecretMatches(cached, desired)) return 'unchanged';
@@ -45,15 +43,30 @@ export class AppSecrets {
     }
     const current = cached ?? (await this.rest.get<V1Secret>(secretPath(ns, name)));
     if (!isOwnedBy(current, cr)) throw new SecretConflictError(name);
-    await this.rest.replace(secretPath(ns, name), {
+    // The cache lagged (e.g. our own replacement of the Secret): it may be right already.
+    if (!cached && appSecretMatches(current, desired)) return 'unchanged';
+    const next: V1Secret = {
       ...current,
-      metadata: {
-        ...current.metadata,
-        labels: { ...current.metadata?.labels, ...desired.metadata?.labels },
-        annotations: { ...current.metadata?.annotations, ...desired.metadata?.annotations },
-      },
+      metadata: { ...current.metadata, ...mergedMetadata(current, desired) },
+      type: desired.type,
       data: desired.data,
-    });
+    };
+    if ((current.type ?? 'Opaque') !== desired.type) {
+      // The type of a Secret cannot change: replace this exact Secret (uid and version as read).
+      await this.rest.delete(secretPath(ns, name), {
+        preconditions: { uid: current.metadata?.uid, resourceVersion: current.metadata?.resourceVersion },
+      });
+      const {
+        resourceVersion: _rv,
+        uid: _uid,
+        creationTimestamp: _ct,
+        managedFields: _mf,
+        ...meta
+      } = next.metadata ?? {};
+      await this.rest.create(`/api/v1/namespaces/${ns}/secrets`, { ...next, metadata: meta });
+      return 'updated';
+    }
+    await this.rest.replace(secretPath(ns, name), next);
     return 'updated';
   }
 

@@ -25,6 +25,8 @@ export interface Observation {
   status: OidcClientStatus;
   /** Offline validation of the spec; undefined when it is valid. */
   specIssues?: string;
+  /** InvalidSecretTemplate when every issue is in spec.secretTemplate, else InvalidSpec. */
+  specIssuesReason?: ReasonName;
   /** The tenancy gate (namespace allow-list, clientPolicy) refused this client. */
   refused?: Outcome;
   mgmtName: string;
@@ -58,7 +60,7 @@ export interface Observation {
 
 /** One state per row; the reconciler has exactly one step for each. */
 export type ClientState =
-  | { kind: 'Invalid'; message: string }
+  | { kind: 'Invalid'; reason: ReasonName; message: string }
   /** Not allowed to use its provider (ClusterOidcProvider conditions, clientPolicy). */
   | { kind: 'Refused'; outcome: Outcome }
   /** The provider refused this exact spec (400) before: wait for a new generation. */
@@ -97,7 +99,8 @@ export type StateKind = ClientState['kind'];
 
 export function decide(o: Observation): ClientState {
   const { cr, status } = o;
-  if (o.specIssues) return { kind: 'Invalid', message: o.specIssues };
+  if (o.specIssues)
+    return { kind: 'Invalid', reason: o.specIssuesReason ?? 'InvalidSpec', message: o.specIssues };
   if (o.refused) return { kind: 'Refused', outcome: o.refused };
   const ready = findCondition(status.conditions, 'Ready');
   if (

@@ -41,6 +41,8 @@ export const Reason = {
   Registered: 'Registered',
   Adopted: 'Adopted',
   InvalidSpec: 'InvalidSpec',
+  /** spec.secretTemplate cannot be rendered: nothing is registered or written until it is fixed. */
+  InvalidSecretTemplate: 'InvalidSecretTemplate',
   InvalidMetadata: 'InvalidMetadata',
   ProviderNotFound: 'ProviderNotFound',
   ProviderUnavailable: 'ProviderUnavailable',

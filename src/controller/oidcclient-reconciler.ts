@@ -23,6 +23,7 @@ import {
 } from '../registration/errors.js';
 import { parseProviderForms } from '../registration/metadata.js';
 import type { ClientAccess } from './access.js';
+import { checkRenderable, SecretTemplateError } from './app-secret-template.js';
 import { AppSecrets } from './app-secrets.js';
 import {
   type AttemptMarker,
@@ -123,6 +124,8 @@ export class OidcClientReconciler {
   private readonly finalized = new Map<string, string>();
   /** The status we wrote last, for as long as the cache still shows the object it replaced. */
   private readonly statusWritten = new Map<string, { supersededRv?: string; status: OidcClientStatus }>();
+  /** Fingerprint of the client metadata last published as in sync with the provider, per key. */
+  private readonly metadataSeen = new Map<string, string>();
 
   private readonly mgmtSecrets: ManagementSecrets;
   private readonly appSecrets: AppSecrets;
@@ -159,6 +162,7 @@ export class OidcClientReconciler {
     this.mgmtSecrets.forget(key);
     this.mgmtSecrets.forgetSnapshot(key);
     this.statusWritten.delete(key);
+    this.metadataSeen.delete(key);
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
@@ -197,7 +201,11 @@ export class OidcClientReconciler {
   private async sync(current: { cr: OidcClient }, status: OidcClientStatus, log: Logger): Promise<Outcome> {
     const cr = current.cr;
     const key = clientKey(cr);
-    const specChanged = status.observedGeneration !== cr.metadata.generation;
+    // Only client metadata goes to the provider: a new generation that changed nothing there (the
+    // Secret template, Secret names) is no reason to call it. After a restart nothing is known: check.
+    const specChanged =
+      status.observedGeneration !== cr.metadata.generation &&
+      this.metadataSeen.get(key) !== metadataFingerprint(desiredMetadata(cr));
     if (specChanged) status.ignoredFields = undefined;
     const resyncDue = this.resyncDue(key);
     let provider: Promise<ResolvedProvider> | undefined;
@@ -262,6 +270,9 @@ export class OidcClientReconciler {
     };
     if (issues.length > 0) {
       obs.specIssues = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+      obs.specIssuesReason = issues.every((i) => i.path.startsWith('/spec/secretTemplate'))
+        ? Reason.InvalidSecretTemplate
+        : Reason.InvalidSpec;
       return obs;
     }
     const refused = this.o.access.check(cr);
@@ -307,8 +318,8 @@ export class OidcClientReconciler {
   /** One step per state. */
   private readonly steps: { [K in ClientState['kind']]: Step<K> } = {
     Invalid: async (s, c) => {
-      this.o.events.record(c.obs.cr, 'Warning', Reason.InvalidSpec, s.message);
-      return { kind: 'stalled', reason: Reason.InvalidSpec, message: s.message };
+      this.o.events.record(c.obs.cr, 'Warning', s.reason, s.message);
+      return { kind: 'stalled', reason: s.reason, message: s.message };
     },
 
     Refused: async (s) => s.outcome,
@@ -378,7 +389,9 @@ export class OidcClientReconciler {
     },
 
     NeedsAdoption: async (_s, c) => {
-      const r = await this.lifecycle.adopt(c.obs.cr, await c.provider(), c.obs.mgmt, c.obs.mgmtName, c.log);
+      const provider = await c.provider();
+      checkRenderable(c.obs.cr, provider.endpoints);
+      const r = await this.lifecycle.adopt(c.obs.cr, provider, c.obs.mgmt, c.obs.mgmtName, c.log);
       return this.registered(r, c);
     },
 
@@ -507,9 +520,12 @@ export class OidcClientReconciler {
   private async register(c: Ctx): Promise<StepResult> {
     const stored = c.obs.stored;
     const previous = stored.kind === 'empty' ? stored.previous : undefined;
+    const provider = await c.provider();
+    // A template that cannot render with this provider's endpoints stops before the POST.
+    checkRenderable(c.obs.cr, provider.endpoints);
     const r = await this.lifecycle.register(
       c.obs.cr,
-      await c.provider(),
+      provider,
       c.obs.mgmt,
       c.obs.mgmtName,
       previous,
@@ -576,8 +592,7 @@ export class OidcClientReconciler {
     return this.appSecrets.ensure(cr, {
       clientId: reg.clientId,
       clientSecret: reg.clientSecret,
-      issuer: provider.endpoints.issuer,
-      tokenEndpoint: provider.endpoints.tokenEndpoint,
+      endpoints: provider.endpoints,
     });
   }
 
@@ -594,6 +609,7 @@ export class OidcClientReconciler {
     if ('registrationClientUri' in reg)
       provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
     const change = await this.ensureAppSecret(cr, reg, provider);
+    this.metadataSeen.set(c.key, c.obs.desiredHash);
     const previousApp = status.secretName;
     if (previousApp && previousApp !== appSecretName(cr)) {
       // spec.secretName was changed: the new Secret exists now, the old one goes.
@@ -606,6 +622,8 @@ export class OidcClientReconciler {
       );
     } else if (
       status.clientId === reg.clientId &&
+      // A new spec (e.g. its secretTemplate) rewrites the Secret by design: that is no restore.
+      status.observedGeneration === cr.metadata.generation &&
       (change === 'updated' || (change === 'created' && readyTrue(status)))
     ) {
       // A Secret that was there before and had to be rewritten or recreated was restored (a new
@@ -831,6 +849,10 @@ export class OidcClientReconciler {
   private classify(cr: OidcClient, error: unknown, log: Logger): Outcome {
     if (error instanceof OutcomeError) return error.outcome;
     if (error instanceof SecretConflictError) return this.secretConflict(cr, error.secretName);
+    if (error instanceof SecretTemplateError) {
+      this.o.events.record(cr, 'Warning', Reason.InvalidSecretTemplate, error.message);
+      return { kind: 'stalled', reason: Reason.InvalidSecretTemplate, message: error.message };
+    }
     if (error instanceof WritePendingError || error instanceof RegistrationConflictError) {
       // A provider answer (e.g. a rotated token) not stored yet, or superseded: kept and retried.
       const reason = error instanceof WritePendingError ? Reason.SecretWriteFailed : Reason.Progressing;

@@ -3,6 +3,7 @@
 // client, so it lives apart and can be protected with narrower RBAC).
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { OidcClient } from '../api/types.generated.js';
+import { sameTemplateKeys, secretType, templateAnnotations } from './app-secret-template.js';
 import {
   ANNOTATION_ATTEMPT,
   ANNOTATION_MANAGEMENT,
@@ -193,34 +194,18 @@ export function newManagementSecret(
   };
 }
 
-export interface AppSecretInput {
-  clientId: string;
-  clientSecret?: string;
-  issuer: string;
-  tokenEndpoint?: string;
-}
-
-export function appSecretData(input: AppSecretInput): Record<string, string> {
-  return encodeData({
-    client_id: input.clientId,
-    client_secret: input.clientSecret,
-    issuer: input.issuer,
-    token_endpoint: input.tokenEndpoint,
-  });
-}
-
-/** The application Secret as this CR wants it; secretTemplate labels/annotations are merged in. */
+/** The application Secret as this CR wants it: data as rendered, type, labels and annotations from secretTemplate. */
 export function desiredAppSecret(cr: OidcClient, name: string, data: Record<string, string>): V1Secret {
   const tpl = cr.spec.secretTemplate ?? {};
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    type: 'Opaque',
+    type: secretType(cr),
     metadata: {
       name,
       namespace: cr.metadata.namespace,
       labels: { ...(tpl.labels ?? {}), ...baseLabels(cr, 'credentials') },
-      annotations: { ...(tpl.annotations ?? {}) },
+      annotations: templateAnnotations(cr),
       ownerReferences: [ownerReference(cr)],
     },
     data,
@@ -230,6 +215,9 @@ export function desiredAppSecret(cr: OidcClient, name: string, data: Record<stri
 /** Whether `actual` already carries everything `desired` asks for (extra labels by others are fine). */
 export function appSecretMatches(actual: V1Secret, desired: V1Secret): boolean {
   if (!sameMap(actual.data ?? {}, desired.data ?? {})) return false;
+  if ((actual.type ?? 'Opaque') !== desired.type) return false;
+  // Keys the template set before and no longer sets are still to be removed.
+  if (!sameTemplateKeys(actual, desired)) return false;
   if (!containsMap(actual.metadata?.labels ?? {}, desired.metadata?.labels ?? {})) return false;
   if (!containsMap(actual.metadata?.annotations ?? {}, desired.metadata?.annotations ?? {})) return false;
   return true;

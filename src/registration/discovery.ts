@@ -62,6 +62,15 @@ export async function discoverEndpoints(opts: DiscoverOptions): Promise<Provider
         ? { issuer, registrationEndpoint: advertised, source: 'discovery' }
         : { issuer, registrationEndpoint: `${base}${IAM_REGISTRATION_PATH}`, source: 'iam-default' };
     if (tokenEndpoint) endpoints.tokenEndpoint = tokenEndpoint;
+    endpoints.discoveryUrl = discoveryUrl.href;
+    // Only read by Secret templates: a missing one is an error there, not here.
+    const optional = {
+      authorizationEndpoint: httpString(document.authorization_endpoint),
+      userinfoEndpoint: httpString(document.userinfo_endpoint),
+      jwksUri: httpString(document.jwks_uri),
+      endSessionEndpoint: httpString(document.end_session_endpoint),
+    };
+    for (const [k, v] of Object.entries(optional)) if (v) endpoints[k as keyof typeof optional] = v;
     return endpoints;
   } finally {
     if (!opts.dispatcher) await agent.close();

@@ -23,6 +23,13 @@ export interface ProviderEndpoints {
   issuer: string;
   registrationEndpoint: string;
   tokenEndpoint?: string;
+  /** The discovery document these came from (absent when it could not be read). */
+  discoveryUrl?: string;
+  /** From the discovery document, for Secret templates. */
+  authorizationEndpoint?: string;
+  userinfoEndpoint?: string;
+  jwksUri?: string;
+  endSessionEndpoint?: string;
   source: 'explicit' | 'discovery' | 'iam-default';
 }
 

@@ -32,6 +32,8 @@ async function acquire(timeoutMs: number): Promise<void> {
 
 /** Compiles src/ into dist/ with the project's tsc (tsconfig.json). */
 export async function buildOperator(): Promise<void> {
+  // Set by the e2e global setup once it has built dist/ for the whole run.
+  if (process.env.OIDC_OPERATOR_DIST_BUILT === '1') return;
   await acquire(180_000);
   try {
     const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');

@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { buildOperator } from './build.js';
 import { startControlPlane } from './control-plane.js';
 import { installProjectCrds } from './local-stack/crds.js';
 
@@ -21,7 +22,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
   };
-  const cp = await startControlPlane({ log, beforeControllerManager: installProjectCrds });
+  // dist/ is built once, before any test file runs: a build while another file's compiled
+  // replicas start would let them load half-written files.
+  const [cp] = await Promise.all([
+    startControlPlane({ log, beforeControllerManager: installProjectCrds }),
+    buildOperator().then(() => {
+      process.env.OIDC_OPERATOR_DIST_BUILT = '1';
+    }),
+  ]);
   project.provide('kubeconfigPath', cp.kubeconfigPath);
   project.provide('binDir', cp.binDir);
   project.provide('apiServer', cp.server);

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,12 +13,7 @@ describe('examples/', () => {
     );
   });
 
-  it.each([
-    'iam-provider.yaml',
-    'oidcclient-adopt.yaml',
-    'oidcclient-web.yaml',
-    'cluster-provider-shared.yaml',
-  ])('%s passes validate', async (file) => {
+  it.each(readdirSync(examplesDir).filter((f) => f.endsWith('.yaml')))('%s passes validate', async (file) => {
     const report = checkManifestText(await readFile(join(examplesDir, file), 'utf8'));
     expect(report.issues).toEqual([]);
     expect(report.validated).toBeGreaterThan(0);
@@ -27,7 +23,9 @@ describe('examples/', () => {
     const provider = await readFile(join(examplesDir, 'iam-provider.yaml'), 'utf8');
     expect(provider).toMatch(/kind: OidcProvider\nmetadata:\n {2}name: iam\n/);
     expect(provider).toContain('issuerUrl: https://iam.example.org/');
-    for (const file of ['oidcclient-adopt.yaml', 'oidcclient-web.yaml']) {
+    const clients = (await readdir(examplesDir)).filter((f) => f.startsWith('oidcclient-'));
+    expect(clients.length).toBeGreaterThanOrEqual(5);
+    for (const file of clients) {
       expect(await readFile(join(examplesDir, file), 'utf8')).toMatch(/providerRef:\n {4}name: iam\n/);
     }
   });

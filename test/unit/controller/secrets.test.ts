@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { OidcClient } from '../../../src/api/types.generated.js';
 import { parseAdoptionSecret } from '../../../src/controller/adoption.js';
+import { appSecretValues } from '../../../src/controller/app-secret-template.js';
 import {
-  appSecretData,
   appSecretMatches,
   desiredAppSecret,
   encodeData,
@@ -25,12 +25,13 @@ describe('Secrets', () => {
     const s = desiredAppSecret(
       cr,
       'web-oidc-client',
-      appSecretData({
-        clientId: 'id',
-        clientSecret: 's',
-        issuer: 'https://i',
-        tokenEndpoint: 'https://i/token',
-      }),
+      encodeData(
+        appSecretValues(cr, {
+          clientId: 'id',
+          clientSecret: 's',
+          endpoints: { issuer: 'https://i', tokenEndpoint: 'https://i/token' },
+        }),
+      ),
     );
     expect(Object.keys(s.data ?? {}).sort()).toEqual([
       'client_id',
@@ -47,7 +48,11 @@ describe('Secrets', () => {
   });
 
   it('accepts labels added by others but not changed data', () => {
-    const want = desiredAppSecret(cr, 'n', appSecretData({ clientId: 'id', issuer: 'i' }));
+    const want = desiredAppSecret(
+      cr,
+      'n',
+      encodeData(appSecretValues(cr, { clientId: 'id', endpoints: { issuer: 'i' } })),
+    );
     const extra = {
       ...want,
       metadata: { ...want.metadata, labels: { ...want.metadata?.labels, other: 'y' } },
