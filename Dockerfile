@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Operator image: `docker build -t oidc-client-operator:0.1.0 .`
-# Runs as `node dist/cli/main.js run [flags]`; the Helm chart passes the flags as container args.
+# Runs as `node dist/cli/entry.js run [flags]`; the Helm chart passes the flags as container args.
 
 # ---- build: compile TypeScript to dist/ --------------------------------------------------------
 FROM node:24-bookworm-slim AS build
@@ -30,5 +30,5 @@ USER 65532:65532
 # heap growth that favours memory, and an old space of 75 % of the container's memory limit (V8's
 # own default is a smaller share of it, which a large installation could outgrow).
 # `npm run bench` runs the operator with these flags and the ENV above.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "--max-old-space-size-percentage=75", "dist/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "--max-old-space-size-percentage=75", "dist/cli/entry.js"]
 CMD ["run"]

@@ -1,6 +1,6 @@
 // `npm run bench [-- --count 1000]`: how the operator copes with N OidcClients applied at once, in one
 // run on one fresh control plane (real kube-apiserver, etcd, the IAM-like registration server, and
-// the compiled operator `node dist/cli/main.js run` with the image's Node flags, built first):
+// the compiled operator `node dist/cli/entry.js run` with the image's Node flags, built first):
 //   1. apply alone: the N OidcClients in one `kubectl apply -f`, no operator running (namespace
 //      `alone`, which the operator never watches);
 //   2. burst: the operator started (`--namespaces bench`), its memory with no clients, then the same
@@ -44,7 +44,7 @@ const USAGE = `usage: npm run bench -- [options]
                              bench watches one such interval of drift checks
   --idle-seconds N           quiet period measured after all are Ready (default 30)
   --timeout-seconds N        give up waiting for a phase after this long (default 900)
-  --operator FILE            compiled operator entry (default dist/cli/main.js)
+  --operator FILE            compiled operator entry (default dist/cli/entry.js)
   --node-args="ARGS"         Node flags for the operator, space-separated (default: the image's,
                              from the Dockerfile's ENTRYPOINT; its ENV is applied too)
   --bare                     plain \`node\`: neither the image's flags nor its ENV (for comparisons)
@@ -95,7 +95,7 @@ function parseOptions(argv: string[]): Options {
       'idle-seconds': { type: 'string', default: '30' },
       'resync-interval': { type: 'string', default: '60s' },
       'timeout-seconds': { type: 'string', default: '900' },
-      operator: { type: 'string', default: join(ROOT, 'dist/cli/main.js') },
+      operator: { type: 'string', default: join(ROOT, 'dist/cli/entry.js') },
       'node-args': { type: 'string' },
       'heap-snapshots': { type: 'boolean', default: false },
       bare: { type: 'boolean', default: false },
@@ -796,6 +796,10 @@ async function main(teardown: Teardown, opts: Options): Promise<void> {
     NAMESPACE,
     '--resync-interval',
     opts.resyncInterval,
+    // The bench counts registration POSTs per OidcClient; the provider health probe (one
+    // unparsable POST per provider every few minutes) would be one more.
+    '--provider-check-interval',
+    '0',
     ...(opts.workers ? ['--max-concurrent-reconciles', String(opts.workers)] : []),
   ];
   let alone: { ms: number; cpu: Record<string, number> } | undefined;

@@ -10,7 +10,11 @@ type OperatorField =
   | 'secretTemplate'
   | 'deletionPolicy'
   | 'adoptFrom'
-  | 'extraMetadata';
+  | 'rotation'
+  | 'extraMetadata'
+  // client-control: how often and how far the operator acts on this client
+  | 'refreshInterval'
+  | 'managementPolicy';
 export type StandardField = Exclude<keyof OidcClientSpec, OperatorField>;
 
 /** Spec field → RFC 7591 metadata name, in the order they are sent. Every standard field is listed. */

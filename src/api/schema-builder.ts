@@ -1,5 +1,6 @@
 // Tiny helpers for writing the API's OpenAPI v3 (structural) schema once, by hand, readably.
 // The same objects generate the CRDs, the TypeScript types and feed the ajv validator.
+import type { CelValidation } from './rules.js';
 
 export interface Schema {
   type?: 'object' | 'array' | 'string' | 'integer' | 'boolean' | 'number';
@@ -23,7 +24,7 @@ export interface Schema {
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-map-type'?: 'atomic' | 'granular';
-  'x-kubernetes-validations'?: { rule: string; message: string }[];
+  'x-kubernetes-validations'?: CelValidation[];
   /** Generator hint: name of the TypeScript interface emitted for this object. Stripped from CRDs. */
   'x-ts-type'?: string;
 }

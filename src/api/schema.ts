@@ -1,7 +1,28 @@
 // The single source of truth for the operator's API. `npm run generate` turns this file into
 // crds/*.yaml, the Helm chart's crds/ copy and src/api/types.generated.ts; the ajv validator compiles
 // these same objects at run time. Edit here, then regenerate; `npm run generate:check` fails on drift.
-
+import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
+import { controlProperties, controlStatusProperties } from './control-schema.js';
+import {
+  ABSOLUTE_URI,
+  type CelValidation,
+  CLUSTER_REF_NAMESPACE,
+  CONDITION_NOT_EMPTY,
+  cel,
+  DISTINCT_SECRETS_DEFAULT,
+  DISTINCT_SECRETS_EXPLICIT,
+  DNS1123_SUBDOMAIN,
+  forbiddenKey,
+  HTTP_URL,
+  HTTPS_ORIGINS,
+  LABEL_REQUIREMENT,
+  MANAGEMENT_SECRET_NAME_FITS,
+  NAMESPACE_OR_EMPTY,
+  NO_FRAGMENT,
+  ORIGIN,
+  PROVIDER_REF_IMMUTABLE,
+  SECRET_NAME_FITS,
+} from './rules.js';
 import { int, list, obj, oneOf, type Schema, str, stringMap } from './schema-builder.js';
 import { TEMPLATE_HELP, TEMPLATE_VALUE_PATTERN } from './secret-template.js';
 
@@ -9,14 +30,23 @@ export const API_GROUP = 'oidc.dcr-operator.dev';
 export const API_VERSION = 'v1alpha1';
 export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 
-/** CEL rules shared with the offline validator (src/api/validate.ts emulates them). */
-export const LABEL_REQUIREMENT_RULE =
-  "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)";
-export const CONDITION_NOT_EMPTY_RULE = 'has(self.namespaces) || has(self.namespaceSelector)';
-/** Default Secret names append -oidc-client (12) and -oidc-registration (18) to a name of at most 253. */
-export const SECRET_NAME_FITS_RULE = 'has(self.spec.secretName) || size(self.metadata.name) <= 241';
-export const MANAGEMENT_SECRET_NAME_FITS_RULE =
-  'has(self.spec.managementSecretName) || size(self.metadata.name) <= 235';
+// Sizes. Every list and string that a CEL rule reads is bounded: the apiserver estimates each rule's
+// worst-case cost from maxItems/maxLength and refuses a CRD whose rules could cost too much.
+const MAX_URI = 2048;
+const MAX_URIS = 64;
+const MAX_VALUES = 64;
+const MAX_TOKEN = 256;
+
+/** A Kubernetes object name that must be a DNS-1123 subdomain (Secrets, providers). */
+const objectName = (description: string): Schema =>
+  str(description, { minLength: 1, maxLength: 253, 'x-kubernetes-validations': [DNS1123_SUBDOMAIN] });
+const uri = (description: string, extra: Schema['x-kubernetes-validations'] = []): Schema =>
+  str(description, { maxLength: MAX_URI, 'x-kubernetes-validations': [ABSOLUTE_URI, ...extra] });
+const httpUrl = (description: string): Schema =>
+  str(description, { minLength: 8, maxLength: MAX_URI, 'x-kubernetes-validations': [HTTP_URL] });
+
+/** A duration as in Go (2160h, 10m, 1h30m, 0s) or in days (90d). */
+export const DURATION_PATTERN = '^(0|([0-9]+(d|h|m|s))+)$';
 
 /** spec.secretTemplate rules; validate.ts prints the same messages (with the detail CEL cannot give). */
 export const TEMPLATE_KEYS_RULE = "self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))";
@@ -41,29 +71,36 @@ const secretKeyRef = (what: string, defaultKey: string): Schema =>
     'SecretKeySelector',
     `Reference to the key of a Secret in the same namespace that holds ${what}.`,
     {
-      name: str('Name of the Secret.', { minLength: 1, maxLength: 253 }),
-      key: str(`Key inside the Secret. Defaults to "${defaultKey}".`, { minLength: 1 }),
+      name: objectName('Name of the Secret.'),
+      key: str(`Key inside the Secret. Defaults to "${defaultKey}".`, { minLength: 1, maxLength: 253 }),
     },
     ['name'],
   );
 
-const namespacedSecretKeyRef = (what: string, defaultKey: string): Schema =>
+const namespacedSecretKeyRef = (what: string, defaultKey: string, clusterScoped: boolean): Schema =>
   obj(
     'NamespacedSecretKeySelector',
     `Reference to the key of a Secret that holds ${what}. For a ClusterOidcProvider the namespace is required; for an OidcProvider it must be empty or the provider's own namespace.`,
     {
-      name: str('Name of the Secret.', { minLength: 1, maxLength: 253 }),
-      namespace: str('Namespace of the Secret.', { maxLength: 63 }),
-      key: str(`Key inside the Secret. Defaults to "${defaultKey}".`, { minLength: 1 }),
+      name: objectName('Name of the Secret.'),
+      namespace: str('Namespace of the Secret.', {
+        maxLength: 63,
+        'x-kubernetes-validations': [NAMESPACE_OR_EMPTY],
+      }),
+      key: str(`Key inside the Secret. Defaults to "${defaultKey}".`, { minLength: 1, maxLength: 253 }),
     },
     ['name'],
+    clusterScoped ? { 'x-kubernetes-validations': [CLUSTER_REF_NAMESPACE] } : {},
   );
 
 const labelSelector: Schema = obj(
   'LabelSelector',
   'A Kubernetes label selector: every matchLabels pair and every matchExpressions requirement must hold. An empty selector ({}) matches every namespace.',
   {
-    matchLabels: stringMap('Labels the namespace must carry with exactly these values.'),
+    matchLabels: {
+      ...stringMap('Labels the namespace must carry with exactly these values.'),
+      maxProperties: MAX_VALUES,
+    },
     matchExpressions: list(
       obj(
         'LabelSelectorRequirement',
@@ -74,21 +111,14 @@ const labelSelector: Schema = obj(
           values: list(
             str('A label value.', { maxLength: 63 }),
             'Values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.',
-            { 'x-kubernetes-list-type': 'atomic' },
+            { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'atomic' },
           ),
         },
         ['key', 'operator'],
-        {
-          'x-kubernetes-validations': [
-            {
-              rule: LABEL_REQUIREMENT_RULE,
-              message: 'In and NotIn need at least one value; Exists and DoesNotExist take no values',
-            },
-          ],
-        },
+        { 'x-kubernetes-validations': [LABEL_REQUIREMENT] },
       ),
       'Set-based requirements on the namespace labels.',
-      { 'x-kubernetes-list-type': 'atomic' },
+      { maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
     ),
   },
   [],
@@ -103,21 +133,15 @@ const namespaceConditions: Schema = list(
       namespaces: list(
         str('A namespace name.', { minLength: 1, maxLength: 63 }),
         'Namespaces allowed by name.',
-        {
-          'x-kubernetes-list-type': 'set',
-        },
+        { maxItems: 256, 'x-kubernetes-list-type': 'set' },
       ),
       namespaceSelector: labelSelector,
     },
     [],
-    {
-      'x-kubernetes-validations': [
-        { rule: CONDITION_NOT_EMPTY_RULE, message: 'a condition needs namespaces or a namespaceSelector' },
-      ],
-    },
+    { 'x-kubernetes-validations': [CONDITION_NOT_EMPTY] },
   ),
   "Which namespaces may use this ClusterOidcProvider (as in External Secrets' ClusterSecretStore): a namespace is allowed when ANY condition allows it. Without conditions EVERY namespace may use it, with its initial access token; on a cluster shared by tenants, set conditions (or use namespaced OidcProviders). OidcClients elsewhere get Ready=False with reason NotAllowed, and nothing is sent to the provider for them.",
-  { minItems: 1, 'x-kubernetes-list-type': 'atomic' },
+  { minItems: 1, maxItems: 32, 'x-kubernetes-list-type': 'atomic' },
 );
 
 const clientPolicy: Schema = obj(
@@ -125,19 +149,19 @@ const clientPolicy: Schema = obj(
   'Limits on what OidcClients may ask this provider for, checked before anything is sent. A client asking for more gets Ready=False with reason PolicyViolation. A list left out does not limit; an empty list allows nothing.',
   {
     allowedGrantTypes: list(
-      str('A grant type.', { minLength: 1 }),
+      str('A grant type.', { minLength: 1, maxLength: MAX_TOKEN }),
       'Grant types clients may request. A client without spec.grantTypes asks for authorization_code (the RFC 7591 default).',
-      { 'x-kubernetes-list-type': 'set' },
+      { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
     ),
     allowedResponseTypes: list(
-      str('A response type.', { minLength: 1 }),
+      str('A response type.', { minLength: 1, maxLength: MAX_TOKEN }),
       'Response types clients may request. A client without spec.responseTypes asks for code (the RFC 7591 default).',
-      { 'x-kubernetes-list-type': 'set' },
+      { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
     ),
     allowedScopes: list(
-      str('A scope value.', { pattern: '^[^\\s]+$' }),
+      str('A scope value.', { pattern: '^[^\\s]+$', maxLength: MAX_TOKEN }),
       "Scopes clients may request. A client without spec.scopes gets the provider's own default scopes.",
-      { 'x-kubernetes-list-type': 'set' },
+      { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
     ),
     allowedTokenEndpointAuthMethods: list(
       oneOf(
@@ -145,21 +169,21 @@ const clientPolicy: Schema = obj(
         'A token endpoint authentication method.',
       ),
       'Token endpoint authentication methods clients may use. A client without spec.tokenEndpointAuthMethod uses client_secret_basic (the RFC 7591 default).',
-      { 'x-kubernetes-list-type': 'set' },
+      { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
     ),
     allowedExtraMetadataKeys: list(
-      str('A client metadata field name.', { minLength: 1 }),
+      str('A client metadata field name.', { minLength: 1, maxLength: MAX_TOKEN }),
       'Keys clients may send in spec.extraMetadata (server-specific fields such as token lifetimes). Set [] to allow none.',
-      { 'x-kubernetes-list-type': 'set' },
+      { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
     ),
     redirectUris: obj(
       'RedirectUriPolicy',
       'Rules for spec.redirectUris and spec.postLogoutRedirectUris. When this is set, every such URI must use an allowed scheme (https unless allowedSchemes says otherwise), must not carry user information or characters outside RFC 3986, and, when allowedHosts or allowedPatterns is set, must have an allowed host or match an allowed pattern.',
       {
         allowedSchemes: list(
-          str('A URI scheme, lowercase.', { pattern: '^[a-z][a-z0-9+.-]*$' }),
+          str('A URI scheme, lowercase.', { pattern: '^[a-z][a-z0-9+.-]*$', maxLength: 64 }),
           'URI schemes allowed. Default: [https]. Add http (with allowedHosts such as localhost) or a private-use scheme for native apps (RFC 8252).',
-          { 'x-kubernetes-list-type': 'set' },
+          { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
         ),
         allowedHosts: list(
           str('A host name, or *.suffix for any name below suffix (not suffix itself).', {
@@ -167,7 +191,7 @@ const clientPolicy: Schema = obj(
             maxLength: 253,
           }),
           'Hosts the URIs may point to: exact names (app.example.org, 127.0.0.1) or wildcards (*.apps.example.org). The port is not compared.',
-          { 'x-kubernetes-list-type': 'set' },
+          { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
         ),
         allowedPatterns: list(
           str('An ECMAScript regular expression, matched against the whole URI.', {
@@ -175,34 +199,34 @@ const clientPolicy: Schema = obj(
             maxLength: 1024,
           }),
           'Regular expressions for whole URIs (anchored at both ends): a URI matching one is allowed even when its host is not in allowedHosts (useful for private-use schemes of native apps).',
-          { 'x-kubernetes-list-type': 'set' },
+          { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
         ),
       },
     ),
   },
 );
 
-const providerProperties: Record<string, Schema> = {
-  issuerUrl: str(
+const providerProperties = (clusterScoped: boolean): Record<string, Schema> => ({
+  issuerUrl: httpUrl(
     'Issuer URL of the provider, e.g. https://iam.example.org/. Discovery is read from <issuerUrl>/.well-known/openid-configuration.',
-    { pattern: '^https?://', minLength: 8 },
   ),
-  registrationEndpoint: str(
+  registrationEndpoint: httpUrl(
     "Explicit RFC 7591 registration endpoint. When empty, the operator uses the registration_endpoint advertised by discovery, and falls back to INDIGO IAM's <issuerUrl>/iam/api/client-registration.",
-    { pattern: '^https?://' },
   ),
   initialAccessTokenSecretRef: namespacedSecretKeyRef(
     'an initial access token, sent as a Bearer token when registering (POST). A changed token is picked up within 30 s, or at once after the provider refuses the old one',
     'token',
+    clusterScoped,
   ),
   caSecretRef: namespacedSecretKeyRef(
     'PEM CA certificates to trust for this provider (only these are trusted when set). A changed bundle is picked up within 30 s, or at once after a certificate check fails',
     'ca.crt',
+    clusterScoped,
   ),
   managementOrigins: list(
     str('An origin: scheme://host[:port], no path.', {
-      pattern: '^https?://[^/?#@\\s]+/?$',
       maxLength: 263,
+      'x-kubernetes-validations': [ORIGIN],
     }),
     "Origins besides the registration endpoint's own that may receive RFC 7592 management calls (GET/PUT/DELETE with the registration access token), e.g. https://iam-admin.example.org:8443. A registration_client_uri on any other origin is never called. http origins are refused when the registration endpoint uses https.",
     { maxItems: 16, 'x-kubernetes-list-type': 'set' },
@@ -216,18 +240,27 @@ const providerProperties: Record<string, Schema> = {
     },
   ),
   clientPolicy,
-};
+});
 
 const providerDescription =
   'Where and how to reach an OpenID Connect provider that supports Dynamic Client Registration (RFC 7591) and management (RFC 7592).';
 
-const providerSpec: Schema = obj('OidcProviderSpec', providerDescription, providerProperties, ['issuerUrl']);
+const providerSpec: Schema = obj(
+  'OidcProviderSpec',
+  providerDescription,
+  providerProperties(false),
+  ['issuerUrl'],
+  {
+    'x-kubernetes-validations': [HTTPS_ORIGINS],
+  },
+);
 
 const clusterProviderSpec: Schema = obj(
   'ClusterOidcProviderSpec',
   `${providerDescription} Usable from the namespaces that spec.conditions allows.`,
-  { ...providerProperties, conditions: namespaceConditions },
+  { ...providerProperties(true), conditions: namespaceConditions },
   ['issuerUrl'],
+  { 'x-kubernetes-validations': [HTTPS_ORIGINS] },
 );
 
 const providerStatus: Schema = obj('OidcProviderStatus', 'Observed state of the provider.', {
@@ -257,6 +290,43 @@ function conditions(): Schema {
   );
 }
 
+/**
+ * extraMetadata keys that name a standard field (set it in the spec instead) or one the provider
+ * issues: declared with their wire types because CEL reads only declared fields of a schemaless
+ * object, and refused by one rule each on extraMetadata.
+ */
+function forbiddenExtraMetadata(): Pick<Schema, 'properties' | 'x-kubernetes-validations'> {
+  const lists = new Set([
+    'redirect_uris',
+    'post_logout_redirect_uris',
+    'grant_types',
+    'response_types',
+    'contacts',
+  ]);
+  const integers = new Set(['client_id_issued_at', 'client_secret_expires_at']);
+  const properties: Record<string, Schema> = {};
+  const rules: CelValidation[] = [];
+  const forbid = (wire: string, description: string, message: string): void => {
+    properties[wire] = lists.has(wire)
+      ? list(str('A value.'), description)
+      : integers.has(wire)
+        ? int(description)
+        : str(description);
+    rules.push(forbiddenKey(wire, message));
+  };
+  for (const [field, wire] of Object.entries(STANDARD_CLIENT_METADATA)) {
+    forbid(wire, `Not allowed: set spec.${field}.`, `repeats a standard field: set spec.${field} instead`);
+  }
+  for (const wire of SERVER_MANAGED_CLIENT_METADATA) {
+    forbid(
+      wire,
+      'Not allowed: issued by the provider.',
+      'is issued by the provider and cannot be set by the client',
+    );
+  }
+  return { properties, 'x-kubernetes-validations': rules };
+}
+
 const clientSpec: Schema = obj(
   'OidcClientSpec',
   'Desired OpenID Connect client, registered with the provider through RFC 7591 and kept in sync through RFC 7592.',
@@ -265,71 +335,64 @@ const clientSpec: Schema = obj(
       'ProviderRef',
       'The OidcProvider (same namespace) or ClusterOidcProvider that registers this client.',
       {
-        name: str('Name of the provider resource.', { minLength: 1 }),
+        name: objectName('Name of the provider resource.'),
         kind: oneOf(['OidcProvider', 'ClusterOidcProvider'], 'Kind of the provider resource.', {
           default: 'OidcProvider',
         }),
       },
       ['name'],
-      {
-        'x-kubernetes-validations': [
-          {
-            rule: 'self == oldSelf',
-            message: 'providerRef is immutable: create a new OidcClient to move to another provider',
-          },
-        ],
-      },
+      { 'x-kubernetes-validations': [PROVIDER_REF_IMMUTABLE] },
     ),
-    clientName: str('Human-readable client name (client_name).', { minLength: 1 }),
-    redirectUris: list(str('A redirect URI.'), 'Redirection URIs (redirect_uris).', {
+    clientName: str('Human-readable client name (client_name).', { minLength: 1, maxLength: 1024 }),
+    redirectUris: list(uri('A redirect URI.', [NO_FRAGMENT]), 'Redirection URIs (redirect_uris).', {
+      maxItems: MAX_URIS,
       'x-kubernetes-list-type': 'set',
     }),
-    postLogoutRedirectUris: list(str('A URI.'), 'Post-logout redirect URIs (post_logout_redirect_uris).', {
+    postLogoutRedirectUris: list(uri('A URI.'), 'Post-logout redirect URIs (post_logout_redirect_uris).', {
+      maxItems: MAX_URIS,
       'x-kubernetes-list-type': 'set',
     }),
     grantTypes: list(
-      str('An OAuth 2.0 grant type.'),
+      str('An OAuth 2.0 grant type.', { maxLength: MAX_TOKEN }),
       'Grant types (grant_types), e.g. authorization_code, refresh_token, client_credentials.',
-      {
-        'x-kubernetes-list-type': 'set',
-      },
+      { maxItems: 16, 'x-kubernetes-list-type': 'set' },
     ),
-    responseTypes: list(str('A response type.'), 'Response types (response_types), e.g. code.', {
-      'x-kubernetes-list-type': 'set',
-    }),
+    responseTypes: list(
+      str('A response type.', { maxLength: MAX_TOKEN }),
+      'Response types (response_types), e.g. code.',
+      { maxItems: 16, 'x-kubernetes-list-type': 'set' },
+    ),
     scopes: list(
-      str('A scope value.', { pattern: '^[^\\s]+$' }),
+      str('A scope value.', { pattern: '^[^\\s]+$', maxLength: MAX_TOKEN }),
       'Scopes the client may request; sent as the space-separated scope parameter.',
-      {
-        'x-kubernetes-list-type': 'set',
-      },
+      { maxItems: MAX_VALUES, 'x-kubernetes-list-type': 'set' },
     ),
     tokenEndpointAuthMethod: oneOf(
       ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'],
       'Token endpoint authentication method (token_endpoint_auth_method).',
     ),
-    contacts: list(str('An e-mail address.'), 'Contacts for the client (contacts).', {
+    contacts: list(str('An e-mail address.', { maxLength: 320 }), 'Contacts for the client (contacts).', {
+      maxItems: 16,
       'x-kubernetes-list-type': 'set',
     }),
-    clientUri: str('Home page of the client (client_uri).'),
-    logoUri: str('Logo URL (logo_uri).'),
-    policyUri: str('Privacy policy URL (policy_uri).'),
-    tosUri: str('Terms of service URL (tos_uri).'),
-    jwksUri: str("URL of the client's JSON Web Key Set (jwks_uri)."),
+    clientUri: uri('Home page of the client (client_uri).'),
+    logoUri: uri('Logo URL (logo_uri).'),
+    policyUri: uri('Privacy policy URL (policy_uri).'),
+    tosUri: uri('Terms of service URL (tos_uri).'),
+    jwksUri: uri("URL of the client's JSON Web Key Set (jwks_uri)."),
     applicationType: oneOf(['web', 'native'], 'Application type (application_type).'),
     extraMetadata: {
       type: 'object',
       description:
-        "Server-specific client metadata sent as-is with the standard fields (for example IAM's reuse_refresh_token). Keys must not repeat a field above.",
+        "Server-specific client metadata sent as-is with the standard fields (for example IAM's reuse_refresh_token). Keys must not repeat a field above, nor name one the provider issues (client_id, client_secret, registration_access_token...).",
       'x-kubernetes-preserve-unknown-fields': true,
+      ...forbiddenExtraMetadata(),
     },
-    secretName: str(
+    secretName: objectName(
       'Name of the application Secret that receives client_id, client_secret, issuer and endpoint URLs. Defaults to <metadata.name>-oidc-client.',
-      { maxLength: 253 },
     ),
-    managementSecretName: str(
+    managementSecretName: objectName(
       'Name of the management Secret that holds the registration access token and registration_client_uri. Defaults to <metadata.name>-oidc-registration. Grant access to it sparingly: it can change or delete the client.',
-      { maxLength: 253 },
     ),
     secretTemplate: obj(
       'SecretTemplate',
@@ -351,17 +414,17 @@ const clientSpec: Schema = obj(
           maxProperties: 64,
           additionalProperties: { type: 'string', maxLength: 4096 },
           'x-kubernetes-validations': [
-            { rule: TEMPLATE_KEYS_RULE, message: TEMPLATE_KEYS_MESSAGE },
-            { rule: TEMPLATE_VALUES_RULE, message: TEMPLATE_VALUES_MESSAGE },
+            cel(TEMPLATE_KEYS_RULE, TEMPLATE_KEYS_MESSAGE, 'semantic'),
+            cel(TEMPLATE_VALUES_RULE, TEMPLATE_VALUES_MESSAGE, 'semantic'),
           ],
         },
       },
       [],
       {
         'x-kubernetes-validations': [
-          { rule: TEMPLATE_TYPE_RULE, message: TEMPLATE_TYPE_MESSAGE },
-          { rule: TEMPLATE_BASIC_AUTH_RULE, message: TEMPLATE_BASIC_AUTH_MESSAGE },
-          { rule: TEMPLATE_REPLACE_RULE, message: TEMPLATE_REPLACE_MESSAGE },
+          cel(TEMPLATE_TYPE_RULE, TEMPLATE_TYPE_MESSAGE, 'semantic'),
+          cel(TEMPLATE_BASIC_AUTH_RULE, TEMPLATE_BASIC_AUTH_MESSAGE, 'semantic'),
+          cel(TEMPLATE_REPLACE_RULE, TEMPLATE_REPLACE_MESSAGE, 'semantic'),
         ],
       },
     ),
@@ -369,6 +432,20 @@ const clientSpec: Schema = obj(
       ['Delete', 'Orphan'],
       'What happens at the provider when this resource is deleted: Delete removes the client (RFC 7592 DELETE), Orphan leaves it registered.',
       { default: 'Delete' },
+    ),
+    rotation: obj(
+      'RotationSpec',
+      'Credential rotation: a new client replaces the current one (register, switch the application Secret, keep the previous client for the overlap, then delete it at the provider). Also on request (annotation oidc.dcr-operator.dev/rotate with a new value) and before client_secret_expires_at.',
+      {
+        every: str(
+          'Rotate on a schedule: how long a client is used before a new one replaces it, as a duration (2160h, 90d, 1h30m). Unset: no scheduled rotation. Must be longer than the overlap.',
+          { pattern: DURATION_PATTERN, maxLength: 32 },
+        ),
+        overlap: str(
+          'How long the previous client stays registered after the application Secret switched to the new one, so running pods can pick up the new Secret (10m by default; 0s deletes it at once).',
+          { pattern: DURATION_PATTERN, maxLength: 32 },
+        ),
+      },
     ),
     adoptFrom: obj(
       'AdoptFrom',
@@ -378,6 +455,7 @@ const clientSpec: Schema = obj(
       },
       ['secretRef'],
     ),
+    ...controlProperties,
   },
   ['providerRef'],
 );
@@ -390,10 +468,29 @@ const clientStatus: Schema = obj('OidcClientStatus', 'Observed state of the clie
   managementSecretName: str('Name of the management Secret in use.'),
   clientSecretExpiresAt: int('client_secret_expires_at reported by the provider (0 = never).'),
   lastSyncTime: str('When the client was last confirmed in sync with the provider.', { format: 'date-time' }),
+  rotation: obj(
+    'RotationStatus',
+    'Credential rotation: the previous client while it is kept, and the schedule.',
+    {
+      previousClientId: str('client_id of the previous client, kept registered until previousDeletionTime.'),
+      previousDeletionTime: str('When the previous client is deleted at the provider.', {
+        format: 'date-time',
+      }),
+      lastRotationTime: str('When the current client replaced the previous one.', { format: 'date-time' }),
+      nextRotationTime: str(
+        'When the next rotation is due (spec.rotation.every, or before client_secret_expires_at).',
+        {
+          format: 'date-time',
+        },
+      ),
+      lastRequest: str('The last value of the oidc.dcr-operator.dev/rotate annotation that was carried out.'),
+    },
+  ),
   ignoredFields: list(
     str('A client metadata field name.'),
     'Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes.',
   ),
+  ...controlStatusProperties,
   conditions: conditions(),
 });
 
@@ -428,6 +525,13 @@ const readyColumns = [
 ];
 const ageColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age.' };
 
+// A provider's reason is what a reader needs first (TLSError, DiscoveryFailed...): shown by default.
+const providerColumns = [
+  ...readyColumns.map(({ priority: _, ...column }) => column),
+  { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
+  ageColumn,
+];
+
 export const resources: ResourceDefinition[] = [
   {
     kind: 'OidcClient',
@@ -440,16 +544,10 @@ export const resources: ResourceDefinition[] = [
     spec: clientSpec,
     status: clientStatus,
     validations: [
-      {
-        rule: SECRET_NAME_FITS_RULE,
-        message:
-          'metadata.name is longer than 241 characters, so the default application Secret name <name>-oidc-client would exceed 253: set spec.secretName',
-      },
-      {
-        rule: MANAGEMENT_SECRET_NAME_FITS_RULE,
-        message:
-          'metadata.name is longer than 235 characters, so the default management Secret name <name>-oidc-registration would exceed 253: set spec.managementSecretName',
-      },
+      SECRET_NAME_FITS,
+      MANAGEMENT_SECRET_NAME_FITS,
+      DISTINCT_SECRETS_EXPLICIT,
+      DISTINCT_SECRETS_DEFAULT,
     ],
     printerColumns: [
       ...readyColumns,
@@ -485,10 +583,7 @@ export const resources: ResourceDefinition[] = [
       'OidcProvider describes an OpenID Connect provider that OidcClients in the same namespace register with.',
     spec: providerSpec,
     status: providerStatus,
-    printerColumns: [
-      { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
-      ageColumn,
-    ],
+    printerColumns: providerColumns,
   },
   {
     kind: 'ClusterOidcProvider',
@@ -500,10 +595,7 @@ export const resources: ResourceDefinition[] = [
       'ClusterOidcProvider describes an OpenID Connect provider that OidcClients in the namespaces allowed by spec.conditions (all when unset) register with.',
     spec: clusterProviderSpec,
     status: providerStatus,
-    printerColumns: [
-      { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerUrl', description: 'Issuer URL.' },
-      ageColumn,
-    ],
+    printerColumns: providerColumns,
   },
 ];
 

@@ -34,7 +34,7 @@ export interface OidcClientSpec {
   jwksUri?: string;
   /** Application type (application_type). */
   applicationType?: "web" | "native";
-  /** Server-specific client metadata sent as-is with the standard fields (for example IAM's reuse_refresh_token). Keys must not repeat a field above. */
+  /** Server-specific client metadata sent as-is with the standard fields (for example IAM's reuse_refresh_token). Keys must not repeat a field above, nor name one the provider issues (client_id, client_secret, registration_access_token...). */
   extraMetadata?: Record<string, unknown>;
   /** Name of the application Secret that receives client_id, client_secret, issuer and endpoint URLs. Defaults to <metadata.name>-oidc-client. */
   secretName?: string;
@@ -44,8 +44,14 @@ export interface OidcClientSpec {
   secretTemplate?: SecretTemplate;
   /** What happens at the provider when this resource is deleted: Delete removes the client (RFC 7592 DELETE), Orphan leaves it registered. */
   deletionPolicy?: "Delete" | "Orphan";
+  /** Credential rotation: a new client replaces the current one (register, switch the application Secret, keep the previous client for the overlap, then delete it at the provider). Also on request (annotation oidc.dcr-operator.dev/rotate with a new value) and before client_secret_expires_at. */
+  rotation?: RotationSpec;
   /** Take over an existing registration instead of registering a new client. The referenced Secret holds the client JSON saved from the IAM dashboard (key client.json) or the keys client_id, client_secret, registration_access_token and registration_client_uri. The operator verifies it with RFC 7592 GET before managing it. */
   adoptFrom?: AdoptFrom;
+  /** How often the operator re-reads the client at the provider (RFC 7592 GET) and repairs drift, as a duration (30s, 10m, 1h30m; at least 1s, at most 168h). "0" turns periodic checks off (spec changes and the check-now annotation still check). Defaults to the operator's --resync-interval; the operator raises values below its --min-refresh-interval to that floor. Checks are spread with ±10% jitter. */
+  refreshInterval?: string;
+  /** What the operator may do at the provider. Full: register, update (repair drift), delete. ObserveOnly: take over the credentials of an existing registration (spec.adoptFrom) or keep those of one already stored, read it (GET) and report drift as Synced=False reason Drifted, but never register (POST), update (PUT) or delete (DELETE) it; deleting the OidcClient leaves the client registered, as with deletionPolicy: Orphan. */
+  managementPolicy?: "Full" | "ObserveOnly";
 }
 
 /** The OidcProvider (same namespace) or ClusterOidcProvider that registers this client. */
@@ -68,6 +74,14 @@ export interface SecretTemplate {
   mergePolicy?: "Merge" | "Replace";
   /** Secret keys and their values: literal text with placeholders, e.g. "{{ .clientId }}". placeholders are {{ .name }} with name one of clientId, clientSecret, clientName, issuer, discoveryUrl, tokenEndpoint, authorizationEndpoint, userinfoEndpoint, jwksUri, endSessionEndpoint, redirectUris, postLogoutRedirectUris, scopes; lists need | join "<sep>" or | first; other pipes: | default "<text>", | b64enc. A placeholder without a value (e.g. an endpoint the discovery document does not name) is an error unless it has | default. */
   data?: Record<string, string>;
+}
+
+/** Credential rotation: a new client replaces the current one (register, switch the application Secret, keep the previous client for the overlap, then delete it at the provider). Also on request (annotation oidc.dcr-operator.dev/rotate with a new value) and before client_secret_expires_at. */
+export interface RotationSpec {
+  /** Rotate on a schedule: how long a client is used before a new one replaces it, as a duration (2160h, 90d, 1h30m). Unset: no scheduled rotation. Must be longer than the overlap. */
+  every?: string;
+  /** How long the previous client stays registered after the application Secret switched to the new one, so running pods can pick up the new Secret (10m by default; 0s deletes it at once). */
+  overlap?: string;
 }
 
 /** Take over an existing registration instead of registering a new client. The referenced Secret holds the client JSON saved from the IAM dashboard (key client.json) or the keys client_id, client_secret, registration_access_token and registration_client_uri. The operator verifies it with RFC 7592 GET before managing it. */
@@ -100,10 +114,28 @@ export interface OidcClientStatus {
   clientSecretExpiresAt?: number;
   /** When the client was last confirmed in sync with the provider. */
   lastSyncTime?: string;
+  /** Credential rotation: the previous client while it is kept, and the schedule. */
+  rotation?: RotationStatus;
   /** Fields whose desired value the provider does not keep (it normalises or rejects them); the operator stops re-sending them until the spec changes. */
   ignoredFields?: string[];
+  /** The last value of the oidc.dcr-operator.dev/check-now annotation the operator carried out; a different value asks for one more check. */
+  checkNowHandled?: string;
   /** Current conditions (kstatus conventions: Ready, Reconciling, Stalled; plus Synced for drift). */
   conditions?: Condition[];
+}
+
+/** Credential rotation: the previous client while it is kept, and the schedule. */
+export interface RotationStatus {
+  /** client_id of the previous client, kept registered until previousDeletionTime. */
+  previousClientId?: string;
+  /** When the previous client is deleted at the provider. */
+  previousDeletionTime?: string;
+  /** When the current client replaced the previous one. */
+  lastRotationTime?: string;
+  /** When the next rotation is due (spec.rotation.every, or before client_secret_expires_at). */
+  nextRotationTime?: string;
+  /** The last value of the oidc.dcr-operator.dev/rotate annotation that was carried out. */
+  lastRequest?: string;
 }
 
 /** A Kubernetes-style condition. */

@@ -1,43 +1,42 @@
 // Offline validation of our resources, compiled with ajv from the same schema objects that generate
-// the CRDs (src/api/schema.ts), plus semantic checks the structural schema cannot express. Used by
-// the `validate` CLI (Git workflow) and by the reconciler for InvalidSpec conditions.
+// the CRDs (src/api/schema.ts). Used by the `validate` CLI (Git workflow) and by the reconciler for
+// InvalidSpec conditions.
 //
 // What the apiserver does that is emulated here: unknown fields are rejected (kubectl's default
 // strict field validation), null values of declared fields are pruned before validation, set lists
-// must not repeat items and map lists must not repeat their keys.
+// must not repeat items and map lists must not repeat their keys, and every CEL rule
+// (x-kubernetes-validations) runs through its offline twin from src/api/rules.ts, reporting the
+// rule's own message at its fieldPath, so `validate` and `kubectl apply` say the same thing.
+// As on the apiserver, CEL rules do not run when the object has type errors.
 // What is NOT emulated: defaulting, and the transition rule `self == oldSelf` (providerRef
-// immutable), which needs the stored object and therefore runs only on the server. The other CEL
-// rules (x-kubernetes-validations) are emulated by the semantic checks below (EMULATED_CEL_RULES).
-// A unit test fails when the schema gains a rule that is in neither set.
+// immutable), which needs the stored object and therefore runs only on the server.
+//
+// Checks that only the operator (and this validator) make, because the apiserver cannot see what
+// they need (listed in the README, "Validation at apply time"): an OidcProvider's Secret namespace
+// against its own metadata.namespace (CEL reads only metadata.name), clientPolicy patterns as
+// ECMAScript regular expressions, management origins parsed as URLs, and secretTemplate label and
+// annotation keys and values. Rules that need other objects (provider exists, namespace allowed by
+// a ClusterOidcProvider, clientPolicy limits) are checked by the reconciler at run time.
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import ajvFormats from 'ajv-formats';
 import { policyProblems } from '../policy/client-policy.js';
-import { selectorProblems } from '../policy/label-selector.js';
 import { parseOrigin } from '../registration/origins.js';
-import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
+import { validateRotation } from './duration.js';
+import { DNS1123_LABEL_RE, DNS1123_SUBDOMAIN_RE, ORIGIN_RE, offlineTwin } from './rules.js';
 import {
   API_GROUP,
   API_VERSION,
-  CONDITION_NOT_EMPTY_RULE,
-  LABEL_REQUIREMENT_RULE,
-  MANAGEMENT_SECRET_NAME_FITS_RULE,
   objectSchema,
   type ResourceDefinition,
   resources,
-  SECRET_NAME_FITS_RULE,
   TEMPLATE_BASIC_AUTH_MESSAGE,
-  TEMPLATE_BASIC_AUTH_RULE,
   TEMPLATE_KEYS_MESSAGE,
-  TEMPLATE_KEYS_RULE,
   TEMPLATE_REPLACE_MESSAGE,
-  TEMPLATE_REPLACE_RULE,
   TEMPLATE_TYPE_MESSAGE,
-  TEMPLATE_TYPE_RULE,
-  TEMPLATE_VALUES_RULE,
 } from './schema.js';
 import type { Schema } from './schema-builder.js';
 import { SecretTemplateError, templatePlaceholders } from './secret-template.js';
-import type { ClientPolicy, LabelSelector } from './types.generated.js';
+import type { ClientPolicy } from './types.generated.js';
 
 export interface ValidationIssue {
   /** JSON pointer into the validated object, e.g. /spec/redirectUris/0; '/' for the object itself. */
@@ -52,27 +51,7 @@ export interface ResourceValidation {
   issues: ValidationIssue[];
 }
 
-/** CEL rules of the schema that cannot run offline; they are enforced by the apiserver only. */
-export const SERVER_ONLY_CEL_RULES: ReadonlySet<string> = new Set(['self == oldSelf']);
-
-/** CEL rules of the schema that the semantic checks below repeat offline. */
-export const EMULATED_CEL_RULES: ReadonlySet<string> = new Set([
-  LABEL_REQUIREMENT_RULE,
-  CONDITION_NOT_EMPTY_RULE,
-  SECRET_NAME_FITS_RULE,
-  MANAGEMENT_SECRET_NAME_FITS_RULE,
-  TEMPLATE_KEYS_RULE,
-  TEMPLATE_VALUES_RULE,
-  TEMPLATE_TYPE_RULE,
-  TEMPLATE_BASIC_AUTH_RULE,
-  TEMPLATE_REPLACE_RULE,
-]);
-
 export { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
-
-const STANDARD_BY_WIRE_NAME = new Map<string, string>(
-  Object.entries(STANDARD_CLIENT_METADATA).map(([field, wire]) => [wire, field]),
-);
 
 // ---- structural validation with ajv ----------------------------------------------------------------
 
@@ -222,10 +201,52 @@ export function pruneNulls(value: unknown, schema: Schema): unknown {
   return out;
 }
 
-// ---- semantic checks -----------------------------------------------------------------------------
+// ---- CEL rules, through their offline twins -------------------------------------------------------
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** ".spec.secretName" → "/spec/secretName" (our fieldPaths are plain dotted names). */
+const pointerOf = (fieldPath: string | undefined): string =>
+  fieldPath
+    ? fieldPath
+        .split('.')
+        .slice(1)
+        .map(escapePointer)
+        .map((k) => `/${k}`)
+        .join('')
+    : '';
+
+/** Runs every x-kubernetes-validations rule on the nodes present in `value`, like the apiserver. */
+function celIssues(value: unknown, schema: Schema, path: string, out: ValidationIssue[]): void {
+  if (value === undefined) return;
+  for (const v of schema['x-kubernetes-validations'] ?? []) {
+    const twin = offlineTwin(v.rule);
+    if (twin === undefined) throw new Error(`CEL rule without an offline twin (src/api/rules.ts): ${v.rule}`);
+    if (twin === 'server-only' || twin === 'semantic' || twin(value)) continue;
+    out.push({ path: `${path}${pointerOf(v.fieldPath)}` || '/', message: v.message });
+  }
+  const { items, properties, additionalProperties } = schema;
+  if (Array.isArray(value)) {
+    if (!items) return;
+    value.forEach((item, i) => {
+      celIssues(item, items, `${path}/${i}`, out);
+    });
+    return;
+  }
+  if (!isRecord(value)) return;
+  const extra = typeof additionalProperties === 'object' ? additionalProperties : undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const prop = properties?.[key] ?? extra;
+    if (prop) celIssues(child, prop, `${path}/${escapePointer(key)}`, out);
+  }
+}
+
+/** The apiserver skips CEL rules while the object has type errors (they rely on the types). */
+const hasTypeError = (validate: ValidateFunction): boolean =>
+  (validate.errors ?? []).some((e) => e.keyword === 'type');
+
+// ---- checks the apiserver cannot make --------------------------------------------------------------
+
+const DNS1123_LABEL = new RegExp(DNS1123_LABEL_RE);
+const DNS1123_SUBDOMAIN = new RegExp(DNS1123_SUBDOMAIN_RE);
 
 export const isDns1123Subdomain = (s: string): boolean => s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
 export const isDns1123Label = (s: string): boolean => s.length <= 63 && DNS1123_LABEL.test(s);
@@ -248,74 +269,16 @@ function checkName(issues: ValidationIssue[], path: string, value: unknown, labe
   }
 }
 
-/** Absolute URI (RFC 3986 scheme required); redirect URIs also must not carry a fragment (RFC 6749 §3.1.2). */
-function checkUri(issues: ValidationIssue[], path: string, value: unknown, noFragment = false): void {
-  if (typeof value !== 'string') return;
-  if (!URL.canParse(value)) issues.push({ path, message: 'must be an absolute URI' });
-  else if (noFragment && value.includes('#'))
-    issues.push({ path, message: 'must not contain a fragment (#)' });
-}
-
-function checkUriList(issues: ValidationIssue[], path: string, value: unknown, noFragment = false): void {
-  if (!Array.isArray(value)) return;
-  value.forEach((v, i) => {
-    checkUri(issues, `${path}/${i}`, v, noFragment);
-  });
-}
-
 export interface ClientContext {
   /** metadata.name of the OidcClient: lets the check resolve the default Secret names. */
   name?: string;
 }
 
-function clientSemantics(spec: Record<string, unknown>, ctx: ClientContext): ValidationIssue[] {
+function clientSemantics(spec: Record<string, unknown>): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  const extra = spec.extraMetadata;
-  if (isRecord(extra)) {
-    for (const key of Object.keys(extra)) {
-      const path = `/spec/extraMetadata/${escapePointer(key)}`;
-      const field = STANDARD_BY_WIRE_NAME.get(key);
-      if (field) issues.push({ path, message: `repeats a standard field: set spec.${field} instead` });
-      else if (SERVER_MANAGED_CLIENT_METADATA.includes(key)) {
-        issues.push({ path, message: 'is issued by the provider and cannot be set by the client' });
-      }
-    }
-  }
-  if (isRecord(spec.providerRef)) checkName(issues, '/spec/providerRef/name', spec.providerRef.name);
-  checkUriList(issues, '/spec/redirectUris', spec.redirectUris, true);
-  checkUriList(issues, '/spec/postLogoutRedirectUris', spec.postLogoutRedirectUris);
-  for (const field of ['clientUri', 'logoUri', 'policyUri', 'tosUri', 'jwksUri'] as const) {
-    checkUri(issues, `/spec/${field}`, spec[field]);
-  }
-  checkName(issues, '/spec/secretName', spec.secretName);
-  checkName(issues, '/spec/managementSecretName', spec.managementSecretName);
-  if (isRecord(spec.adoptFrom) && isRecord(spec.adoptFrom.secretRef)) {
-    checkName(issues, '/spec/adoptFrom/secretRef/name', spec.adoptFrom.secretRef.name);
-  }
   if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate, spec);
-  // The CRD's CEL rules on metadata.name: the default Secret names must stay within 253 characters.
-  if (ctx.name && spec.secretName === undefined && ctx.name.length > 241) {
-    issues.push({
-      path: '/spec/secretName',
-      message: `is required when metadata.name is longer than 241 characters (${ctx.name}-oidc-client would exceed 253)`,
-    });
-  }
-  if (ctx.name && spec.managementSecretName === undefined && ctx.name.length > 235) {
-    issues.push({
-      path: '/spec/managementSecretName',
-      message: `is required when metadata.name is longer than 235 characters (${ctx.name}-oidc-registration would exceed 253)`,
-    });
-  }
-  // Both Secrets are written by the operator with different keys and readers: one name would clobber.
-  const secretName = asString(spec.secretName) ?? (ctx.name && `${ctx.name}-oidc-client`);
-  const managementName = asString(spec.managementSecretName) ?? (ctx.name && `${ctx.name}-oidc-registration`);
-  if (secretName && secretName === managementName) {
-    const path = spec.managementSecretName === undefined ? '/spec/secretName' : '/spec/managementSecretName';
-    issues.push({
-      path,
-      message: 'the application Secret and the management Secret must have different names',
-    });
-  }
+  // rotation.every > overlap: durations with days (90d), which CEL's duration() cannot read.
+  issues.push(...validateRotation(spec.rotation));
   return issues;
 }
 
@@ -404,38 +367,17 @@ function providerSemantics(
   namespace?: string,
 ): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  for (const field of ['issuerUrl', 'registrationEndpoint'] as const) {
-    checkUri(issues, `/spec/${field}`, spec[field]);
-  }
   checkManagementOrigins(issues, spec);
+  // CEL reads only metadata.name, so "the provider's own namespace" is checked here and at run time.
   for (const field of ['initialAccessTokenSecretRef', 'caSecretRef'] as const) {
     const ref = spec[field];
-    if (!isRecord(ref)) continue;
-    const path = `/spec/${field}`;
-    checkName(issues, `${path}/name`, ref.name);
-    if (ref.namespace !== '') checkName(issues, `${path}/namespace`, ref.namespace, true);
-    if (clusterScoped && (ref.namespace === undefined || ref.namespace === '')) {
-      issues.push({ path: `${path}/namespace`, message: 'is required for a ClusterOidcProvider' });
-    } else if (!clusterScoped && namespace && ref.namespace && ref.namespace !== namespace) {
+    if (clusterScoped || !isRecord(ref) || !namespace || !ref.namespace) continue;
+    if (ref.namespace !== namespace) {
       issues.push({
-        path: `${path}/namespace`,
+        path: `/spec/${field}/namespace`,
         message: "must be empty or the OidcProvider's own namespace",
       });
     }
-  }
-  if (clusterScoped && Array.isArray(spec.conditions)) {
-    spec.conditions.forEach((c: unknown, i) => {
-      if (!isRecord(c)) return;
-      const path = `/spec/conditions/${i}`;
-      if (c.namespaces === undefined && c.namespaceSelector === undefined) {
-        issues.push({ path, message: 'a condition needs namespaces or a namespaceSelector' });
-      }
-      if (isRecord(c.namespaceSelector)) {
-        for (const problem of selectorProblems(c.namespaceSelector as LabelSelector)) {
-          issues.push({ path: `${path}/namespaceSelector`, message: problem });
-        }
-      }
-    });
   }
   if (isRecord(spec.clientPolicy)) {
     for (const problem of policyProblems(spec.clientPolicy as ClientPolicy)) {
@@ -445,21 +387,18 @@ function providerSemantics(
   return issues;
 }
 
-/** Origins only, and no http origin next to an https provider (tokens would travel in clear). */
+const ORIGIN = new RegExp(ORIGIN_RE);
+
+/** Origins that pass the CRD's pattern but are still no URL (e.g. a bad IPv6 literal). */
 function checkManagementOrigins(issues: ValidationIssue[], spec: Record<string, unknown>): void {
   const origins = spec.managementOrigins;
   if (!Array.isArray(origins)) return;
-  const endpoint = asString(spec.registrationEndpoint) || asString(spec.issuerUrl);
-  const https = endpoint?.toLowerCase().startsWith('https:') ?? false;
   origins.forEach((value, i) => {
-    if (typeof value !== 'string') return;
-    const path = `/spec/managementOrigins/${i}`;
+    if (typeof value !== 'string' || !ORIGIN.test(value)) return;
     try {
-      const origin = parseOrigin(value);
-      if (https && origin.startsWith('http:')) {
-        issues.push({ path, message: 'must use https: the provider uses https' });
-      }
+      parseOrigin(value);
     } catch (error) {
+      const path = `/spec/managementOrigins/${i}`;
       issues.push({ path, message: error instanceof Error ? error.message : String(error) });
     }
   });
@@ -486,16 +425,36 @@ export function validateOidcClientSpec(spec: unknown, ctx: ClientContext = {}): 
   const { schema, validate } = clientSpecValidator();
   const pruned = pruneNulls(spec, schema);
   const issues = runAjv(validate, pruned, '/spec');
-  if (isRecord(pruned)) issues.push(...clientSemantics(pruned, ctx));
+  if (!hasTypeError(validate)) {
+    // The object-level rules read metadata.name: give them the name the caller knows.
+    const object = { metadata: ctx.name === undefined ? {} : { name: ctx.name }, spec: pruned };
+    celIssues(object, objectSchema(clientDefinition()), '', issues);
+  }
+  if (isRecord(pruned)) issues.push(...clientSemantics(pruned));
   return issues;
 }
 
-/** Semantic checks of an OidcProvider/ClusterOidcProvider spec (structure is the apiserver's job at runtime). */
+/**
+ * The CEL rules and the operator-only checks of an OidcProvider/ClusterOidcProvider spec (structure
+ * is the apiserver's job at run time; the CEL rules guard objects stored before a rule existed).
+ */
 export function validateProviderSpec(
   spec: unknown,
   opts: { clusterScoped: boolean; namespace?: string },
 ): ValidationIssue[] {
-  return isRecord(spec) ? providerSemantics(spec, opts.clusterScoped, opts.namespace) : [];
+  if (!isRecord(spec)) return [];
+  const kind = opts.clusterScoped ? 'ClusterOidcProvider' : 'OidcProvider';
+  const def = resources.find((r) => r.kind === kind);
+  const issues: ValidationIssue[] = [];
+  if (def) celIssues(spec, def.spec, '/spec', issues);
+  issues.push(...providerSemantics(spec, opts.clusterScoped, opts.namespace));
+  return issues;
+}
+
+function clientDefinition(): ResourceDefinition {
+  const def = resources.find((r) => r.kind === 'OidcClient');
+  if (!def) throw new Error('schema.ts defines no OidcClient');
+  return def;
 }
 
 /** True when apiVersion names our API group (any version). */
@@ -540,14 +499,16 @@ export function validateResource(obj: unknown): ResourceValidation {
     };
   }
   const { def, validate } = entry;
-  const pruned = pruneNulls(obj, objectSchema(def)) as Record<string, unknown>;
+  const schema = objectSchema(def);
+  const pruned = pruneNulls(obj, schema) as Record<string, unknown>;
   const issues = runAjv(validate, pruned, '');
+  if (!hasTypeError(validate)) celIssues(pruned, schema, '', issues);
   const clusterScoped = def.scope === 'Cluster';
   issues.push(...metadataSemantics(pruned.metadata, clusterScoped));
   const spec = pruned.spec;
   if (isRecord(spec)) {
     const meta = isRecord(pruned.metadata) ? pruned.metadata : {};
-    if (def.kind === 'OidcClient') issues.push(...clientSemantics(spec, { name: asString(meta.name) }));
+    if (def.kind === 'OidcClient') issues.push(...clientSemantics(spec));
     else issues.push(...providerSemantics(spec, clusterScoped, asString(meta.namespace)));
   }
   return { kind, checked: true, issues };

@@ -190,16 +190,21 @@ export function importIamClient(jsonText: string, opts: ImportOptions): ImportRe
   // provider has it: the field is left out of the spec, so the operator neither sends nor compares it.
   const notRepresentable: { field: string; message: string }[] = [];
   let client = build();
-  for (const issue of validateResource(client).issues) {
-    const field = standardFieldOf(issue.path);
-    if (field === undefined || !(field in spec)) continue;
-    delete spec[field];
-    notRepresentable.push({
-      field: STANDARD_CLIENT_METADATA[field as keyof typeof STANDARD_CLIENT_METADATA],
-      message: `${issue.path}: ${issue.message}`,
-    });
+  // Type errors hide the CEL rules (as on the apiserver): repeat until no standard field is left to drop.
+  for (let dropped = true; dropped; ) {
+    dropped = false;
+    for (const issue of validateResource(client).issues) {
+      const field = standardFieldOf(issue.path);
+      if (field === undefined || !(field in spec)) continue;
+      delete spec[field];
+      dropped = true;
+      notRepresentable.push({
+        field: STANDARD_CLIENT_METADATA[field as keyof typeof STANDARD_CLIENT_METADATA],
+        message: `${issue.path}: ${issue.message}`,
+      });
+    }
+    client = build();
   }
-  client = build();
   const { issues } = validateResource(client);
   if (issues.length > 0) {
     throw new ImportError('the client JSON does not map to a valid OidcClient', issues);

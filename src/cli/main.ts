@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-// The package's executable: dispatches to a subcommand. Commands take their arguments and a CliIo and
+// The CLI behind entry.ts (the executable, which checks the Node.js version first): dispatches to a subcommand. Commands take their arguments and a CliIo and
 // return an exit code, so they are tested without spawning this file.
 import { readFile } from 'node:fs/promises';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, UsageError } from './io.js';

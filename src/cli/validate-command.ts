@@ -8,7 +8,8 @@ import { checkManifestText, type ManifestReport } from './manifests.js';
 export const VALIDATE_USAGE = `Usage: oidc-client-operator validate [--quiet] [--format text|json] FILE|DIR...
 
 Checks OidcClient, OidcProvider and ClusterOidcProvider manifests offline against the operator's
-schema (the one the CRDs are generated from) and its semantic rules. Directories are searched
+schema (the one the CRDs are generated from), including the CRDs' CEL rules with the messages
+kubectl apply would print, and the checks only the operator makes. Directories are searched
 recursively for .yaml, .yml and .json files; objects of other API groups are counted and skipped.
 CEL transition rules (e.g. providerRef is immutable) need the stored object and run only on the server.
 

@@ -39,12 +39,15 @@ import type { ManagementSecrets } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
   ANNOTATION_ATTEMPT,
+  ANNOTATION_ISSUED_AT,
   ANNOTATION_MANAGEMENT,
   ANNOTATION_PROVIDER_FORMS,
   ANNOTATION_REGISTERED_METADATA,
   ANNOTATION_REJECTED_TOKEN,
   ANNOTATION_REREGISTER,
   ANNOTATION_REREGISTERED,
+  ANNOTATION_ROTATE,
+  ANNOTATION_ROTATED_FOR,
   ANNOTATION_STATE,
 } from './names.js';
 import { OutcomeError, ReconcileError } from './outcome.js';
@@ -95,10 +98,14 @@ export function metadataFingerprint(m: ClientMetadata): string {
   return createHash('sha256').update(stable).digest('hex').slice(0, 16);
 }
 
-/** A new registration also answers a reregister request already present on the resource. */
+/** A new registration also answers reregister / rotate requests already present on the resource. */
 function answeredRequest(cr: OidcClient): Record<string, string> {
-  const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER];
-  return request ? { [ANNOTATION_REREGISTERED]: request } : {};
+  const reregister = cr.metadata.annotations?.[ANNOTATION_REREGISTER];
+  const rotate = cr.metadata.annotations?.[ANNOTATION_ROTATE];
+  return {
+    ...(reregister ? { [ANNOTATION_REREGISTERED]: reregister } : {}),
+    ...(rotate ? { [ANNOTATION_ROTATED_FOR]: rotate } : {}),
+  };
 }
 
 export class ClientLifecycle {
@@ -120,6 +127,8 @@ export class ClientLifecycle {
     previous: StoredRegistration | undefined,
     log: Logger,
     marker: AttemptMarker,
+    /** Written with the marker and the result (a rotation's trigger). */
+    extra: Record<string, string> = {},
   ): Promise<Registration> {
     await this.d.appSecrets.assertNoConflict(cr);
     const attempt = new Date().toISOString();
@@ -128,6 +137,7 @@ export class ClientLifecycle {
         [ANNOTATION_STATE]: 'pending',
         [ANNOTATION_ATTEMPT]: attempt,
         ...answeredRequest(cr),
+        ...extra,
       };
       mgmt = await this.d.mgmtSecrets.replace(cr, mgmt, managementSecretData(undefined, previous), pending);
     } else {
@@ -157,7 +167,7 @@ export class ClientLifecycle {
         if (mgmt) {
           const current = mgmt;
           await this.d.mgmtSecrets
-            .replace(cr, current, current.data ?? {}, { [ANNOTATION_STATE]: 'pending' })
+            .replace(cr, current, current.data ?? {}, { [ANNOTATION_STATE]: 'pending', ...extra })
             .catch(() => current);
         } else {
           await marker.clear(attempt);
@@ -166,7 +176,12 @@ export class ClientLifecycle {
       throw error;
     }
     // A reregister request present from the start is answered by this registration.
-    const registered = { [ANNOTATION_STATE]: 'registered', ...answeredRequest(cr) };
+    const registered = {
+      [ANNOTATION_STATE]: 'registered',
+      [ANNOTATION_ISSUED_AT]: new Date().toISOString(),
+      ...answeredRequest(cr),
+      ...extra,
+    };
     const reg = toStored(created, provider, undefined);
     if (!reg) return this.storeUnmanaged(cr, provider, mgmt, mgmtName, created, metadata, previous, log);
     // When this registration cannot be stored (another attempt's is, the write is refused, or the

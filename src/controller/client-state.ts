@@ -9,6 +9,7 @@ import type { ClientMetadata, RegisteredClient } from '../registration/types.js'
 import { findCondition, type ReasonName } from './conditions.js';
 import { ANNOTATION_ATTEMPT } from './names.js';
 import { type Outcome, STALLED_FOR_GENERATION } from './outcome.js';
+import type { RotationTrigger } from './rotation.js';
 import type { StoredRegistration, StoredState } from './secrets.js';
 
 /** The provider's answer to a drift check (RFC 7592 GET), when one was made this reconcile. */
@@ -42,8 +43,8 @@ export interface Observation {
   remembered: boolean;
   /** Only looked up when the management Secret is being deleted. */
   namespaceTerminating: boolean;
-  /** A reregister annotation value the stored registration has not answered yet. */
-  reregisterRequest?: string;
+  /** A rotation due now: a new rotate/reregister request, the schedule, or an expiring secret. */
+  rotation?: RotationTrigger;
   /** The provider rejected the token now in the management Secret before. */
   rejectedTokenInUse: boolean;
   specChanged: boolean;
@@ -81,9 +82,12 @@ export type ClientState =
    * marker is on the management Secret, or on the OidcClient while no management Secret exists.
    */
   | { kind: 'RegistrationPending'; attempt: string }
-  /** The reregister annotation asks for a new client. */
-  | { kind: 'ReregistrationRequested'; request: string }
-  /** A re-registration stored the new client; the old one still has to be deleted at the provider. */
+  /** A new client is to replace the current one (rotation.ts says why). */
+  | { kind: 'RotationDue'; trigger: RotationTrigger }
+  /**
+   * A rotation stored the new client beside the previous one: switch the application Secret, keep
+   * the previous client for the overlap, then delete it at the provider.
+   */
   | { kind: 'PreviousClientPending'; previous: StoredRegistration }
   /** Registered without RFC 7592 management: credentials only, never updated, never deleted. */
   | { kind: 'Unmanaged'; specDiffers: boolean }
@@ -134,7 +138,7 @@ export function decide(o: Observation): ClientState {
     const specDiffers = stored.metadataHash !== undefined && stored.metadataHash !== o.desiredHash;
     return { kind: 'Unmanaged', specDiffers };
   }
-  if (o.reregisterRequest) return { kind: 'ReregistrationRequested', request: o.reregisterRequest };
+  if (o.rotation) return { kind: 'RotationDue', trigger: o.rotation };
 
   const remote = o.remote;
   if (remote && remote.clientId === stored.reg.clientId) {
@@ -166,8 +170,9 @@ export function decideDeletion(
   cr: OidcClient,
   stored: StoredState,
   remembered: StoredState | undefined,
+  /** spec.deletionPolicy, unless managementPolicy says otherwise (client-control.ts). */
+  policy: 'Delete' | 'Orphan' = cr.spec.deletionPolicy ?? 'Delete',
 ): DeletionState {
-  const policy = cr.spec.deletionPolicy ?? 'Delete';
   const s = stored.kind === 'empty' && !stored.previous && remembered ? remembered : stored;
   const regs: StoredRegistration[] = [];
   if (s.kind === 'managed') regs.push(s.reg);

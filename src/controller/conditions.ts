@@ -31,7 +31,7 @@ export function removeCondition(list: Condition[], type: string): Condition[] {
   return list.filter((c) => c.type !== type);
 }
 
-const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced', 'Managed'];
+const ORDER = ['Ready', 'Reconciling', 'Stalled', 'Synced', 'Managed', 'PreviousClientDeleted'];
 function byType(a: Condition, b: Condition): number {
   return ORDER.indexOf(a.type) - ORDER.indexOf(b.type) || a.type.localeCompare(b.type);
 }
@@ -68,5 +68,18 @@ export const Reason = {
   InSync: 'InSync',
   /** The provider registered the client without RFC 7592 management (no registration access token). */
   ManagementUnsupported: 'ManagementUnsupported',
+  /** A rotation's previous client could not be deleted at the provider (PreviousClientDeleted=False). */
+  PreviousClientDeleteFailed: 'PreviousClientDeleteFailed',
+  // Control by the operator's users (client-control.ts): pause and managementPolicy ObserveOnly.
+  /** Synced=False while the paused annotation is set: nothing is sent to the provider. */
+  ReconcilePaused: 'ReconcilePaused',
+  /** Managed=False under managementPolicy ObserveOnly; also a change it refuses to make. */
+  ObserveOnly: 'ObserveOnly',
+  /** Synced=False under ObserveOnly: the provider's client differs from the spec (not repaired). */
+  Drifted: 'Drifted',
+  /** ObserveOnly without a registration to observe (it never registers one). */
+  NothingToObserve: 'NothingToObserve',
+  /** ObserveOnly: the observed client is gone at the provider (it is not registered again). */
+  ClientGone: 'ClientGone',
 } as const;
 export type ReasonName = (typeof Reason)[keyof typeof Reason];

@@ -3,19 +3,24 @@
 import type { KubernetesObject, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
-import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
+import type { ClusterOidcProvider, Condition, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
 import { type Fence, FenceSlot, isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage, Informer, stripApplyBookkeeping } from '../kube/informer.js';
 import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
-import type { OperatorMetrics } from '../observability/metrics.js';
+import type { ClientHealthRow, OperatorMetrics, ProviderHealthRow } from '../observability/metrics.js';
 import { ClientAccess } from './access.js';
+import { isPaused } from './client-control.js';
 import { findCondition, Reason } from './conditions.js';
 import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
+import {
+  DEFAULT_PROVIDER_CHECK_INTERVAL_MS,
+  ProviderHealthController,
+} from './provider-health-controller.js';
 import { ProviderSlots } from './provider-slots.js';
 import { DEFAULT_MAX_CONCURRENT_REQUESTS, ProviderRegistry, providerKeyOf } from './providers.js';
 import {
@@ -35,6 +40,8 @@ export interface ControllerOptions {
   namespaces: string[];
   workers: number;
   resyncIntervalMs: number;
+  /** The shortest spec.refreshInterval honoured (default 1 min). */
+  minRefreshIntervalMs?: number;
   deletionTimeoutMs: number;
   /** Provider HTTP tuning (tests shorten these). */
   providerRequestTimeoutMs?: number;
@@ -44,6 +51,12 @@ export interface ControllerOptions {
   watchTimeoutSeconds?: [number, number];
   /** This process's part of the OidcClients (by namespace); default: all of them. */
   shard?: Shard;
+  /** Provider health checks: time between two checks of one provider (default 5 min; 0 = off). */
+  providerCheckIntervalMs?: number;
+  /** Which ClusterOidcProviders' status this process writes (default: all on shard 0, else none). */
+  checkClusterProviders?: boolean | ((name: string) => boolean);
+  /** Pause before a failed health check request's one retry (default 1 s; tests shorten it). */
+  providerCheckRetryDelayMs?: number;
 }
 
 const CONTROLLER = 'oidcclient';
@@ -68,6 +81,8 @@ export class OidcClientController {
   private readonly clients: CacheReader<OidcClient>;
   private readonly shard: Shard;
   private workers?: Promise<void>;
+  /** Provider status: undefined when health checks are off. */
+  readonly providerHealth?: ProviderHealthController;
 
   constructor(private readonly o: ControllerOptions) {
     const m = o.metrics;
@@ -151,6 +166,16 @@ export class OidcClientController {
         }
         return [...rows.values()];
       };
+      m.clientSource = () => this.clientInformers.flatMap((i) => i.list().map(clientHealthRow));
+      m.providerSource = () => {
+        const health = this.providerHealth;
+        if (!health) return [];
+        const all: (OidcProvider | ClusterOidcProvider)[] = [
+          ...this.providerInformers.flatMap((i) => i.list()),
+          ...this.clusterProviders.list(),
+        ];
+        return all.filter((p) => health.owns(p)).map(providerHealthRow);
+      };
     }
 
     const clients = multiInformer(this.clientInformers);
@@ -185,8 +210,24 @@ export class OidcClientController {
       retries: o.providerRetries,
       secretRecheckMs: o.providerSecretRecheckMs,
       clusterShare: (max) => clusterShare(max, shard),
+      onTrouble: (p) => this.providerHealth?.nudge(p),
     });
     const events = new EventRecorder(rest, 'oidc-client-operator', o.log);
+    const interval = o.providerCheckIntervalMs ?? DEFAULT_PROVIDER_CHECK_INTERVAL_MS;
+    if (interval > 0) {
+      this.providerHealth = new ProviderHealthController({
+        rest,
+        log: o.log.child({ controller: 'provider-health' }),
+        metrics: m,
+        events,
+        providers,
+        clusterProviders: this.clusterProviders,
+        checkClusterProviders: o.checkClusterProviders ?? shard.index === 0,
+        intervalMs: interval,
+        requestTimeoutMs: o.providerRequestTimeoutMs,
+        retryDelayMs: o.providerCheckRetryDelayMs,
+      });
+    }
     this.reconciler = new OidcClientReconciler({
       rest,
       clients,
@@ -201,6 +242,7 @@ export class OidcClientController {
       events,
       log: o.log,
       resyncIntervalMs: o.resyncIntervalMs,
+      minRefreshIntervalMs: o.minRefreshIntervalMs,
       deletionTimeoutMs: o.deletionTimeoutMs,
     });
     this.wireEvents();
@@ -239,6 +281,7 @@ export class OidcClientController {
     await this.startInformers();
     if (this.workers || fence?.signal.aborted) return;
     this.o.log.info({ workers: this.o.workers }, 'starting workers');
+    this.providerHealth?.start(fence?.signal);
     this.workers = runWorkers(
       this.queue,
       this.o.workers,
@@ -266,7 +309,7 @@ export class OidcClientController {
     clearTimeout(this.gaugeTimer);
     this.queue.shutDown();
     for (const i of this.allInformers()) i.stop();
-    await this.workers;
+    await Promise.all([this.workers, this.providerHealth?.stop()]);
     // Logs each registration undone and each token lost itself.
     await this.reconciler.drainWrites(drainMs);
     await this.registry.close();
@@ -293,7 +336,8 @@ export class OidcClientController {
   /** Reconciles `key` in a slot of its provider; a key whose provider is at its share is parked. */
   private async reconcileFair(key: string) {
     const cr = this.clients.get(key);
-    if (!cr) return this.reconcileTimed(key);
+    // A paused client calls no provider: it takes no slot (nor counts as a success of its provider).
+    if (!cr || isPaused(cr)) return this.reconcileTimed(key);
     const slot = this.slots.acquire(providerKeyOf(cr).key, key);
     if (!slot) {
       this.o.log.debug({ oidcclient: key }, 'provider at its share of workers; parked');
@@ -410,6 +454,7 @@ export class OidcClientController {
     };
     for (const inf of this.providerInformers) {
       const wake = (p: OidcProvider, old?: OidcProvider) => {
+        this.providerHealth?.observe(p, old);
         if (old && old.metadata.generation === p.metadata.generation) return;
         wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
       };
@@ -417,12 +462,14 @@ export class OidcClientController {
         onAdd: (p) => wake(p),
         onUpdate: wake,
         onDelete: (p) => {
+          this.providerHealth?.forget(p);
           wake(p);
           this.releaseUnusedProvider('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
         },
       });
     }
     const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
+      this.providerHealth?.observe(p, old);
       if (old && old.metadata.generation === p.metadata.generation) return;
       wakeReferencing('ClusterOidcProvider', `cluster/${p.metadata.name}`);
     };
@@ -430,6 +477,7 @@ export class OidcClientController {
       onAdd: (p) => wakeCluster(p),
       onUpdate: wakeCluster,
       onDelete: (p) => {
+        this.providerHealth?.forget(p);
         wakeCluster(p);
         this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
       },
@@ -468,6 +516,35 @@ export class OidcClientController {
       name,
     });
   }
+}
+
+function readyOf(conditions: Condition[] | undefined): 'True' | 'False' | 'Unknown' {
+  return findCondition(conditions, 'Ready')?.status ?? 'Unknown';
+}
+
+function clientHealthRow(c: OidcClient): ClientHealthRow {
+  const ref = providerKeyOf(c);
+  const synced = c.status?.lastSyncTime ? Date.parse(c.status.lastSyncTime) : Number.NaN;
+  return {
+    namespace: c.metadata.namespace ?? '',
+    name: c.metadata.name ?? '',
+    providerKind: ref.kind,
+    providerName: c.spec.providerRef.name,
+    ready: readyOf(c.status?.conditions),
+    secretExpiresAt: c.status?.clientSecretExpiresAt,
+    lastSyncSeconds: Number.isFinite(synced) ? synced / 1000 : undefined,
+  };
+}
+
+function providerHealthRow(p: OidcProvider | ClusterOidcProvider): ProviderHealthRow {
+  const ready = findCondition(p.status?.conditions, 'Ready');
+  return {
+    kind: p.metadata.namespace ? 'OidcProvider' : 'ClusterOidcProvider',
+    namespace: p.metadata.namespace ?? '',
+    name: p.metadata.name ?? '',
+    ready: ready?.status ?? 'Unknown',
+    reason: ready?.reason ?? '',
+  };
 }
 
 function specOrMetaChanged(c: OidcClient, old: OidcClient): boolean {

@@ -29,6 +29,25 @@ export const ANNOTATION_ADOPTED = `${API_GROUP}/adopted-client-id`;
 export const ANNOTATION_REREGISTER = `${API_GROUP}/reregister`;
 /** On the management Secret: the reregister request already carried out. */
 export const ANNOTATION_REREGISTERED = `${API_GROUP}/reregistered-for`;
+/**
+ * On the OidcClient: set to a new value (any string, e.g. a date) to rotate the credentials: a new
+ * client, the application Secret switched to it, the previous client deleted after the overlap.
+ */
+export const ANNOTATION_ROTATE = `${API_GROUP}/rotate`;
+/** On the management Secret: the rotate request already carried out. */
+export const ANNOTATION_ROTATED_FOR = `${API_GROUP}/rotated-for`;
+/** On the management Secret: when the current client was registered (the rotation schedule counts from it). */
+export const ANNOTATION_ISSUED_AT = `${API_GROUP}/issued-at`;
+/**
+ * On the management Secret while previous_* keys exist: why the rotation started (see
+ * RotationTrigger), written with the pending marker and the registration; it sets the overlap.
+ */
+export const ANNOTATION_ROTATION_TRIGGER = `${API_GROUP}/rotation-trigger`;
+/**
+ * On the management Secret while previous_* keys exist: when the previous client is deleted at the
+ * provider. Written only after the application Secret switched to the new client.
+ */
+export const ANNOTATION_PREVIOUS_DELETION_TIME = `${API_GROUP}/previous-deletion-time`;
 /** Fingerprint of a registration access token the provider rejected (not the token itself). */
 export const ANNOTATION_REJECTED_TOKEN = `${API_GROUP}/rejected-token-sha256`;
 /**
@@ -57,8 +76,8 @@ export const MGMT_KEYS = {
 } as const;
 
 /**
- * During a requested re-registration the old client's credentials wait under these keys until it
- * is deleted at the provider, so a crash or a failed POST never loses its token.
+ * During a rotation (or requested re-registration) the old client's credentials wait under these keys
+ * until it is deleted at the provider, so a crash or a failed POST never loses its token.
  */
 export const PREVIOUS_KEYS = {
   clientId: 'previous_client_id',

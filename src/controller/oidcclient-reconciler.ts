@@ -7,7 +7,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
-import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
+import type { OidcClient, OidcClientStatus, RotationStatus } from '../api/types.generated.js';
 import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isFenced } from '../kube/fence.js';
@@ -26,6 +26,18 @@ import type { ClientAccess } from './access.js';
 import { checkRenderable, SecretTemplateError } from './app-secret-template.js';
 import { AppSecrets } from './app-secrets.js';
 import {
+  deletionPolicyOf,
+  isObserveOnly,
+  isObserveOnlyState,
+  isPaused,
+  type ObserveOnlyState,
+  observedConditions,
+  pausedStatus,
+  pendingCheckNow,
+  refreshIntervalOf,
+  restrictToObserve,
+} from './client-control.js';
+import {
   type AttemptMarker,
   ClientLifecycle,
   desiredMetadata,
@@ -40,16 +52,21 @@ import {
   type Observation,
   type RemoteObservation,
 } from './client-state.js';
-import { findCondition, Reason } from './conditions.js';
+import { findCondition, Reason, type ReasonName } from './conditions.js';
 import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
 import { classifyEndpointError } from './endpoint-trust.js';
 import { ForeignSecrets } from './foreign-secrets.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
+  ANNOTATION_ISSUED_AT,
+  ANNOTATION_PREVIOUS_DELETION_TIME,
   ANNOTATION_PROVIDER_FORMS,
   ANNOTATION_REREGISTER,
   ANNOTATION_REREGISTERED,
+  ANNOTATION_ROTATE,
+  ANNOTATION_ROTATED_FOR,
+  ANNOTATION_ROTATION_TRIGGER,
   appSecretName,
   clientKey,
   LABEL_ORPHANED,
@@ -68,6 +85,18 @@ import {
   providerKeyOf,
   type ResolvedProvider,
 } from './providers.js';
+import {
+  deleteRetryDelay,
+  describeTrigger,
+  dueRotation,
+  iso,
+  isTriggerKind,
+  overlapFor,
+  parseTime,
+  previousPhase,
+  rotationPolicy,
+  rotationStatus,
+} from './rotation.js';
 import { SecretAccess } from './secret-access.js';
 import {
   hasRegistrationFinalizer,
@@ -90,6 +119,8 @@ export interface ReconcilerOptions {
   log: Logger;
   /** Drift checks (GET at the provider) happen once per interval per client, spread with jitter. */
   resyncIntervalMs: number;
+  /** The shortest spec.refreshInterval honoured (shorter ones are raised to it). Default 1 min. */
+  minRefreshIntervalMs?: number;
   /** How long a finalizer keeps trying to delete at an unreachable provider before letting go. */
   deletionTimeoutMs: number;
 }
@@ -97,6 +128,8 @@ export interface ReconcilerOptions {
 /** A step that changed local state and wants the loop to observe again. */
 const AGAIN = Symbol('again');
 type StepResult = Outcome | typeof AGAIN;
+/** The longest requeue for a rotation: timers cannot wait months (setTimeout takes 2^31 - 1 ms at most). */
+const MAX_TIMER_MS = 24 * 3_600_000;
 /** Local repairs chain (move, restore, register, finish a re-registration); more means a bug. */
 const MAX_PASSES = 6;
 
@@ -120,10 +153,16 @@ type Step<K extends ClientState['kind']> = (
 export class OidcClientReconciler {
   /** Next drift check per key; in memory, so a restart spreads checks over one interval again. */
   private readonly nextResync = new Map<string, number>();
+  /** Each client's drift-check period (spec.refreshInterval or the default); 0 = no periodic checks. */
+  private readonly intervals = new Map<string, number>();
   /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
   private readonly finalized = new Map<string, string>();
   /** The status we wrote last, for as long as the cache still shows the object it replaced. */
   private readonly statusWritten = new Map<string, { supersededRv?: string; status: OidcClientStatus }>();
+  /** Failed deletes of a rotation's previous client: when to try again (in memory: a restart tries at once). */
+  private readonly previousDeleteFailures = new Map<string, { failures: number; retryAt: number }>();
+  /** Keys whose due drift check (a check-now too) waits for the end of a rotation's overlap. */
+  private readonly checkDeferred = new Set<string>();
   /** Fingerprint of the client metadata last published as in sync with the provider, per key. */
   private readonly metadataSeen = new Map<string, string>();
 
@@ -159,9 +198,12 @@ export class OidcClientReconciler {
 
   forget(key: string): void {
     this.nextResync.delete(key);
+    this.intervals.delete(key);
     this.mgmtSecrets.forget(key);
     this.mgmtSecrets.forgetSnapshot(key);
     this.statusWritten.delete(key);
+    this.previousDeleteFailures.delete(key);
+    this.checkDeferred.delete(key);
     this.metadataSeen.delete(key);
   }
 
@@ -173,32 +215,56 @@ export class OidcClientReconciler {
       this.finalized.delete(key);
       return undefined;
     }
+    // Paused: no provider call, not even to delete (the finalizer waits); only the status says so.
+    if (isPaused(cr)) return this.paused(key, cr);
     if (cr.metadata.deletionTimestamp) return this.finalize(cr);
 
     const log = this.o.log.child({ oidcclient: key });
     const base = this.statusBase(key, cr);
     const status: OidcClientStatus = structuredClone(base);
+    const checkNow = pendingCheckNow(cr, base);
     // The finalizer is added by the first step that needs it (a registration: with its marker).
     const current = { cr };
     let outcome: Outcome;
     try {
-      outcome = await this.sync(current, status, log);
+      outcome = await this.sync(current, status, log, checkNow !== undefined);
     } catch (error) {
       if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = this.classify(cr, error, log);
     }
+    const deferred = this.checkDeferred.delete(key);
+    // Carried out unless it is retried (then the retry checks again, with the usual backoff) or
+    // waits for a rotation's overlap to end.
+    if (checkNow !== undefined && outcome.kind !== 'retry' && !deferred) status.checkNowHandled = checkNow;
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
     await this.writeStatus(current.cr, base, status, outcome);
     if (outcome.kind === 'retry')
       throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
-    return { requeueAfterMs: this.resyncDelay(key) };
+    // The drift check's time or the rotation's (the previous client's deletion, the schedule).
+    const delay = Math.min(
+      this.resyncDelay(key) ?? Number.POSITIVE_INFINITY,
+      this.rotationDelay(key, status.rotation),
+    );
+    return delay === Number.POSITIVE_INFINITY ? undefined : { requeueAfterMs: delay };
+  }
+
+  /** A paused client: Synced=False ReconcilePaused, written once; nothing else happens. */
+  private async paused(key: string, cr: OidcClient): Promise<ReconcileOutcome> {
+    const base = this.statusBase(key, cr);
+    await this.patchStatus(cr, base, pausedStatus(base, cr, new Date().toISOString()));
+    return undefined;
   }
 
   // ---------------------------------------------------------------- observe, decide, act
 
-  private async sync(current: { cr: OidcClient }, status: OidcClientStatus, log: Logger): Promise<Outcome> {
+  private async sync(
+    current: { cr: OidcClient },
+    status: OidcClientStatus,
+    log: Logger,
+    checkNow: boolean,
+  ): Promise<Outcome> {
     const cr = current.cr;
     const key = clientKey(cr);
     // Only client metadata goes to the provider: a new generation that changed nothing there (the
@@ -207,7 +273,9 @@ export class OidcClientReconciler {
       status.observedGeneration !== cr.metadata.generation &&
       this.metadataSeen.get(key) !== metadataFingerprint(desiredMetadata(cr));
     if (specChanged) status.ignoredFields = undefined;
-    const resyncDue = this.resyncDue(key);
+    this.applyRefreshInterval(cr, specChanged);
+    // A check-now is one more drift check, through the same provider slots as any other.
+    const resyncDue = this.resyncDue(key) || checkNow;
     let provider: Promise<ResolvedProvider> | undefined;
     const ctx: Ctx = {
       obs: undefined as unknown as Observation,
@@ -227,10 +295,13 @@ export class OidcClientReconciler {
     };
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       ctx.obs = await this.observe(ctx.cr, status, { specChanged, resyncDue, remote: ctx.remote });
-      const state = decide(ctx.obs);
-      log.debug({ state: state.kind, pass }, 'state');
-      if (needsFinalizer(state, ctx.obs) && !hasFinalizer(ctx.cr)) ctx.cr = await this.meta.mark(ctx.cr);
-      const result = await this.step(state, ctx);
+      const decided = decide(ctx.obs);
+      log.debug({ state: decided.kind, pass }, 'state');
+      if (needsFinalizer(decided, ctx.obs) && !hasFinalizer(ctx.cr)) ctx.cr = await this.meta.mark(ctx.cr);
+      const state = restrictToObserve(decided, ctx.obs);
+      const result = isObserveOnlyState(state)
+        ? await this.observeOnly(state, ctx)
+        : await this.step(state, ctx);
       if (result !== AGAIN) return result;
     }
     throw new Error(`no stable state after ${MAX_PASSES} steps`);
@@ -302,9 +373,10 @@ export class OidcClientReconciler {
         obs.former = { name: formerName, secret: former, stored: readStored(former) };
     }
     obs.remembered = !mgmt && this.mgmtSecrets.remembered(key) !== undefined;
-    const request = cr.metadata.annotations?.[ANNOTATION_REREGISTER];
-    if (request && mgmt?.metadata?.annotations?.[ANNOTATION_REREGISTERED] !== request)
-      obs.reregisterRequest = request;
+    if (mgmt && obs.stored.kind === 'managed' && !obs.stored.previous) {
+      const trigger = dueRotation(rotationInput(cr, status, mgmt, obs.stored.reg.clientId, o.remote)).trigger;
+      if (trigger) obs.rotation = trigger;
+    }
     if (obs.stored.kind === 'managed')
       obs.rejectedTokenInUse = this.mgmtSecrets.rejectedTokenInUse(mgmt, obs.stored.reg);
     return obs;
@@ -415,10 +487,17 @@ export class OidcClientReconciler {
       return this.register(c);
     },
 
-    ReregistrationRequested: async (_s, c) => {
+    RotationDue: async (s, c) => {
       const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      c.log.info({ clientId: stored.reg.clientId }, 're-registering on request');
-      // The old client moves to previous_* in the same write as the marker: its token is kept
+      const why = describeTrigger(s.trigger);
+      c.log.info({ clientId: stored.reg.clientId, trigger: s.trigger.kind }, 'rotating credentials');
+      this.o.events.record(
+        c.obs.cr,
+        'Normal',
+        'RotationStarted',
+        `rotating client ${stored.reg.clientId} (${why}): registering a new client`,
+      );
+      // The current client moves to previous_* in the same write as the marker: its token is kept
       // until it is deleted at the provider, and the application Secret keeps working meanwhile.
       const r = await this.lifecycle.register(
         c.obs.cr,
@@ -428,11 +507,12 @@ export class OidcClientReconciler {
         stored.reg,
         c.log,
         this.marker(c),
+        { [ANNOTATION_ROTATION_TRIGGER]: s.trigger.kind },
       );
       return this.registered(r, c);
     },
 
-    PreviousClientPending: async (s, c) => this.finishReregistration(s.previous, c),
+    PreviousClientPending: async (s, c) => this.retirePrevious(s.previous, c),
 
     Unmanaged: async (s, c) => {
       const stored = c.obs.stored as Extract<StoredState, { kind: 'unmanaged' }>;
@@ -515,6 +595,34 @@ export class OidcClientReconciler {
     },
   };
 
+  /** managementPolicy ObserveOnly: report what a Full client would have changed at the provider. */
+  private async observeOnly(s: ObserveOnlyState, c: Ctx): Promise<StepResult> {
+    const stalled = (reason: ReasonName, message: string): Outcome => {
+      // One Event per episode, not per reconcile.
+      if (findCondition(c.obs.status.conditions, 'Ready')?.reason !== reason)
+        this.o.events.record(c.obs.cr, 'Warning', reason, message);
+      return { kind: 'stalled', reason, message };
+    };
+    switch (s.kind) {
+      case 'NothingToObserve':
+        return stalled(Reason.NothingToObserve, s.message);
+      case 'ObserveOnlyRefused':
+        return stalled(Reason.ObserveOnly, s.message);
+      case 'ObservedGone': {
+        const id = c.obs.stored.kind === 'empty' ? c.obs.status.clientId : c.obs.stored.reg.clientId;
+        return stalled(
+          Reason.ClientGone,
+          `client ${id} is gone at the provider (${s.why}); managementPolicy ObserveOnly does not register it again: adopt another registration, or set managementPolicy: Full`,
+        );
+      }
+      case 'Observed': {
+        const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+        if (c.obs.remote?.kind === 'found') this.scheduleResync(c.key);
+        return this.publish(c, stored.reg, observedConditions(c.obs.status, s.drift), c.obs.remote);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- shared parts of steps
 
   private async register(c: Ctx): Promise<StepResult> {
@@ -523,6 +631,8 @@ export class OidcClientReconciler {
     const provider = await c.provider();
     // A template that cannot render with this provider's endpoints stops before the POST.
     checkRenderable(c.obs.cr, provider.endpoints);
+    // A rotation's POST tried again keeps what started it (the overlap depends on it).
+    const trigger = previous ? c.obs.mgmt?.metadata?.annotations?.[ANNOTATION_ROTATION_TRIGGER] : undefined;
     const r = await this.lifecycle.register(
       c.obs.cr,
       provider,
@@ -531,6 +641,7 @@ export class OidcClientReconciler {
       previous,
       c.log,
       this.marker(c),
+      trigger ? { [ANNOTATION_ROTATION_TRIGGER]: trigger } : {},
     );
     return this.registered(r, c);
   }
@@ -556,32 +667,129 @@ export class OidcClientReconciler {
   }
 
   /**
-   * A re-registration stored the new client: switch the application Secret to it, then delete
-   * the old client at the provider, then drop the old token. Each step is repeatable.
+   * A rotation stored the new client beside the previous one. In this order, each step repeatable:
+   * switch the application Secret to the new client, record when the previous one goes (now +
+   * overlap; only after the switch, so pods get the whole overlap), wait (no writes), DELETE the
+   * previous client at the provider, drop its keys. A failed DELETE is retried with backoff and
+   * never holds up the new client.
    */
-  private async finishReregistration(previous: StoredRegistration, c: Ctx): Promise<StepResult> {
+  private async retirePrevious(previous: StoredRegistration, c: Ctx): Promise<StepResult> {
     const { cr } = c.obs;
     const stored = c.obs.stored as Exclude<StoredState, { kind: 'empty' }>;
+    const mgmt = c.obs.mgmt as V1Secret;
+    const annotations = mgmt.metadata?.annotations ?? {};
+    const trigger = annotations[ANNOTATION_ROTATION_TRIGGER];
+    const overlapMs = overlapFor(isTriggerKind(trigger) ? trigger : undefined, rotationPolicy(cr.spec));
     const provider = await c.provider();
-    await this.ensureAppSecret(cr, stored.reg, provider);
+    const failure = this.previousDeleteFailures.get(c.key);
+    c.obs.status.rotation = { ...c.obs.status.rotation, lastRotationTime: iso(issuedAt(mgmt)) };
+    let phase = previousPhase({
+      deletionTime: parseTime(annotations[ANNOTATION_PREVIOUS_DELETION_TIME]),
+      retryAt: failure?.retryAt,
+      now: Date.now(),
+    });
+    if (phase.kind === 'switch') {
+      // The application Secret first: it never names a client that is about to be deleted.
+      await this.ensureAppSecret(cr, stored.reg, provider);
+      const at = Date.now() + overlapMs;
+      const app = appSecretName(cr);
+      if (overlapMs > 0) {
+        await this.mgmtSecrets.persist(
+          cr,
+          mgmt,
+          stored.reg,
+          {
+            ...REGISTERED,
+            ...(trigger ? { [ANNOTATION_ROTATION_TRIGGER]: trigger } : {}),
+            [ANNOTATION_PREVIOUS_DELETION_TIME]: iso(at) as string,
+          },
+          previous,
+        );
+        this.o.events.record(
+          cr,
+          'Normal',
+          'Rotated',
+          `application Secret ${app} switched to client ${stored.reg.clientId}; the previous client ${previous.clientId} stays registered until ${iso(at)} (overlap ${overlapMs / 1000} s)`,
+        );
+        return AGAIN;
+      }
+      this.o.events.record(
+        cr,
+        'Normal',
+        'Rotated',
+        `application Secret ${app} switched to client ${stored.reg.clientId}; the previous client ${previous.clientId} is deleted now (no overlap)`,
+      );
+      phase = { kind: 'delete' };
+    }
+    if (phase.kind === 'wait') {
+      // A drift check due meanwhile (a check-now too) comes right after the previous client is
+      // gone (no 1 s requeues).
+      if (c.obs.resyncDue) {
+        this.nextResync.set(c.key, phase.at);
+        this.checkDeferred.add(c.key);
+      }
+      return this.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
+    }
+
     let fate = 'deleted at the provider';
+    let warning = false;
     try {
       const r = await this.lifecycle.deleteAtProvider(cr, provider, previous, c.log);
       if (r === 'gone') fate = 'already gone at the provider';
     } catch (error) {
-      if (!(error instanceof OutcomeError)) throw error;
-      // The old token is rejected while the old client still authenticates: keeping the token
-      // would not help; say what is left behind.
-      fate = `not deleted (${error.message}); it may remain at the provider`;
+      if (isFenced(error)) throw error;
+      if (error instanceof OutcomeError) {
+        // The old token is rejected while the old client still authenticates: keeping the token
+        // would not help; say what is left behind.
+        fate = `not deleted (${error.message}); it may remain at the provider: delete it there by hand`;
+        warning = true;
+      } else {
+        const failures = (failure?.failures ?? 0) + 1;
+        this.previousDeleteFailures.set(c.key, {
+          failures,
+          retryAt: Date.now() + deleteRetryDelay(failures),
+        });
+        const message = `could not delete the previous client ${previous.clientId} at the provider (${errorMessage(error)}); retrying with backoff. The application Secret uses client ${stored.reg.clientId}`;
+        this.o.events.record(cr, 'Warning', Reason.PreviousClientDeleteFailed, message);
+        c.log.warn({ clientId: previous.clientId, err: errorMessage(error) }, 'previous client not deleted');
+        return this.publish(c, stored.reg, this.previousConditions(c.key, previous, message), c.remote);
+      }
     }
-    await this.mgmtSecrets.persist(cr, c.obs.mgmt as V1Secret, stored.reg, REGISTERED, undefined);
+    this.previousDeleteFailures.delete(c.key);
+    await this.mgmtSecrets.persist(cr, mgmt, stored.reg, REGISTERED, undefined);
     this.o.events.record(
       cr,
-      fate.startsWith('not') ? 'Warning' : 'Normal',
-      'ReRegistered',
-      `registered client ${stored.reg.clientId} as requested; the previous client ${previous.clientId} was ${fate}`,
+      warning ? 'Warning' : 'Normal',
+      warning ? Reason.PreviousClientDeleteFailed : 'PreviousClientDeleted',
+      `the previous client ${previous.clientId} was ${fate}; client ${stored.reg.clientId} is in use`,
     );
     return AGAIN;
+  }
+
+  /** While a failed DELETE of the previous client waits for its retry: PreviousClientDeleted=False. */
+  private previousConditions(key: string, previous: StoredRegistration, message?: string): ExtraCondition[] {
+    if (!message && !this.previousDeleteFailures.has(key)) return [];
+    return [
+      {
+        type: 'PreviousClientDeleted',
+        status: 'False',
+        reason: Reason.PreviousClientDeleteFailed,
+        message: message ?? `the previous client ${previous.clientId} could not be deleted yet; retrying`,
+      },
+    ];
+  }
+
+  /** When the work queue should come back for this client's rotation (previous client, schedule). */
+  private rotationDelay(key: string, rotation: RotationStatus | undefined): number {
+    // While a previous client is kept: its deletion (or the retry after a failed one); else the schedule.
+    const at = rotation?.previousClientId
+      ? (this.previousDeleteFailures.get(key)?.retryAt ?? parseTime(rotation.previousDeletionTime))
+      : parseTime(rotation?.nextRotationTime);
+    if (at === undefined) return Number.POSITIVE_INFINITY;
+    const delay = at - Date.now();
+    // Slightly after the moment, so the step finds it due; something overdue is not spun on; a
+    // time months ahead is looked at again within a day (timers cannot wait that long).
+    return delay > 0 ? Math.min(delay + 20, MAX_TIMER_MS) : 1000;
   }
 
   private async ensureAppSecret(
@@ -639,12 +847,16 @@ export class OidcClientReconciler {
 
     // An adopted client keeps saying so while it is the same client.
     const adopted = c.obs.mgmt?.metadata?.annotations?.[ANNOTATION_ADOPTED] === reg.clientId;
+    // client_secret_expires_at belongs to one client: a new one starts without it until it is known.
+    if (remote?.kind === 'found' && remote.clientId === reg.clientId) {
+      if (remote.client.clientSecretExpiresAt !== undefined)
+        status.clientSecretExpiresAt = remote.client.clientSecretExpiresAt;
+    } else if (status.clientId !== reg.clientId) delete status.clientSecretExpiresAt;
     status.clientId = reg.clientId;
+    status.rotation = this.rotationStatus(c, reg.clientId);
     status.registrationClientUri = 'registrationClientUri' in reg ? reg.registrationClientUri : undefined;
     status.secretName = appSecretName(cr);
     status.managementSecretName = c.obs.mgmtName;
-    if (remote?.kind === 'found' && remote.client.clientSecretExpiresAt !== undefined)
-      status.clientSecretExpiresAt = remote.client.clientSecretExpiresAt;
     const ignored = status.ignoredFields ?? [];
     let message =
       ignored.length > 0
@@ -653,6 +865,28 @@ export class OidcClientReconciler {
     if (!('registrationAccessToken' in reg))
       message += ' (without RFC 7592 management: not updated or deleted by the operator)';
     return { kind: 'ready', reason: adopted ? Reason.Adopted : Reason.Registered, message, conditions };
+  }
+
+  /** status.rotation from the management Secret (the source of truth) and the schedule. */
+  private rotationStatus(c: Ctx, clientId: string): RotationStatus | undefined {
+    const { cr, status, mgmt, stored } = c.obs;
+    const annotations = mgmt?.metadata?.annotations ?? {};
+    const previous = stored.previous
+      ? {
+          clientId: stored.previous.clientId,
+          deletionTime: parseTime(annotations[ANNOTATION_PREVIOUS_DELETION_TIME]),
+        }
+      : undefined;
+    const managed = stored.kind === 'managed' && mgmt !== undefined;
+    const nextAt = managed
+      ? dueRotation(rotationInput(cr, status, mgmt, clientId, c.obs.remote)).nextAt
+      : undefined;
+    return rotationStatus({
+      previous,
+      lastRotationTime: status.rotation?.lastRotationTime,
+      nextAt,
+      lastRequest: annotations[ANNOTATION_ROTATED_FOR],
+    });
   }
 
   /** The management Secret under the old spec.managementSecretName: release our finalizer, delete it. */
@@ -678,7 +912,7 @@ export class OidcClientReconciler {
     const remembered = snapshot
       ? readStored({ data: snapshot.data, metadata: { annotations: snapshot.annotations } })
       : undefined;
-    const state = decideDeletion(cr, readStored(owned), remembered);
+    const state = decideDeletion(cr, readStored(owned), remembered, deletionPolicyOf(cr));
     const deadline =
       Date.parse(cr.metadata.deletionTimestamp as unknown as string) + this.o.deletionTimeoutMs;
 
@@ -692,7 +926,7 @@ export class OidcClientReconciler {
           cr,
           'Normal',
           'Orphaned',
-          `client ${state.clientId} left registered at the provider (deletionPolicy: Orphan); its management Secret is kept for adoption`,
+          `client ${state.clientId} left registered at the provider (${cr.spec.managementPolicy === 'ObserveOnly' ? 'managementPolicy: ObserveOnly' : 'deletionPolicy: Orphan'}); its management Secret is kept for adoption`,
         );
         break;
       case 'UnmanagedStays':
@@ -833,7 +1067,11 @@ export class OidcClientReconciler {
     status: OidcClientStatus,
     outcome: Outcome,
   ): Promise<void> {
-    const next = nextStatus(cr, status, outcome, new Date().toISOString());
+    await this.patchStatus(cr, base, nextStatus(cr, status, outcome, new Date().toISOString()));
+  }
+
+  /** Writes `next` unless it equals `base` (idle means idle). */
+  private async patchStatus(cr: OidcClient, base: OidcClientStatus, next: OidcClientStatus): Promise<void> {
     const patch = statusPatch(base, next);
     if (!patch) return;
     try {
@@ -900,23 +1138,59 @@ export class OidcClientReconciler {
     return { kind: 'retry', reason: Reason.Progressing, message: errorMessage(error) };
   }
 
+  /** Takes the client's drift-check period from its spec; says so when the operator's floor raised it. */
+  private applyRefreshInterval(cr: OidcClient, specChanged: boolean): void {
+    const key = clientKey(cr);
+    const { ms, raised } = refreshIntervalOf(cr, {
+      defaultMs: this.o.resyncIntervalMs,
+      minMs: this.o.minRefreshIntervalMs ?? 60_000,
+    });
+    const before = this.intervals.get(key);
+    this.intervals.set(key, ms);
+    if (ms === 0) this.nextResync.delete(key);
+    // A shorter period than the one scheduled applies at once (a longer one from the next check).
+    else if (before !== undefined && ms < before) {
+      const at = this.nextResync.get(key);
+      if (at !== undefined && at > Date.now() + ms) this.scheduleResync(key);
+    }
+    if (raised && specChanged)
+      this.o.events.record(
+        cr,
+        'Warning',
+        'RefreshIntervalRaised',
+        `spec.refreshInterval ${cr.spec.refreshInterval} is below this operator's minimum; checking every ${ms / 1000} s instead`,
+      );
+  }
+
+  private interval(key: string): number {
+    return this.intervals.get(key) ?? this.o.resyncIntervalMs;
+  }
+
   private resyncDue(key: string): boolean {
+    const interval = this.interval(key);
+    if (interval === 0) return false;
     const at = this.nextResync.get(key);
     if (at === undefined) {
       // First sight after start: spread the first drift checks over one interval.
-      this.nextResync.set(key, Date.now() + Math.random() * this.o.resyncIntervalMs);
+      this.nextResync.set(key, Date.now() + Math.random() * interval);
       return false;
     }
     return Date.now() >= at;
   }
 
+  /** The next drift check in one interval ±10% (jitter keeps clients from checking in step). */
   private scheduleResync(key: string): void {
-    this.nextResync.set(key, Date.now() + this.o.resyncIntervalMs * (0.9 + Math.random() * 0.2));
+    const interval = this.interval(key);
+    if (interval === 0) this.nextResync.delete(key);
+    else this.nextResync.set(key, Date.now() + interval * (0.9 + Math.random() * 0.2));
   }
 
-  private resyncDelay(key: string): number {
-    const at = this.nextResync.get(key) ?? Date.now() + this.o.resyncIntervalMs;
-    return Math.max(1000, at - Date.now());
+  /** When to look at the client again; undefined without periodic checks. */
+  private resyncDelay(key: string): number | undefined {
+    const interval = this.interval(key);
+    if (interval === 0) return undefined;
+    const at = this.nextResync.get(key) ?? Date.now() + interval;
+    return Math.max(Math.min(1000, interval), at - Date.now());
   }
 }
 
@@ -950,4 +1224,51 @@ function needsFinalizer(state: ClientState, obs: Observation): boolean {
     default:
       return true;
   }
+}
+
+/** When the current client was registered: our annotation, else (older Secrets) the Secret's creation. */
+function issuedAt(mgmt: V1Secret): number {
+  return (
+    parseTime(mgmt.metadata?.annotations?.[ANNOTATION_ISSUED_AT]) ??
+    parseTime(mgmt.metadata?.creationTimestamp as unknown as string | undefined) ??
+    Date.now()
+  );
+}
+
+/** What rotation.ts needs to know whether (and when) the current client is to be replaced. */
+function rotationInput(
+  cr: OidcClient,
+  status: OidcClientStatus,
+  mgmt: V1Secret,
+  clientId: string,
+  remote: RemoteObservation | undefined,
+): Parameters<typeof dueRotation>[0] {
+  const annotations = mgmt.metadata?.annotations ?? {};
+  const expiresSec =
+    remote?.kind === 'found' && remote.clientId === clientId
+      ? remote.client.clientSecretExpiresAt
+      : status.clientId === clientId
+        ? status.clientSecretExpiresAt
+        : undefined;
+  const input: Parameters<typeof dueRotation>[0] = {
+    policy: rotationPolicy(cr.spec),
+    request: {
+      rotate: cr.metadata.annotations?.[ANNOTATION_ROTATE],
+      reregister: cr.metadata.annotations?.[ANNOTATION_REREGISTER],
+    },
+    handled: {
+      rotate: annotations[ANNOTATION_ROTATED_FOR],
+      reregister: annotations[ANNOTATION_REREGISTERED],
+    },
+    issuedAt: issuedAt(mgmt),
+    now: Date.now(),
+  };
+  // ObserveOnly never registers by itself: only a request (refused with a reason) counts.
+  if (isObserveOnly(cr)) {
+    delete input.policy.everyMs;
+    return input;
+  }
+  if (cr.spec.rotation?.every) input.every = cr.spec.rotation.every;
+  if (expiresSec) input.expiresAt = expiresSec * 1000;
+  return input;
 }

@@ -3,7 +3,7 @@ import { Reason, type ReasonName } from './conditions.js';
 
 /** A condition besides Ready/Reconciling/Stalled that an outcome sets (e.g. Managed=False). */
 export interface ExtraCondition {
-  type: 'Managed' | 'Synced';
+  type: 'Managed' | 'Synced' | 'PreviousClientDeleted';
   status: 'True' | 'False' | 'Unknown';
   reason: ReasonName;
   message: string;

@@ -1,18 +1,8 @@
-import { createHash } from 'node:crypto';
-import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { API_GROUP_VERSION } from '../api/schema.js';
-import type {
-  ClusterOidcProvider,
-  NamespacedSecretKeySelector,
-  OidcClient,
-  OidcProvider,
-  OidcProviderStatus,
-} from '../api/types.generated.js';
+import type { ClusterOidcProvider, OidcClient, OidcProvider } from '../api/types.generated.js';
 import type { Fence } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
-import { readSecret } from '../kube/secrets.js';
 import type { ProviderLabels, ProviderRequestObservation } from '../observability/metrics.js';
 import { RegistrationClient, type RegistrationClientOptions } from '../registration/client.js';
 import { discoverEndpoints } from '../registration/discovery.js';
@@ -20,25 +10,12 @@ import { ProviderUnavailableError, RegistrationUnauthorizedError } from '../regi
 import { ManagementOrigins, OriginConfigError } from '../registration/origins.js';
 import { isTlsVerificationCode } from '../registration/policy.js';
 import type { ProviderEndpoints, RequestObserver } from '../registration/types.js';
-import { setCondition } from './conditions.js';
-import { decode } from './secrets.js';
-import { statusPatch } from './status.js';
-
-type AnyProvider = OidcProvider | ClusterOidcProvider;
+import { type AnyProvider, ProviderNotReadyError, readProviderTrust, type Trust } from './provider-trust.js';
 
 /** spec.maxConcurrentRequests when unset: requests in flight to one provider, and its share of the workers. */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 4;
 
-/** The provider cannot be used yet; `reason` goes on the OidcClient's Ready condition. */
-export class ProviderNotReadyError extends Error {
-  constructor(
-    readonly reason: 'ProviderNotFound' | 'ProviderUnavailable' | 'ProviderInvalid',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProviderNotReadyError';
-  }
-}
+export { ProviderNotReadyError };
 
 export interface ResolvedProvider {
   key: string;
@@ -56,13 +33,6 @@ interface Entry {
   checkedAt: number;
   /** A re-read in flight, shared by concurrent reconciles. */
   recheck?: Promise<Entry>;
-}
-
-/** What the referenced Secrets hold, read once per build or re-check. */
-interface Trust {
-  caPem?: string;
-  initialAccessToken?: string;
-  fingerprint: string;
 }
 
 /** Default: a provider's CA / initial access token Secrets are re-read at most every 30 s. */
@@ -181,6 +151,11 @@ export class ProviderRegistry {
       fence?: Fence;
       /** A ClusterOidcProvider's request limit for this shard (default: all of it). */
       clusterShare?: (maxConcurrentRequests: number) => number;
+      /**
+       * Called when a client of the provider could not be built or was refused for its trust
+       * material: the provider health check re-checks it, so its status tells soon.
+       */
+      onTrouble?: (provider: AnyProvider) => void;
     },
   ) {}
 
@@ -212,13 +187,14 @@ export class ProviderRegistry {
     if (entry.trust === undefined || Date.now() - entry.checkedAt < interval) return entry;
     entry.recheck ??= (async () => {
       try {
-        const trust = await this.readTrust(provider);
+        const trust = await readProviderTrust(this.deps.rest, provider);
         if (trust.fingerprint === entry.trust) return entry;
         if (this.entries.get(key) !== entry) return this.entries.get(key) ?? entry;
         this.deps.log.info(
           { provider: key },
           'provider CA bundle or initial access token changed; rebuilding',
         );
+        this.deps.onTrouble?.(provider);
         return this.replace(key, entry.version, provider, trust);
       } catch (error) {
         // Secret gone or unreadable: a rebuild reports it on the provider and its clients.
@@ -327,7 +303,7 @@ export class ProviderRegistry {
       // Refuse bad origins before anything is fetched: an http origin next to https fails even
       // while discovery is down.
       checkOrigins(spec.registrationEndpoint || spec.issuerUrl, spec.managementOrigins ?? []);
-      const trust = known ?? (await this.readTrust(provider));
+      const trust = known ?? (await readProviderTrust(this.deps.rest, provider));
       entry.trust = trust.fingerprint;
       entry.checkedAt = Date.now();
       const { caPem, initialAccessToken } = trust;
@@ -361,28 +337,20 @@ export class ProviderRegistry {
               'provider refused our CA bundle or initial access token; re-reading',
             );
             this.invalidate(key);
+            this.deps.onTrouble?.(provider);
           },
         );
       } catch (error) {
         if (!(error instanceof OriginConfigError)) throw error;
         throw new ProviderNotReadyError('ProviderInvalid', `spec.managementOrigins: ${error.message}`);
       }
-      const origins = client.managementOrigins;
-      await this.writeStatus(
-        provider,
-        true,
-        'Discovered',
-        `registration endpoint ${endpoints.registrationEndpoint} (${endpoints.source}); management calls go to ${origins.join(', ')} only`,
-        endpoints,
-      );
       return { key, endpoints, client };
     } catch (error) {
-      const notReady =
-        error instanceof ProviderNotReadyError
-          ? error
-          : new ProviderNotReadyError('ProviderUnavailable', `provider ${key}: ${errorMessage(error)}`);
-      await this.writeStatus(provider, false, notReady.reason, notReady.message);
-      throw notReady;
+      // The provider's own status is the health checker's (provider-health.ts); it re-checks now.
+      this.deps.onTrouble?.(provider);
+      throw error instanceof ProviderNotReadyError
+        ? error
+        : new ProviderNotReadyError('ProviderUnavailable', `provider ${key}: ${errorMessage(error)}`);
     }
   }
 
@@ -391,89 +359,5 @@ export class ProviderRegistry {
     const max = provider.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
     const share = this.deps.clusterShare;
     return provider.kind === 'ClusterOidcProvider' && share ? share(max) : max;
-  }
-
-  /** Reads the CA bundle and the initial access token the provider references (each Secret once). */
-  private async readTrust(provider: AnyProvider): Promise<Trust> {
-    const spec = provider.spec;
-    const ns = provider.metadata.namespace;
-    const read = new Map<string, Promise<V1Secret | undefined>>();
-    const caPem = spec.caSecretRef
-      ? await this.readSecretKey(spec.caSecretRef, ns, 'ca.crt', read)
-      : undefined;
-    const initialAccessToken = spec.initialAccessTokenSecretRef
-      ? await this.readSecretKey(spec.initialAccessTokenSecretRef, ns, 'token', read)
-      : undefined;
-    const fingerprint = createHash('sha256')
-      .update(`${caPem ?? ''}\0${initialAccessToken ?? ''}`)
-      .digest('hex');
-    return { caPem, initialAccessToken, fingerprint };
-  }
-
-  private async readSecretKey(
-    ref: NamespacedSecretKeySelector,
-    providerNamespace: string | undefined,
-    defaultKey: string,
-    read: Map<string, Promise<V1Secret | undefined>>,
-  ): Promise<string> {
-    const ns = providerNamespace ?? ref.namespace;
-    if (providerNamespace && ref.namespace && ref.namespace !== providerNamespace) {
-      throw new ProviderNotReadyError(
-        'ProviderInvalid',
-        `Secret ${ref.name} must be in namespace ${providerNamespace}`,
-      );
-    }
-    if (!ns) throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ref.name}: namespace is required`);
-    const key = ref.key ?? defaultKey;
-    const path = `${ns}/${ref.name}`;
-    let pending = read.get(path);
-    if (!pending) {
-      pending = readSecret(this.deps.rest, ns, ref.name);
-      read.set(path, pending);
-    }
-    const secret = await pending;
-    if (!secret) throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} not found`);
-    const value = decode(secret, key);
-    if (!value)
-      throw new ProviderNotReadyError('ProviderInvalid', `Secret ${ns}/${ref.name} has no key ${key}`);
-    return value;
-  }
-
-  /** Writes the provider's status only when it changes (idle means idle). */
-  private async writeStatus(
-    provider: AnyProvider,
-    ready: boolean,
-    reason: string,
-    message: string,
-    endpoints?: ProviderEndpoints,
-  ): Promise<void> {
-    const old = provider.status ?? {};
-    const now = new Date().toISOString();
-    const next: OidcProviderStatus = {
-      observedGeneration: provider.metadata.generation,
-      registrationEndpoint: endpoints?.registrationEndpoint ?? old.registrationEndpoint,
-      tokenEndpoint: endpoints?.tokenEndpoint ?? old.tokenEndpoint,
-      conditions: setCondition(
-        old.conditions ?? [],
-        { type: 'Ready', status: ready ? 'True' : 'False', reason, message },
-        provider.metadata.generation,
-        now,
-      ),
-    };
-    const patch = statusPatch(old, next);
-    if (!patch) return;
-    const plural = provider.kind === 'ClusterOidcProvider' ? 'clusteroidcproviders' : 'oidcproviders';
-    const base = `/apis/${API_GROUP_VERSION}`;
-    const path = provider.metadata.namespace
-      ? `${base}/namespaces/${provider.metadata.namespace}/${plural}/${provider.metadata.name}/status`
-      : `${base}/${plural}/${provider.metadata.name}/status`;
-    try {
-      await this.deps.rest.patch(path, 'merge', patch);
-    } catch (error) {
-      this.deps.log.warn(
-        { provider: provider.metadata.name, err: errorMessage(error) },
-        'provider status not written',
-      );
-    }
   }
 }

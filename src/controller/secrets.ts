@@ -7,8 +7,10 @@ import { sameTemplateKeys, secretType, templateAnnotations } from './app-secret-
 import {
   ANNOTATION_ATTEMPT,
   ANNOTATION_MANAGEMENT,
+  ANNOTATION_PREVIOUS_DELETION_TIME,
   ANNOTATION_REGISTERED_METADATA,
   ANNOTATION_REJECTED_TOKEN,
+  ANNOTATION_ROTATION_TRIGGER,
   ANNOTATION_STATE,
   clientLabelValue,
   LABEL_CLIENT,
@@ -48,6 +50,9 @@ export const TRANSIENT_ANNOTATIONS: ReadonlySet<string> = new Set([
   ANNOTATION_STATE,
   ANNOTATION_ATTEMPT,
   ANNOTATION_REJECTED_TOKEN,
+  // A rotation's: gone with the write that drops the previous client.
+  ANNOTATION_ROTATION_TRIGGER,
+  ANNOTATION_PREVIOUS_DELETION_TIME,
 ]);
 
 /** The annotations a management Secret write leaves: the attempt's replaced, all others kept. */

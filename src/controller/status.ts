@@ -44,21 +44,39 @@ export function nextStatus(
   const managed = extra.find((c) => c.type === 'Managed');
   if (managed) conditions = put(conditions, 'Managed', managed.status, managed.reason, managed.message);
   else if (ready) conditions = removeCondition(conditions, 'Managed');
+  // PreviousClientDeleted=False while a rotation's previous client waits for another DELETE.
+  const previous = extra.find((c) => c.type === 'PreviousClientDeleted');
+  if (previous)
+    conditions = put(conditions, previous.type, previous.status, previous.reason, previous.message);
+  else if (ready) conditions = removeCondition(conditions, 'PreviousClientDeleted');
   const next: OidcClientStatus = { ...status, conditions, observedGeneration: gen };
   if (ignored.length === 0) delete next.ignoredFields;
   if (ready && !next.lastSyncTime) next.lastSyncTime = now;
   return next;
 }
 
-/** A merge patch replacing the whole status (vanished keys as null); undefined when nothing changed. */
+/** A merge patch replacing the whole status (vanished keys as null, nested ones too); undefined when nothing changed. */
 export function statusPatch<S extends object>(
   old: S,
   next: S,
 ): { status: Record<string, unknown> } | undefined {
   if (stableJson(next) === stableJson(old)) return undefined;
-  const out: Record<string, unknown> = { ...(next as Record<string, unknown>) };
-  for (const k of Object.keys(old)) if (out[k] === undefined) out[k] = null;
-  return { status: out };
+  return { status: withNulls(old as Record<string, unknown>, next as Record<string, unknown>) };
+}
+
+/** `next` with keys that vanished since `old` set to null, in nested objects too (merge patches merge them). */
+function withNulls(old: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...next };
+  for (const [k, was] of Object.entries(old)) {
+    const now = out[k];
+    if (now === undefined) out[k] = null;
+    else if (isPlainObject(was) && isPlainObject(now)) out[k] = withNulls(was, now);
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function stableJson(v: unknown): string {

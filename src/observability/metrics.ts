@@ -9,6 +9,27 @@ export interface ProviderLabels {
   name: string;
 }
 
+/** One OidcClient as the per-client metrics show it (read from the informer cache at scrape time). */
+export interface ClientHealthRow {
+  namespace: string;
+  name: string;
+  providerKind: string;
+  providerName: string;
+  ready: 'True' | 'False' | 'Unknown';
+  /** client_secret_expires_at (seconds since the epoch); undefined or 0 when it never expires. */
+  secretExpiresAt?: number | undefined;
+  /** status.lastSyncTime in seconds since the epoch. */
+  lastSyncSeconds?: number | undefined;
+}
+
+/** One provider resource this process checks (namespace '' for a ClusterOidcProvider). */
+export interface ProviderHealthRow extends ProviderLabels {
+  ready: 'True' | 'False' | 'Unknown';
+  reason: string;
+}
+
+const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
 export interface ProviderRequestObservation {
   provider: ProviderLabels;
   method: string;
@@ -42,8 +63,20 @@ export class OperatorMetrics {
   readonly shard: Gauge<'shard' | 'total_shards'>;
   readonly cachedObjects: Gauge<'resource'>;
   readonly droppedObjects: Counter<'resource'>;
+  readonly clientReady: ScrapeTimeGauge;
+  readonly clientSecretExpiry: ScrapeTimeGauge;
+  readonly clientLastSync: ScrapeTimeGauge;
+  readonly providerReady: ScrapeTimeGauge;
+  readonly providerChecks: Counter<'result'>;
   /** Informer cache sizes, read when /metrics is scraped (set by the controller). */
   cacheSource?: () => { resource: string; cached: number; dropped: number }[];
+  /**
+   * The OidcClients and providers of this process, read when /metrics is scraped (set by the
+   * controller): per-object series exist only while the object does and cost no memory between
+   * scrapes.
+   */
+  clientSource?: () => Iterable<ClientHealthRow>;
+  providerSource?: () => Iterable<ProviderHealthRow>;
 
   constructor(opts: { prefix?: string } = {}) {
     const prefix = opts.prefix ?? 'oidc_operator_';
@@ -131,6 +164,62 @@ export class OperatorMetrics {
         for (const s of sizes()) this.inc({ resource: s.resource }, s.cached);
       },
     });
+    const clientRows = () => this.clientSource?.() ?? [];
+    // cert-manager's certmanager_certificate_ready_status: one series per condition status, 1 for
+    // the current one, so `== 1` selects and `sum by (condition)` counts.
+    this.clientReady = new ScrapeTimeGauge(
+      `${prefix}client_ready_status`,
+      'Ready condition of each OidcClient: 1 for its current status (condition True, False or Unknown), else 0.',
+      function* () {
+        for (const c of clientRows()) {
+          const base = {
+            namespace: c.namespace,
+            name: c.name,
+            provider_kind: c.providerKind,
+            provider_name: c.providerName,
+          };
+          for (const condition of CONDITION_STATUSES)
+            yield { labels: { ...base, condition }, value: c.ready === condition ? 1 : 0 };
+        }
+      },
+    );
+    this.clientSecretExpiry = new ScrapeTimeGauge(
+      `${prefix}client_secret_expiration_timestamp_seconds`,
+      'When the client_secret of each OidcClient expires (client_secret_expires_at); only clients whose secret expires.',
+      function* () {
+        for (const c of clientRows())
+          if (c.secretExpiresAt)
+            yield { labels: { namespace: c.namespace, name: c.name }, value: c.secretExpiresAt };
+      },
+    );
+    this.clientLastSync = new ScrapeTimeGauge(
+      `${prefix}client_last_sync_timestamp_seconds`,
+      'When the operator last registered or changed each OidcClient at its provider (status.lastSyncTime).',
+      function* () {
+        for (const c of clientRows())
+          if (c.lastSyncSeconds)
+            yield { labels: { namespace: c.namespace, name: c.name }, value: c.lastSyncSeconds };
+      },
+    );
+    const providerRows = () => this.providerSource?.() ?? [];
+    this.providerReady = new ScrapeTimeGauge(
+      `${prefix}provider_ready_status`,
+      'Ready condition of each provider resource this process checks: 1 for its current status (condition True, False or Unknown), else 0.',
+      function* () {
+        for (const p of providerRows()) {
+          for (const condition of CONDITION_STATUSES)
+            yield { labels: { ...providerLabels(p), condition }, value: p.ready === condition ? 1 : 0 };
+        }
+      },
+    );
+    for (const g of [this.clientReady, this.clientSecretExpiry, this.clientLastSync, this.providerReady])
+      registry.registerMetric(g as unknown as Gauge);
+    this.providerChecks = new Counter({
+      name: `${prefix}provider_health_checks_total`,
+      help: 'Provider health checks by result (the Ready reason: Available, DiscoveryFailed, TLSError, RegistrationEndpointUnavailable, ProviderInvalid).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    });
     this.droppedObjects = new Counter({
       name: `${prefix}shard_dropped_objects_total`,
       help: 'Objects (list items and watch events) received and dropped as belonging to other shards, by resource.',
@@ -185,6 +274,41 @@ export class OperatorMetrics {
     string,
     { labels: Record<ProviderLabel, string>; series: Set<string> }
   >();
+}
+
+/**
+ * A gauge whose samples are produced when /metrics is scraped and dropped right after: per-object
+ * series (one OidcClient each) keep nothing in memory between scrapes, unlike a prom-client Gauge,
+ * which holds every label set it was ever given until it is reset. Registered as a prom-client
+ * metric (name, help, type, aggregator, get).
+ */
+export class ScrapeTimeGauge {
+  readonly type = 'gauge';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly samples: () => Iterable<{ labels: Record<string, string>; value: number }>,
+  ) {}
+
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: 'gauge';
+    aggregator: 'sum';
+    values: { labels: Record<string, string>; value: number }[];
+  }> {
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: [...this.samples()],
+    };
+  }
+
+  /** Registry.resetMetrics() calls it; there is nothing to reset. */
+  reset(): void {}
 }
 
 const PROVIDER_LABELS = ['provider_kind', 'provider_namespace', 'provider_name'] as const;

@@ -18,10 +18,13 @@ export interface OperatorFlags {
   metricsAuth: 'kubernetes' | 'none';
   logLevel: string;
   resyncIntervalMs: number;
+  minRefreshIntervalMs: number;
   maxConcurrentReconciles: number;
   deletionTimeoutMs: number;
   leaseDurationSeconds: number;
   providerTimeoutMs: number;
+  /** Time between two health checks of one provider resource; 0 turns them off. */
+  providerCheckIntervalMs: number;
 }
 
 export class FlagError extends Error {}
@@ -42,11 +45,18 @@ export const USAGE = `Usage: oidc-client-operator run [flags]
                                     SubjectAccessReview for get on /metrics; the chart sets this)
   --log-level info                  trace|debug|info|warn|error (env LOG_LEVEL)
   --resync-interval 10m             drift check (RFC 7592 GET) per client, spread over this interval
+                                    (an OidcClient's spec.refreshInterval overrides it)
+  --min-refresh-interval 1m         shortest spec.refreshInterval honoured; shorter ones are raised
+                                    to it (protects shared providers from tenants' tight loops)
   --max-concurrent-reconciles 8     OidcClients reconciled at once (provider calls are further
                                     bounded per provider by spec.maxConcurrentRequests)
   --deletion-timeout 5m             how long a finalizer retries an unreachable provider before
                                     letting the OidcClient go (with a Warning Event)
   --provider-timeout 10s            timeout of one provider HTTP request
+  --provider-check-interval 5m      health check of every OidcProvider / ClusterOidcProvider
+                                    (discovery, TLS, registration endpoint) into its status,
+                                    repeated this often (±10 %), 0 = off; ClusterOidcProviders
+                                    are checked by shard 0
   --shard 0 --total-shards 1        run shard i of n: only the OidcClients whose namespace hashes
                                     to i (FNV-1a of the name, modulo n) are watched into memory and
                                     reconciled; run each shard as its own Deployment (leader and
@@ -109,9 +119,11 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
         'metrics-auth': { type: 'string' },
         'log-level': { type: 'string' },
         'resync-interval': { type: 'string' },
+        'min-refresh-interval': { type: 'string' },
         'max-concurrent-reconciles': { type: 'string' },
         'deletion-timeout': { type: 'string' },
         'provider-timeout': { type: 'string' },
+        'provider-check-interval': { type: 'string' },
         shard: { type: 'string' },
         'total-shards': { type: 'string' },
       },
@@ -155,6 +167,7 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
     metricsAuth,
     logLevel: level,
     resyncIntervalMs: parseDuration(str('resync-interval') ?? '10m', '--resync-interval'),
+    minRefreshIntervalMs: parseDuration(str('min-refresh-interval') ?? '1m', '--min-refresh-interval'),
     maxConcurrentReconciles: parseInteger(
       str('max-concurrent-reconciles') ?? '8',
       '--max-concurrent-reconciles',
@@ -166,5 +179,9 @@ export function parseOperatorFlags(argv: string[], env: NodeJS.ProcessEnv = proc
       Math.round(parseDuration(str('lease-duration') ?? '15s', '--lease-duration') / 1000),
     ),
     providerTimeoutMs: parseDuration(str('provider-timeout') ?? '10s', '--provider-timeout'),
+    providerCheckIntervalMs: parseDuration(
+      str('provider-check-interval') ?? '5m',
+      '--provider-check-interval',
+    ),
   };
 }

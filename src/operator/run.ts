@@ -42,8 +42,10 @@ export async function runOperator(argv: string[]): Promise<void> {
     namespaces: flags.namespaces,
     workers: flags.maxConcurrentReconciles,
     resyncIntervalMs: flags.resyncIntervalMs,
+    minRefreshIntervalMs: flags.minRefreshIntervalMs,
     deletionTimeoutMs: flags.deletionTimeoutMs,
     providerRequestTimeoutMs: flags.providerTimeoutMs,
+    providerCheckIntervalMs: flags.providerCheckIntervalMs,
     shard: flags.shard,
   });
 

@@ -1,7 +1,11 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
+import { crdObject } from '../../src/api/generate.js';
+import { resources } from '../../src/api/schema.js';
+import { REQUIRED_NODE_MAJOR } from '../../src/cli/node-version.js';
+import { buildOperator } from '../harness/build.js';
 import { runTool, type ToolResult } from '../harness/exec.js';
 import {
   createTestNamespace,
@@ -12,7 +16,9 @@ import {
 } from '../harness/kube.js';
 
 // The CLI as users run it (a child process), checked against the real apiserver: what `validate`
-// rejects the server rejects too, and what `import` prints the server accepts.
+// rejects the server rejects too (CEL rules: with the same message at the same field), every file
+// in examples/ passes both, what `import` prints the server accepts, and on an old Node.js the
+// executable says what it needs.
 
 const root = resolve(import.meta.dirname, '../..');
 const fixture = join(root, 'test/fixtures/iam-client.json');
@@ -20,8 +26,12 @@ const CRDS = ['oidcclients', 'oidcproviders', 'clusteroidcproviders'].map(
   (p) => `${p}.oidc.dcr-operator.dev`,
 );
 
+/** The compiled executable (built in beforeAll), as the package's bin and the image run it. */
 function cli(args: string[]): Promise<ToolResult> {
-  return runTool('npx', ['tsx', 'src/cli/main.ts', ...args], { cwd: root, timeoutMs: 60_000 });
+  return runTool(process.execPath, [join(root, 'dist/cli/entry.js'), ...args], {
+    cwd: root,
+    timeoutMs: 60_000,
+  });
 }
 
 const CLIENT = `apiVersion: oidc.dcr-operator.dev/v1alpha1
@@ -65,7 +75,155 @@ const STRUCTURAL_MISTAKES: { name: string; yaml: string; path: string; serverSay
     path: '/spec/providerRef/name',
     serverSays: /spec\.providerRef\.name: Required value/,
   },
+  {
+    // Lists are bounded so the apiserver can bound the cost of the CEL rules on their items.
+    name: 'maxItems',
+    yaml: `${CLIENT}  redirectUris: [${Array.from({ length: 65 }, (_, i) => `https://a.example.org/${i}`).join(', ')}]\n`,
+    path: '/spec/redirectUris',
+    serverSays: /spec\.redirectUris: Too many: 65: must have at most 64 items/,
+  },
 ];
+
+const provider = (kind: 'OidcProvider' | 'ClusterOidcProvider', spec: string) =>
+  `apiVersion: oidc.dcr-operator.dev/v1alpha1\nkind: ${kind}\nmetadata:\n  name: shared\nspec:\n  issuerUrl: https://iam.example.org/\n${spec}`;
+
+/**
+ * The CRD's CEL rules (src/api/rules.ts): `kubectl apply` refuses each object with exactly the
+ * message `validate` prints, at the same field (JSON pointer for validate, dotted for the server).
+ */
+const CEL_MISTAKES: { name: string; yaml: string; where: string; path: string; message: string }[] = [
+  {
+    name: 'Secret names collide (both set)',
+    yaml: `${CLIENT}  secretName: creds\n  managementSecretName: creds\n`,
+    where: 'OidcClient/web',
+    path: '/spec/managementSecretName',
+    message: 'the application Secret and the management Secret must have different names',
+  },
+  {
+    name: "Secret names collide (secretName = the management Secret's default name)",
+    yaml: `${CLIENT}  secretName: web-oidc-registration\n`,
+    where: 'OidcClient/web',
+    path: '/spec/secretName',
+    message: 'the application Secret and the management Secret must have different names',
+  },
+  {
+    name: 'default Secret name too long',
+    yaml: CLIENT.replace('name: web', `name: ${'w'.repeat(236)}`),
+    where: `OidcClient/${'w'.repeat(236)}`,
+    path: '/spec/managementSecretName',
+    message:
+      'metadata.name is longer than 235 characters, so the default management Secret name <name>-oidc-registration would exceed 253: set spec.managementSecretName',
+  },
+  {
+    name: 'extraMetadata repeats a standard field',
+    yaml: `${CLIENT}  extraMetadata:\n    client_name: Web\n`,
+    where: 'OidcClient/web',
+    path: '/spec/extraMetadata/client_name',
+    message: 'repeats a standard field: set spec.clientName instead',
+  },
+  {
+    name: 'extraMetadata sets what the provider issues',
+    yaml: `${CLIENT}  extraMetadata:\n    client_secret: never-printed\n`,
+    where: 'OidcClient/web',
+    path: '/spec/extraMetadata/client_secret',
+    message: 'is issued by the provider and cannot be set by the client',
+  },
+  {
+    name: 'provider reference is no object name',
+    yaml: CLIENT.replace('name: iam', 'name: IAM_Prod'),
+    where: 'OidcClient/web',
+    path: '/spec/providerRef/name',
+    message:
+      'must be a DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters',
+  },
+  {
+    name: 'relative redirect URI',
+    yaml: `${CLIENT}  redirectUris: [/callback]\n`,
+    where: 'OidcClient/web',
+    path: '/spec/redirectUris/0',
+    message:
+      'must be an absolute URI (scheme:rest, printable ASCII without spaces; http and https need a host)',
+  },
+  {
+    name: 'redirect URI with a fragment',
+    yaml: `${CLIENT}  redirectUris: ["https://app.example.org/cb#x"]\n`,
+    where: 'OidcClient/web',
+    path: '/spec/redirectUris/0',
+    message: 'must not contain a fragment (#)',
+  },
+  {
+    name: 'https URL without a host',
+    yaml: `${CLIENT}  jwksUri: "https:/jwks.json"\n`,
+    where: 'OidcClient/web',
+    path: '/spec/jwksUri',
+    message:
+      'must be an absolute URI (scheme:rest, printable ASCII without spaces; http and https need a host)',
+  },
+  {
+    name: 'issuer is not http(s)',
+    yaml: provider('OidcProvider', '').replace('https://iam.example.org/', 'ftp://iam.example.org/'),
+    where: 'OidcProvider/shared',
+    path: '/spec/issuerUrl',
+    message:
+      'must be an http or https URL with a host: http(s)://host[:port][/path], printable ASCII without spaces',
+  },
+  {
+    name: 'management origin with a path',
+    yaml: provider('OidcProvider', '  managementOrigins: [https://admin.example.org/iam]\n'),
+    where: 'OidcProvider/shared',
+    path: '/spec/managementOrigins/0',
+    message: 'must be an origin only: scheme://host[:port], no path, query or user',
+  },
+  {
+    name: 'http management origin next to an https provider',
+    yaml: provider('ClusterOidcProvider', '  managementOrigins: [http://admin.example.org]\n'),
+    where: 'ClusterOidcProvider/shared',
+    path: '/spec/managementOrigins',
+    message:
+      'http origins are refused: the provider uses https, and the registration access token must not travel in clear',
+  },
+  {
+    name: 'cluster provider Secret without a namespace',
+    yaml: provider('ClusterOidcProvider', '  caSecretRef: { name: iam-ca }\n'),
+    where: 'ClusterOidcProvider/shared',
+    path: '/spec/caSecretRef/namespace',
+    message: 'is required for a ClusterOidcProvider',
+  },
+  {
+    name: 'Secret namespace is no namespace name',
+    yaml: provider('ClusterOidcProvider', '  initialAccessTokenSecretRef: { name: t, namespace: Team_A }\n'),
+    where: 'ClusterOidcProvider/shared',
+    path: '/spec/initialAccessTokenSecretRef/namespace',
+    message:
+      'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
+  },
+  {
+    name: 'empty condition',
+    yaml: provider('ClusterOidcProvider', '  conditions: [{}]\n'),
+    where: 'ClusterOidcProvider/shared',
+    path: '/spec/conditions/0',
+    message: 'a condition needs namespaces or a namespaceSelector',
+  },
+  {
+    name: 'In without values',
+    yaml: provider(
+      'ClusterOidcProvider',
+      '  conditions: [{ namespaceSelector: { matchExpressions: [{ key: tier, operator: In }] } }]\n',
+    ),
+    where: 'ClusterOidcProvider/shared',
+    path: '/spec/conditions/0/namespaceSelector/matchExpressions/0',
+    message: 'In and NotIn need at least one value; Exists and DoesNotExist take no values',
+  },
+];
+
+/** JSON pointer → the apiserver's field path: /spec/redirectUris/0 → spec.redirectUris[0]. */
+const serverPath = (pointer: string): string =>
+  pointer
+    .slice(1)
+    .split('/')
+    .map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`))
+    .join('');
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('oidc-client-operator CLI', () => {
   const kubeconfigPath = inject('kubeconfigPath');
@@ -80,6 +238,7 @@ describe('oidc-client-operator CLI', () => {
     });
 
   beforeAll(async () => {
+    await buildOperator();
     ns = await createTestNamespace(kubeConfigFromFile(kubeconfigPath), 'cli');
     scratch = await mkdtemp(join(dirname(kubeconfigPath), 'cli-'));
     // Other test files may apply the same CRDs: server-side apply with --force-conflicts is idempotent.
@@ -114,19 +273,31 @@ describe('oidc-client-operator CLI', () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
-  it('validate accepts the examples, and so does the apiserver', async () => {
+  it('every file in examples/ passes validate and a server-side dry run', async () => {
+    const files = (await readdir(join(root, 'examples'))).filter((f) => /\.ya?ml$/.test(f)).sort();
+    expect(files).toEqual(
+      expect.arrayContaining(['cluster-provider-shared.yaml', 'provider-private-ca-and-token.yaml']),
+    );
     const result = await cli(['validate', 'examples']);
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    // One document per example file.
-    const files = (await readdir(join(root, 'examples'))).filter((f) => f.endsWith('.yaml'));
-    expect(files.length).toBeGreaterThanOrEqual(7);
-    const n = files.length;
-    expect(result.stdout).toBe(`${n} files, ${n} documents: ${n} validated, 0 skipped, no issues\n`);
+    expect(result.stdout).toMatch(
+      new RegExp(`^${files.length} files, \\d+ documents: \\d+ validated, \\d+ skipped, no issues\n$`),
+    );
 
     for (const file of files) {
-      const applied = await serverDryRun(await readFile(join(root, 'examples', file), 'utf8'));
+      // Namespaced objects land in the test namespace: the examples' own (oidc-client-operator) may
+      // not exist here, and other test files create and delete it.
+      const docs = Array.from(
+        parseAllDocuments(await readFile(join(root, 'examples', file), 'utf8')),
+        (d) => {
+          const obj = d.toJS() as { metadata?: { namespace?: string } };
+          if (obj.metadata?.namespace) obj.metadata.namespace = ns.name;
+          return stringify(obj);
+        },
+      );
+      const applied = await serverDryRun(docs.join('---\n'));
       expect(applied.code, `${file}: ${applied.stderr}`).toBe(0);
-      expect(applied.stdout).toContain('(server dry run)');
+      expect(applied.stdout.match(/\(server dry run\)/g)).toHaveLength(docs.length);
     }
   });
 
@@ -174,38 +345,130 @@ describe('oidc-client-operator CLI', () => {
     }
   });
 
-  it('validate repeats the CRD CEL rules offline: both refuse the same objects', async () => {
-    const cluster = (spec: string) =>
-      `apiVersion: oidc.dcr-operator.dev/v1alpha1\nkind: ClusterOidcProvider\nmetadata:\n  name: shared\nspec:\n  issuerUrl: https://iam.example.org/\n${spec}`;
-    const cases = [
-      {
-        yaml: cluster('  conditions: [{}]\n'),
-        where: 'ClusterOidcProvider/shared: /spec/conditions/0',
-        serverSays: /a condition needs namespaces or a namespaceSelector/,
-      },
-      {
-        yaml: cluster(
-          '  conditions: [{ namespaceSelector: { matchExpressions: [{ key: tier, operator: In }] } }]\n',
-        ),
-        where: 'ClusterOidcProvider/shared: /spec/conditions/0/namespaceSelector',
-        serverSays: /In and NotIn need at least one value/,
-      },
-      {
-        yaml: CLIENT.replace('name: web', `name: ${'w'.repeat(236)}`),
-        where: `OidcClient/${'w'.repeat(236)}: /spec/managementSecretName`,
-        serverSays: /metadata\.name is longer than 235 characters/,
-      },
-    ];
-    for (const c of cases) {
-      const file = join(scratch, 'cel.yaml');
-      await writeFile(file, c.yaml);
-      const result = await cli(['validate', file]);
-      expect(result.code, result.stdout).toBe(1);
-      expect(result.stdout).toContain(`${file}:0: ${c.where}: `);
-      const applied = await serverDryRun(c.yaml);
-      expect(applied.code, `${c.where} was accepted by the apiserver`).not.toBe(0);
-      expect(applied.stderr).toMatch(c.serverSays);
+  it('kubectl apply refuses each CEL mistake with the message validate prints, at the same field', async () => {
+    const files = await Promise.all(
+      CEL_MISTAKES.map(async (m, i) => {
+        const file = join(scratch, `cel-${i}.yaml`);
+        await writeFile(file, m.yaml);
+        return file;
+      }),
+    );
+    // One validate run for the whole table (each start of the CLI costs a second or two).
+    const result = await cli(['validate', '--quiet', ...files]);
+    expect(result.code, result.stderr).toBe(1);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(result.stdout).not.toContain('never-printed');
+    for (const [i, m] of CEL_MISTAKES.entries()) {
+      // Exactly this issue and no other for the file: the table isolates one rule per object.
+      expect(
+        lines.filter((l) => l.startsWith(`${files[i]}:`)),
+        m.name,
+      ).toEqual([`${files[i]}:0: ${m.where}: ${m.path}: ${m.message}`]);
+
+      const applied = await kubectl(binDir, kubeconfigPath, ['apply', '-f', files[i] as string], {
+        namespace: ns.name,
+      });
+      expect(applied.code, `${m.name} was accepted by the apiserver`).not.toBe(0);
+      const said = new RegExp(
+        `${escapeRegExp(serverPath(m.path))}: (Invalid|Required) value: (".*": )?${escapeRegExp(m.message)}`,
+      );
+      expect(applied.stderr, m.name).toMatch(said);
+      expect(applied.stderr).not.toContain('never-printed');
     }
+  });
+
+  it("the CEL rules fit the apiserver's cost budget because lists and strings are bounded", async () => {
+    const unbounded = (node: unknown): unknown => {
+      if (Array.isArray(node)) return node.map(unbounded);
+      if (typeof node !== 'object' || node === null) return node;
+      return Object.fromEntries(
+        Object.entries(node)
+          .filter(([k]) => !['maxItems', 'maxLength', 'maxProperties'].includes(k))
+          .map(([k, v]) => [k, unbounded(v)]),
+      );
+    };
+    for (const def of resources) {
+      const crd = crdObject(def);
+      const bounded = await kubectl(
+        binDir,
+        kubeconfigPath,
+        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        {
+          input: stringify(crd),
+        },
+      );
+      expect(bounded.code, `${def.kind}: ${bounded.stderr}`).toBe(0);
+      const refused = await kubectl(
+        binDir,
+        kubeconfigPath,
+        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        {
+          input: stringify(unbounded(crd)),
+        },
+      );
+      expect(refused.code, def.kind).not.toBe(0);
+      expect(refused.stderr, def.kind).toMatch(/estimated rule cost (total .*)?exceeds budget/);
+    }
+  });
+
+  it('the transition rule (providerRef immutable) runs on the server only; validate says so in --help', async () => {
+    const name = 'immutable';
+    const first = CLIENT.replace('name: web', `name: ${name}`);
+    const created = await kubectl(binDir, kubeconfigPath, ['apply', '-f', '-'], {
+      input: first,
+      namespace: ns.name,
+    });
+    expect(created.code, created.stderr).toBe(0);
+    const moved = first.replace('    name: iam\n', '    name: other\n');
+    const file = join(scratch, 'moved.yaml');
+    await writeFile(file, moved);
+    const refused = await kubectl(binDir, kubeconfigPath, ['apply', '-f', file], { namespace: ns.name });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      /spec\.providerRef: Invalid value: .*providerRef is immutable: create a new OidcClient to move to another provider/,
+    );
+    const offline = await cli(['validate', file]);
+    expect(offline.code, offline.stdout).toBe(0);
+    expect((await cli(['validate', '--help'])).stdout).toContain('run only on the server');
+  });
+
+  it(`on Node.js older than ${REQUIRED_NODE_MAJOR} the executable says what it needs, without a stack trace`, async () => {
+    const entry = join(root, 'dist/cli/entry.js');
+    const expectRefusal = (r: ToolResult, version: string) => {
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^oidc-client-operator needs Node\\.js ${REQUIRED_NODE_MAJOR} or newer; this is Node\\.js ${escapeRegExp(version)}\\.\n`,
+        ),
+      );
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    };
+    // A fake old version on this Node: process.versions.node rewritten before the entry loads.
+    const fake = await runTool(
+      process.execPath,
+      [
+        '--import',
+        'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"22.11.0"})',
+        entry,
+        'run',
+      ],
+      { timeoutMs: 30_000 },
+    );
+    expectRefusal(fake, '22.11.0');
+    // The real thing where the machine has an older node (the dev machines' /usr/bin/node is 20).
+    const system = '/usr/bin/node';
+    const systemVersion = await access(system).then(
+      () => runTool(system, ['--version']).then((r) => r.stdout.trim().replace(/^v/, '')),
+      () => undefined,
+    );
+    if (systemVersion && Number(systemVersion.split('.')[0]) < REQUIRED_NODE_MAJOR) {
+      expectRefusal(await runTool(system, [entry, 'run', '--help'], { timeoutMs: 30_000 }), systemVersion);
+    }
+    // And the same entry on this Node runs the CLI.
+    const ok = await runTool(process.execPath, [entry, 'version'], { timeoutMs: 30_000 });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^oidc-client-operator \d+\.\d+\.\d+/);
   });
 
   it('import turns the IAM client JSON into manifests the apiserver accepts', async () => {

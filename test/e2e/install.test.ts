@@ -1,3 +1,5 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
   ApiextensionsV1Api,
@@ -12,8 +14,9 @@ import {
   type V1RoleBinding,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { parseOperatorFlags } from '../../src/operator/flags.js';
+import { type ControlPlane, startControlPlane } from '../harness/control-plane.js';
 import { runTool } from '../harness/exec.js';
 import {
   createTestNamespace,
@@ -26,7 +29,8 @@ import {
 } from '../harness/kube.js';
 
 // The install artefacts on the real apiserver: the Helm chart (lint, render, schema, install/upgrade/
-// uninstall, RBAC proven with SubjectAccessReviews) and the kustomize manifests rendered from it.
+// uninstall, RBAC proven with SubjectAccessReviews, PodDisruptionBudgets and NetworkPolicy, the CRD
+// upgrade path and what an uninstall leaves) and the kustomize manifests rendered from it.
 // No kubelet runs, so Pods never start: only API objects and admission are asserted.
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -191,6 +195,7 @@ describe('install artefacts', () => {
         'ClusterRole',
         'ClusterRoleBinding',
         'Deployment',
+        'PodDisruptionBudget',
         'Role',
         'RoleBinding',
         'Service',
@@ -237,6 +242,7 @@ describe('install artefacts', () => {
         '--log-level=info',
         '--resync-interval=10m',
         '--max-concurrent-reconciles=8',
+        '--provider-check-interval=5m',
       ]);
       expect(container?.env?.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([
         ['POD_NAME', 'metadata.name'],
@@ -270,6 +276,73 @@ describe('install artefacts', () => {
       const args = single<V1Deployment & Manifest>(objs, 'Deployment').spec?.template.spec?.containers[0]
         ?.args;
       expect(args).toContain('--namespaces=team-a,team-b');
+    });
+
+    it('a PodDisruptionBudget per Deployment (per shard), selecting exactly its Pods', async () => {
+      interface Pdb extends Manifest {
+        spec: { minAvailable?: unknown; maxUnavailable?: unknown; selector: { matchLabels: object } };
+      }
+      const one = await render('ops');
+      const pdb = single<Pdb>(one, 'PodDisruptionBudget');
+      const deployment = single<V1Deployment & Manifest>(one, 'Deployment');
+      // Two replicas by default: one may go at a time, one stays (= minAvailable 1).
+      expect(deployment.spec?.replicas).toBe(2);
+      expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: deployment.spec?.selector });
+      const min = single<Pdb>(
+        await render('ops', ['podDisruptionBudget.minAvailable=50%']),
+        'PodDisruptionBudget',
+      );
+      expect(min.spec).toMatchObject({ minAvailable: '50%' });
+      expect(min.spec).not.toHaveProperty('maxUnavailable');
+
+      const sharded = await render('ops', ['sharding.shards=3']);
+      const pdbs = only<Pdb>(sharded, 'PodDisruptionBudget');
+      const deployments = only<V1Deployment & Manifest>(sharded, 'Deployment');
+      expect(pdbs.map((p) => p.metadata.name)).toEqual(deployments.map((d) => d.metadata.name));
+      for (const [i, d] of deployments.entries()) expect(pdbs[i]?.spec.selector).toEqual(d.spec?.selector);
+
+      expect(only(await render('ops', ['podDisruptionBudget.enabled=false']), 'PodDisruptionBudget')).toEqual(
+        [],
+      );
+      expect(only(await render('ops', ['replicaCount=0']), 'PodDisruptionBudget')).toEqual([]);
+      const bad = await run(['template', 'rel', CHART, '--set', 'podDisruptionBudget.maxUnavailable=one']);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/podDisruptionBudget\/maxUnavailable/);
+    });
+
+    it('a NetworkPolicy only when enabled: probes/metrics in, DNS, apiserver and providers out', async () => {
+      expect(only(await render('ops'), 'NetworkPolicy')).toEqual([]);
+      const objs = await render('ops', [
+        'networkPolicy.enabled=true',
+        'networkPolicy.providers.cidrs={192.0.2.10/32}',
+        'networkPolicy.apiServer.cidrs={10.96.0.1/32}',
+        'networkPolicy.apiServer.ports={6443}',
+      ]);
+      const policy = single<Manifest & { spec: Record<string, unknown> }>(objs, 'NetworkPolicy');
+      const deployment = single<V1Deployment & Manifest>(objs, 'Deployment');
+      expect(policy.spec.podSelector).toEqual(deployment.spec?.selector);
+      expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+      expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8081, protocol: 'TCP' }] }]);
+      expect(policy.spec.egress).toEqual([
+        {
+          to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+          ports: [
+            { port: 53, protocol: 'UDP' },
+            { port: 53, protocol: 'TCP' },
+          ],
+        },
+        { to: [{ ipBlock: { cidr: '10.96.0.1/32' } }], ports: [{ port: 6443, protocol: 'TCP' }] },
+        { to: [{ ipBlock: { cidr: '192.0.2.10/32' } }], ports: [{ port: 443, protocol: 'TCP' }] },
+      ]);
+      const bad = await run([
+        'template',
+        'rel',
+        CHART,
+        '--set',
+        'networkPolicy.providers.cidrs={iam.example.org}',
+      ]);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/networkPolicy\/providers\/cidrs\/0/);
     });
 
     it('renders a ServiceMonitor only when enabled', async () => {
@@ -353,7 +426,15 @@ describe('install artefacts', () => {
       expect(label.code, label.stderr).toBe(0);
 
       releases.push({ name: 'op', namespace: ns });
-      const notes = await helmOk(['install', 'op', CHART, '--namespace', ns]);
+      const notes = await helmOk([
+        'install',
+        'op',
+        CHART,
+        '--namespace',
+        ns,
+        '--set',
+        'networkPolicy.enabled=true',
+      ]);
       expect(notes).toContain('get oidcclients');
       expect(notes).toContain('wait oidcclient/');
 
@@ -372,6 +453,12 @@ describe('install artefacts', () => {
       await rbac.readClusterRoleBinding({ name: globalName });
       await rbac.readClusterRole({ name: `${globalName}-metrics-reader` });
       await rbac.readNamespacedRole({ namespace: ns, name: `${name}-leader-election` });
+      // The apiserver accepted the PodDisruptionBudget and the NetworkPolicy as rendered.
+      const pdb = await kubectl(binDir, kubeconfigPath, ['get', 'pdb', name, '-n', ns, '-o', 'json']);
+      expect(pdb.code, pdb.stderr).toBe(0);
+      expect(JSON.parse(pdb.stdout).spec).toMatchObject({ maxUnavailable: 1 });
+      const policy = await kubectl(binDir, kubeconfigPath, ['get', 'networkpolicy', name, '-n', ns]);
+      expect(policy.code, policy.stderr).toBe(0);
       // Helm installs crds/ only when absent; either way they must be there afterwards.
       for (const crd of CRDS) await ext.readCustomResourceDefinition({ name: crd });
 
@@ -456,6 +543,10 @@ describe('install artefacts', () => {
         () => rbac.readNamespacedRole({ namespace: ns, name: `${name}-leader-election` }),
       ];
       for (const read of gone) await expect(read()).rejects.toSatisfy((e) => isApiError(e, 404));
+      for (const kind of ['pdb', 'networkpolicy']) {
+        const left = await kubectl(binDir, kubeconfigPath, ['get', kind, name, '-n', ns]);
+        expect(left.stderr, kind).toMatch(/NotFound/);
+      }
       // CRDs outlive releases (Helm never deletes crds/): users' OidcClients must survive an uninstall.
       for (const crd of CRDS) await ext.readCustomResourceDefinition({ name: crd });
     });
@@ -552,5 +643,117 @@ describe('install artefacts', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('up to date');
     });
+  });
+
+  describe('CRD upgrade path and uninstall (a control plane of its own: CRDs are cluster-global)', () => {
+    let plane: ControlPlane;
+    let work: string;
+    const CLIENT_CRD = `oidcclients.${GROUP}`;
+
+    beforeAll(async () => {
+      [plane, work] = await Promise.all([
+        startControlPlane({ controllerManager: false }),
+        mkdtemp(join(tmpdir(), 'chart-upgrade-')),
+      ]);
+    });
+    afterAll(async () => {
+      await plane?.stop();
+      if (work) await rm(work, { recursive: true, force: true });
+    });
+
+    const ok = async (what: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> => {
+      const r = await what;
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const applyClient = (yamlText: string) =>
+      plane.kubectl(['apply', '-n', 'default', '-f', '-'], { input: yamlText });
+    const client = (name: string, spec: string) =>
+      `apiVersion: ${GROUP}/v1alpha1\nkind: OidcClient\nmetadata:\n  name: ${name}\nspec:\n  providerRef: { name: iam }\n${spec}`;
+    const withNewField = client('web', '  postLogoutRedirectUris: [https://app.example.org/]\n');
+
+    /** The previous release: this chart, but its OidcClient CRD lacks a field and the CEL rules. */
+    async function previousChart(): Promise<string> {
+      const dir = join(work, 'previous');
+      await cp(CHART, dir, { recursive: true });
+      const chartYaml = join(dir, 'Chart.yaml');
+      await writeFile(
+        chartYaml,
+        (await readFile(chartYaml, 'utf8')).replace(/^version: .*$/m, 'version: 0.0.1'),
+      );
+      const file = join(dir, 'crds', `${GROUP}_oidcclients.yaml`);
+      const crd = parse(await readFile(file, 'utf8')) as {
+        spec: { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] };
+      };
+      const root = crd.spec.versions[0]?.schema.openAPIV3Schema as Record<string, unknown>;
+      const strip = (node: unknown): void => {
+        if (typeof node !== 'object' || node === null) return;
+        delete (node as Record<string, unknown>)['x-kubernetes-validations'];
+        for (const child of Object.values(node)) strip(child);
+      };
+      strip(root);
+      const spec = (root.properties as Record<string, { properties: Record<string, unknown> }>).spec;
+      delete spec?.properties.postLogoutRedirectUris;
+      await writeFile(file, stringify(crd));
+      return dir;
+    }
+
+    it('older chart → helm upgrade → the documented CRD apply brings new fields and rules; uninstall keeps CRDs and clients until the CRDs are deleted', async () => {
+      await ok(
+        plane.helm(['install', 'op', await previousChart(), '--namespace', 'op', '--create-namespace']),
+      );
+      const before = await applyClient(withNewField);
+      expect(before.code).not.toBe(0);
+      expect(before.stderr).toMatch(/unknown field "spec\.postLogoutRedirectUris"/);
+
+      // Helm never upgrades what is in crds/: after the upgrade the old CRD is still served.
+      await ok(plane.helm(['upgrade', 'op', CHART, '--namespace', 'op']));
+      expect(await ok(plane.helm(['list', '--namespace', 'op']))).toContain('oidc-client-operator-0.');
+      const stillOld = await applyClient(withNewField);
+      expect(stillOld.stderr).toMatch(/unknown field "spec\.postLogoutRedirectUris"/);
+
+      // The README's step: server-side apply of the chart's crds/ (Helm created them: take them over).
+      await ok(plane.kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(CHART, 'crds')]));
+      await ok(plane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${CLIENT_CRD}`]));
+      await waitFor(
+        async () => {
+          const r = await applyClient(withNewField);
+          if (r.code !== 0) throw new Error(r.stderr);
+          return true;
+        },
+        { description: 'the upgraded CRD to accept the new field', timeoutMs: 30_000, intervalMs: 500 },
+      );
+      const collide = await applyClient(
+        client('clash', '  secretName: creds\n  managementSecretName: creds\n'),
+      );
+      expect(collide.stderr).toContain(
+        'spec.managementSecretName: Invalid value: the application Secret and the management Secret must have different names',
+      );
+
+      // Uninstall removes the release's objects and keeps the API and the users' objects.
+      await ok(plane.helm(['uninstall', 'op', '--namespace', 'op']));
+      for (const kind of ['deployment', 'pdb', 'serviceaccount', 'service']) {
+        const left = await plane.kubectl(['get', kind, 'op-oidc-client-operator', '-n', 'op']);
+        expect(left.stderr, kind).toMatch(/NotFound/);
+      }
+      const roles = await plane.kubectl(['get', 'clusterroles', '-o', 'name']);
+      expect(roles.stdout).not.toContain('op-oidc-client-operator');
+      await ok(plane.kubectl(['get', 'crd', CLIENT_CRD]));
+      await ok(plane.kubectl(['get', 'oidcclient', 'web', '-n', 'default']));
+
+      // The README's last step: deleting the CRDs removes the API and whatever objects are left.
+      await ok(plane.kubectl(['delete', '-f', join(CHART, 'crds'), '--wait=false']));
+      // The apiserver deletes the remaining objects first; generous on a loaded machine.
+      for (const crd of CRDS) {
+        await waitFor(async () => /NotFound/.test((await plane.kubectl(['get', 'crd', crd])).stderr), {
+          description: `${crd} deleted`,
+          timeoutMs: 150_000,
+          intervalMs: 1_000,
+        });
+      }
+      const left = await plane.kubectl(['get', 'oidcclients', '-A']);
+      expect(left.code).not.toBe(0);
+      expect(left.stderr).toMatch(/doesn't have a resource type|could not find the requested resource/);
+    }, 300_000);
   });
 });

@@ -199,7 +199,14 @@ describe('operator process: health, metrics, kstatus and no leaked credentials',
   });
 
   it('an invalid spec and a provider 400 are kstatus Failed', async () => {
-    await apply(clientYaml('frag', 'iam', `  redirectUris: ['https://frag.example.org/cb#fragment']\n`));
+    // Accepted by the apiserver, refused by the operator: a label value invalid on the Secret.
+    await apply(
+      clientYaml(
+        'frag',
+        'iam',
+        `  redirectUris: ['https://frag.example.org/cb']\n  secretTemplate:\n    labels: { tier: "front end" }\n`,
+      ),
+    );
     await apply(
       clientYaml(
         'alg',
@@ -207,7 +214,7 @@ describe('operator process: health, metrics, kstatus and no leaked credentials',
         `  redirectUris: ['https://alg.example.org/cb']\n  extraMetadata:\n    id_token_signed_response_alg: XS999\n`,
       ),
     );
-    const frag = await r.waitReady('frag', { status: 'False', reason: 'InvalidSpec' });
+    const frag = await r.waitReady('frag', { status: 'False', reason: 'InvalidSecretTemplate' });
     const alg = await r.waitReady('alg', { status: 'False', reason: 'InvalidMetadata' });
     expect(kstatus(frag)).toBe('Failed');
     expect(kstatus(alg)).toBe('Failed');

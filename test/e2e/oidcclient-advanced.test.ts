@@ -227,8 +227,9 @@ spec:
       expect(posts()).toBe(before + 2);
       expect(await server.store.get(oldId)).toBeUndefined();
       expect((await r.secretValues('renewed-oidc-client'))?.client_id).toBe(renewed.status?.clientId);
-      const event = (await r.events('renewed')).find((e) => e.reason === 'ReRegistered');
-      expect(event?.message).toMatch(/as requested.*was deleted at the provider/);
+      // reregister is rotate without an overlap: the previous client goes right after the switch.
+      const event = (await r.events('renewed')).find((e) => e.reason === 'PreviousClientDeleted');
+      expect(event?.message).toContain(`${oldId} was deleted at the provider`);
       await sleep(1_500);
       expect(posts()).toBe(before + 2);
     });

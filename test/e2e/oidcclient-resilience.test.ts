@@ -288,8 +288,8 @@ describe('re-registration on request, deletion and Orphan', () => {
     const after = await r.secretValues('renew-oidc-registration');
     expect(after).not.toHaveProperty('previous_client_id');
     expect(after?.client_id).toBe(newId);
-    const event = (await r.events('renew')).find((e) => e.reason === 'ReRegistered');
-    expect(event?.message).toMatch(new RegExp(`${newId} as requested.*${oldId} was deleted at the provider`));
+    const event = (await r.events('renew')).find((e) => e.reason === 'PreviousClientDeleted');
+    expect(event?.message).toContain(`${oldId} was deleted at the provider; client ${newId} is in use`);
   });
 
   it('finishes a re-registration interrupted before the old client was deleted', async () => {

@@ -1,4 +1,4 @@
-// `npm run build` for tests that run the compiled operator (dist/cli/main.js, what the image runs).
+// `npm run build` for tests that run the compiled operator (dist/cli/entry.js, what the image runs).
 // Test files run in parallel processes: a lock directory keeps two builds from writing dist/ at once
 // (a replica started during the other's build could load a half-written file).
 import { mkdir, rm, stat } from 'node:fs/promises';

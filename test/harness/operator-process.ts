@@ -10,7 +10,7 @@ import { waitFor } from './wait.js';
 
 const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 /** `npm run build` output: what the container image runs. */
-export const COMPILED_MAIN = resolve(import.meta.dirname, '../../dist/cli/main.js');
+export const COMPILED_MAIN = resolve(import.meta.dirname, '../../dist/cli/entry.js');
 const HEALTH_MSG = 'serving /healthz, /readyz and /metrics';
 
 /** One pino JSON line; non-JSON output (a crash trace) is kept as `{ msg: line, raw: true }`. */
@@ -32,7 +32,7 @@ export interface OperatorProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for the health port to be announced (default 30 s: tsx compiles on start). */
   startTimeoutMs?: number;
-  /** Run dist/cli/main.js (built by `npm run build`) with plain node instead of the sources via tsx. */
+  /** Run dist/cli/entry.js (built by `npm run build`) with plain node instead of the sources via tsx. */
   compiled?: boolean;
 }
 
@@ -129,6 +129,11 @@ export async function startOperatorProcess(opts: OperatorProcessOptions): Promis
     '--health-port=0',
     '--health-host=127.0.0.1',
     ...(opts.args ?? []),
+    // Provider health checks reach every ClusterOidcProvider of the shared control plane, i.e. the
+    // registration servers of test files running alongside: only tests that ask for them get them.
+    ...((opts.args ?? []).some((a) => a.startsWith('--provider-check-interval'))
+      ? []
+      : ['--provider-check-interval=0']),
   ];
   const proc: ManagedProcess = startProcess(`operator ${opts.name}`, process.execPath, args, {
     logPath,

@@ -26,6 +26,8 @@ export interface InProcessOperatorOptions {
   /** How often a provider's CA / initial access token Secrets are re-read at most. */
   providerSecretRecheckMs?: number;
   resyncIntervalMs?: number;
+  /** Shortest spec.refreshInterval honoured (the operator's default is 1 min). */
+  minRefreshIntervalMs?: number;
   deletionTimeoutMs?: number;
   workers?: number;
   /** Timeout of one apiserver request (default 30 s); outage tests shorten it. */
@@ -33,6 +35,13 @@ export interface InProcessOperatorOptions {
   /** Provider HTTP tuning; defaults 5 s per request and 2 retries. */
   providerRequestTimeoutMs?: number;
   providerRetries?: number;
+  /**
+   * Provider health checks (default off: tests that count provider requests predate them). The
+   * test operator checks the providers of its namespaces; ClusterOidcProviders only with
+   * checkClusterProviders (they are shared by every test file on the control plane).
+   */
+  providerCheckIntervalMs?: number;
+  checkClusterProviders?: boolean | ((name: string) => boolean);
 }
 
 export async function startInProcessOperator(opts: InProcessOperatorOptions): Promise<InProcessOperator> {
@@ -64,10 +73,14 @@ export async function startInProcessOperator(opts: InProcessOperatorOptions): Pr
     namespaces: [opts.namespace, ...(opts.extraNamespaces ?? [])],
     workers: opts.workers ?? 4,
     resyncIntervalMs: opts.resyncIntervalMs ?? 600_000,
+    minRefreshIntervalMs: opts.minRefreshIntervalMs,
     deletionTimeoutMs: opts.deletionTimeoutMs ?? 60_000,
     providerRequestTimeoutMs: opts.providerRequestTimeoutMs ?? 5_000,
     providerRetries: opts.providerRetries ?? 2,
     providerSecretRecheckMs: opts.providerSecretRecheckMs,
+    providerCheckIntervalMs: opts.providerCheckIntervalMs ?? 0,
+    checkClusterProviders: opts.checkClusterProviders ?? false,
+    providerCheckRetryDelayMs: 200,
   });
   await controller.start();
   return {

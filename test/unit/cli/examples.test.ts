@@ -9,11 +9,18 @@ const examplesDir = resolve(import.meta.dirname, '../../../examples');
 describe('examples/', () => {
   it('holds the documented examples', async () => {
     expect((await readdir(examplesDir)).sort()).toEqual(
-      expect.arrayContaining(['iam-provider.yaml', 'oidcclient-adopt.yaml', 'oidcclient-web.yaml']),
+      expect.arrayContaining([
+        'iam-provider.yaml',
+        'oidcclient-adopt.yaml',
+        'oidcclient-web.yaml',
+        'cluster-provider-shared.yaml',
+        'provider-private-ca-and-token.yaml',
+      ]),
     );
   });
 
-  it.each(readdirSync(examplesDir).filter((f) => f.endsWith('.yaml')))('%s passes validate', async (file) => {
+  const files = readdirSync(examplesDir).filter((f) => /\.ya?ml$/.test(f));
+  it.each(files)('%s passes validate', async (file) => {
     const report = checkManifestText(await readFile(join(examplesDir, file), 'utf8'));
     expect(report.issues).toEqual([]);
     expect(report.validated).toBeGreaterThan(0);

@@ -136,3 +136,30 @@ describe('validateCommand', () => {
     expect(io.stdout()).toContain('Usage: oidc-client-operator validate');
   });
 });
+
+describe('validate: control fields (refreshInterval, managementPolicy)', () => {
+  it('accepts them and prints the CRD rule message for out-of-range values', async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'validate-control-'));
+    try {
+      const control = (lines: string) => GOOD.replace('    name: iam\n', `    name: iam\n${lines}`);
+      await writeFile(
+        join(tmp, 'ok.yaml'),
+        control('  refreshInterval: 90s\n  managementPolicy: ObserveOnly\n'),
+      );
+      const ok = fakeIo();
+      expect(await validateCommand(['--quiet', join(tmp, 'ok.yaml')], ok)).toBe(0);
+      await writeFile(
+        join(tmp, 'bad.yaml'),
+        control('  refreshInterval: 200h\n  managementPolicy: Mostly\n'),
+      );
+      const bad = fakeIo();
+      expect(await validateCommand(['--quiet', join(tmp, 'bad.yaml')], bad)).toBe(1);
+      expect(bad.stdout()).toContain(
+        '/spec/refreshInterval: must be "0" (no periodic drift checks) or between 1s and 168h',
+      );
+      expect(bad.stdout()).toContain('/spec/managementPolicy: must be one of: Full, ObserveOnly');
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+});

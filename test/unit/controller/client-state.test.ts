@@ -82,14 +82,20 @@ describe('decide', () => {
     // Once a Secret holds a registration (or its own marker state), the OidcClient's marker is stale.
     expect(decide(obs({ cr: marked })).kind).toBe('UpToDate');
     expect(decide(obs({ cr: marked, stored: { kind: 'empty' } })).kind).toBe('NeedsRegistration');
-    expect(decide(obs({ reregisterRequest: 'r2' }))).toEqual({
-      kind: 'ReregistrationRequested',
-      request: 'r2',
+    expect(decide(obs({ rotation: { kind: 'Reregister', value: 'r2' } }))).toEqual({
+      kind: 'RotationDue',
+      trigger: { kind: 'Reregister', value: 'r2' },
     });
     expect(decide(obs({ stored: { kind: 'managed', reg, previous: old } }))).toEqual({
       kind: 'PreviousClientPending',
       previous: old,
     });
+    // A rotation waits while the previous client of the last one is still kept: never three clients.
+    expect(
+      decide(
+        obs({ stored: { kind: 'managed', reg, previous: old }, rotation: { kind: 'Requested', value: 'x' } }),
+      ),
+    ).toEqual({ kind: 'PreviousClientPending', previous: old });
     expect(decide(obs({ resyncDue: true })).kind).toBe('CheckDue');
     expect(decide(obs({ specChanged: true })).kind).toBe('CheckDue');
     expect(decide(obs()).kind).toBe('UpToDate');

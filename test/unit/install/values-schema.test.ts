@@ -47,6 +47,21 @@ describe('values.schema.json', () => {
     expect(r.ok).toBe(true);
   });
 
+  it('accepts PodDisruptionBudget bounds as numbers or percentages, and a configured NetworkPolicy', () => {
+    expect(validate(merged({ podDisruptionBudget: { minAvailable: '50%', maxUnavailable: '' } })).ok).toBe(
+      true,
+    );
+    expect(validate(merged({ podDisruptionBudget: { minAvailable: 1 } })).ok).toBe(true);
+    const networkPolicy = {
+      enabled: true,
+      metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+      apiServer: { cidrs: ['10.0.0.1/32', 'fd00::1/128'], ports: [6443] },
+      providers: { cidrs: ['192.0.2.0/24'], ports: [443, 8443] },
+      extraEgress: [{ ports: [{ port: 8080 }] }],
+    };
+    expect(validate(merged({ networkPolicy })).errors).toBe('No errors');
+  });
+
   it('accepts namespaces scope with namespaces listed', () => {
     expect(validate(merged({ rbac: { scope: 'namespaces', namespaces: ['team-a', 'team-b'] } })).ok).toBe(
       true,
@@ -64,6 +79,26 @@ describe('values.schema.json', () => {
     ['an unknown log level', { operator: { logLevel: 'verbose' } }, /logLevel must be equal to one of/],
     ['a typo in resources', { resources: { request: { cpu: '1' } } }, /resources must NOT have additional/],
     ['extraArgs that are not flags', { operator: { extraArgs: ['run'] } }, /extraArgs\/0 must match/],
+    [
+      'a PDB bound that is no number or percentage',
+      { podDisruptionBudget: { maxUnavailable: 'one' } },
+      /maxUnavailable/,
+    ],
+    [
+      'a typo in podDisruptionBudget',
+      { podDisruptionBudget: { minAvailabe: 1 } },
+      /must NOT have additional/,
+    ],
+    [
+      'a host name as a CIDR',
+      { networkPolicy: { providers: { cidrs: ['iam.example.org'] } } },
+      /cidrs\/0 must match/,
+    ],
+    [
+      'no provider ports',
+      { networkPolicy: { providers: { ports: [] } } },
+      /ports must NOT have fewer than 1/,
+    ],
   ])('rejects %s', (_what, override, message) => {
     const r = validate(merged(override));
     expect(r.ok).toBe(false);

@@ -57,6 +57,15 @@ describe('parseOperatorFlags', () => {
     expect(parseOperatorFlags(['--leader-elect'], {}).leaderElect).toBe(true);
   });
 
+  it('--provider-check-interval: 5 min by default, 0 turns provider health checks off', () => {
+    expect(parseOperatorFlags([], {}).providerCheckIntervalMs).toBe(300_000);
+    expect(parseOperatorFlags(['--provider-check-interval=90s'], {}).providerCheckIntervalMs).toBe(90_000);
+    expect(parseOperatorFlags(['--provider-check-interval=0'], {}).providerCheckIntervalMs).toBe(0);
+    expect(() => parseOperatorFlags(['--provider-check-interval=often'], {})).toThrow(
+      /--provider-check-interval/,
+    );
+  });
+
   it('takes --metrics-auth kubernetes or none (default none)', () => {
     expect(parseOperatorFlags([], {}).metricsAuth).toBe('none');
     expect(parseOperatorFlags(['--metrics-auth=kubernetes'], {}).metricsAuth).toBe('kubernetes');
@@ -92,5 +101,13 @@ describe('sharding flags', () => {
   ])('rejects %j', (argv, message) => {
     expect(() => parseOperatorFlags(argv)).toThrow(FlagError);
     expect(() => parseOperatorFlags(argv)).toThrow(message);
+  });
+});
+
+describe('--min-refresh-interval', () => {
+  it('defaults to 1m and takes a duration', () => {
+    expect(parseOperatorFlags([]).minRefreshIntervalMs).toBe(60_000);
+    expect(parseOperatorFlags(['--min-refresh-interval=15s']).minRefreshIntervalMs).toBe(15_000);
+    expect(() => parseOperatorFlags(['--min-refresh-interval=soon'])).toThrow(/--min-refresh-interval/);
   });
 });
