@@ -1,7 +1,7 @@
 // `npx tsx bench/heap-summary.ts FILE.heapsnapshot [--top 30]`: where a V8 heap snapshot's memory
 // goes. Prints self size by constructor/type, and the single objects that retain the most (with the
 // path that reaches them from the GC roots), using the dominator tree like DevTools' "retained size".
-// Snapshots come from `node --heapsnapshot-signal=SIGUSR2 dist/cli/main.js run ...` + `kill -USR2`.
+// Snapshots come from `node --heapsnapshot-signal=SIGUSR2 dist/cli/entry.js run ...` + `kill -USR2`.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 

@@ -125,28 +125,32 @@ function makeAjv(): Ajv {
   return ajv;
 }
 
-interface Compiled {
-  byKind: Map<string, { def: ResourceDefinition; validate: ValidateFunction }>;
-  clientSpec: { schema: Schema; validate: ValidateFunction };
-}
+type KindValidators = Map<string, { def: ResourceDefinition; validate: ValidateFunction }>;
 
-let compiled: Compiled | undefined;
+let byKind: KindValidators | undefined;
+let clientSpec: { schema: Schema; validate: ValidateFunction } | undefined;
 
-/** Compiled on first use: the CLI's --help and version should not pay for it. */
-function validators(): Compiled {
-  if (compiled) return compiled;
+/**
+ * Whole-object validators of every kind, compiled on first use: only the offline CLI (validate,
+ * import) needs them; the CLI's --help and version should not pay for them either.
+ */
+function kindValidators(): KindValidators {
+  if (byKind) return byKind;
   const ajv = makeAjv();
-  const byKind = new Map<string, { def: ResourceDefinition; validate: ValidateFunction }>();
+  byKind = new Map();
   for (const def of resources) {
     byKind.set(def.kind, { def, validate: ajv.compile(toAjvSchema(objectSchema(def))) });
   }
-  const client = byKind.get('OidcClient');
-  if (!client) throw new Error('schema.ts defines no OidcClient');
-  compiled = {
-    byKind,
-    clientSpec: { schema: client.def.spec, validate: ajv.compile(toAjvSchema(client.def.spec)) },
-  };
-  return compiled;
+  return byKind;
+}
+
+/** The OidcClient spec's validator alone: all the operator compiles (each compiled schema is heap). */
+function clientSpecValidator(): { schema: Schema; validate: ValidateFunction } {
+  if (clientSpec) return clientSpec;
+  const def = resources.find((r) => r.kind === 'OidcClient');
+  if (!def) throw new Error('schema.ts defines no OidcClient');
+  clientSpec = { schema: def.spec, validate: makeAjv().compile(toAjvSchema(def.spec)) };
+  return clientSpec;
 }
 
 const escapePointer = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -418,7 +422,7 @@ function metadataSemantics(metadata: unknown, clusterScoped: boolean): Validatio
  * and the CLI name fields the same way.
  */
 export function validateOidcClientSpec(spec: unknown, ctx: ClientContext = {}): ValidationIssue[] {
-  const { schema, validate } = validators().clientSpec;
+  const { schema, validate } = clientSpecValidator();
   const pruned = pruneNulls(spec, schema);
   const issues = runAjv(validate, pruned, '/spec');
   if (!hasTypeError(validate)) {
@@ -440,7 +444,7 @@ export function validateProviderSpec(
 ): ValidationIssue[] {
   if (!isRecord(spec)) return [];
   const kind = opts.clusterScoped ? 'ClusterOidcProvider' : 'OidcProvider';
-  const def = validators().byKind.get(kind)?.def;
+  const def = resources.find((r) => r.kind === kind);
   const issues: ValidationIssue[] = [];
   if (def) celIssues(spec, def.spec, '/spec', issues);
   issues.push(...providerSemantics(spec, opts.clusterScoped, opts.namespace));
@@ -448,7 +452,7 @@ export function validateProviderSpec(
 }
 
 function clientDefinition(): ResourceDefinition {
-  const def = validators().byKind.get('OidcClient')?.def;
+  const def = resources.find((r) => r.kind === 'OidcClient');
   if (!def) throw new Error('schema.ts defines no OidcClient');
   return def;
 }
@@ -465,7 +469,7 @@ export function isOwnApiVersion(apiVersion: unknown): boolean {
 export function validateResource(obj: unknown): ResourceValidation {
   if (!isRecord(obj)) return { checked: true, issues: [{ path: '/', message: 'must be an object' }] };
   const kind = asString(obj.kind);
-  const entry = kind === undefined ? undefined : validators().byKind.get(kind);
+  const entry = kind === undefined ? undefined : kindValidators().get(kind);
   if (!isOwnApiVersion(obj.apiVersion)) {
     // A kind of ours without apiVersion is a mistake in the manifest, not someone else's object.
     if (obj.apiVersion === undefined && entry) {
@@ -485,7 +489,7 @@ export function validateResource(obj: unknown): ResourceValidation {
     };
   }
   if (!entry) {
-    const known = [...validators().byKind.keys()].join(', ');
+    const known = [...kindValidators().keys()].join(', ');
     return {
       kind,
       checked: true,

@@ -1,9 +1,7 @@
 // The CLI behind entry.ts (the executable, which checks the Node.js version first): dispatches to a subcommand. Commands take their arguments and a CliIo and
 // return an exit code, so they are tested without spawning this file.
 import { readFile } from 'node:fs/promises';
-import { importCommand } from './import-command.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, UsageError } from './io.js';
-import { validateCommand } from './validate-command.js';
 
 const USAGE = `Usage: oidc-client-operator COMMAND [options]
 
@@ -37,10 +35,12 @@ async function main(argv: string[]): Promise<number> {
       // The operator sets process.exitCode itself (e.g. 2 on bad flags); keep it.
       return Number(process.exitCode ?? EXIT_OK);
     }
+    // Loaded on demand: the long-running `run` process should not hold the offline commands'
+    // modules (and the YAML parser they bring).
     case 'validate':
-      return validateCommand(rest, processIo);
+      return (await import('./validate-command.js')).validateCommand(rest, processIo);
     case 'import':
-      return importCommand(rest, processIo);
+      return (await import('./import-command.js')).importCommand(rest, processIo);
     case 'version':
     case '--version':
       processIo.out(`oidc-client-operator ${await version()}\n`);

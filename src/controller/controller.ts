@@ -6,7 +6,7 @@ import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, Condition, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
 import { type Fence, FenceSlot, isFenced } from '../kube/fence.js';
-import { type CacheReader, errorMessage, Informer } from '../kube/informer.js';
+import { type CacheReader, errorMessage, Informer, stripApplyBookkeeping } from '../kube/informer.js';
 import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
@@ -106,13 +106,18 @@ export class OidcClientController {
     const mk = <T extends KubernetesObject>(
       name: string,
       path: string,
-      opts: { labelSelector?: string; keep?: (obj: KubernetesObject) => boolean } = {},
+      opts: {
+        labelSelector?: string;
+        keep?: (obj: KubernetesObject) => boolean;
+        transform?: (obj: T) => T;
+      } = {},
     ) => {
       const informer = new Informer<T>({
         rest: o.rest,
         path,
         labelSelector: opts.labelSelector,
         keep: opts.keep,
+        transform: opts.transform,
         log: o.log,
         name,
         watchTimeoutSeconds: o.watchTimeoutSeconds,
@@ -125,9 +130,18 @@ export class OidcClientController {
     for (const ns of scopes) {
       const prefix = ns ? `/namespaces/${ns}` : '';
       const keep = ns ? undefined : ownsObject(shard);
-      this.clientInformers.push(mk<OidcClient>('oidcclients', `${group}${prefix}/oidcclients`, { keep }));
+      // OidcClients and providers are only ever patched, so kubectl's last-applied copy can go.
+      this.clientInformers.push(
+        mk<OidcClient>('oidcclients', `${group}${prefix}/oidcclients`, {
+          keep,
+          transform: stripApplyBookkeeping,
+        }),
+      );
       this.providerInformers.push(
-        mk<OidcProvider>('oidcproviders', `${group}${prefix}/oidcproviders`, { keep }),
+        mk<OidcProvider>('oidcproviders', `${group}${prefix}/oidcproviders`, {
+          keep,
+          transform: stripApplyBookkeeping,
+        }),
       );
       this.secretInformers.push(
         mk<V1Secret>('secrets', `/api/v1${prefix}/secrets`, {

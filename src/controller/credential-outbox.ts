@@ -28,12 +28,21 @@ import {
 /** What the provider handed out: a managed registration (with its token) or an unmanaged one. */
 export type AnyRegistration = StoredRegistration | UnmanagedRegistration;
 
-/** What the Secret must still hold for a pending write to be the right one. */
+/**
+ * What the Secret must still hold for a pending write to be the right one. `ours` are the tokens of
+ * answers this pending chain already tried to write and then replaced with a newer answer: a write
+ * that timed out may still have landed, so finding one of them stored means our own earlier write,
+ * not someone else's.
+ */
 export type WriteBasis =
   /** A new registration: no credentials stored, and (when known) this attempt's marker. */
-  | { kind: 'new'; attempt: string | undefined }
+  | { kind: 'new'; attempt: string | undefined; ours?: readonly string[] }
   /** A changed registration (rotated token): the token the provider call used is still stored. */
-  | { kind: 'update'; token: string };
+  | { kind: 'update'; token: string; ours?: readonly string[] };
+
+function tokenOf(reg: AnyRegistration): string | undefined {
+  return 'registrationAccessToken' in reg ? reg.registrationAccessToken : undefined;
+}
 
 /** Another attempt's registration (or a newer token set by someone else) is stored: ours lost. */
 export class RegistrationConflictError extends ReconcileError {
@@ -121,6 +130,7 @@ export function judge(
   if (sameMap(current.data, data) && sameMap(annotated, mergeAnnotations(annotated, annotations)))
     return 'stored';
   const stored = readStored(current);
+  if (stored.kind === 'managed' && basis.ours?.includes(stored.reg.registrationAccessToken)) return 'apply';
   if (basis.kind === 'update') {
     return stored.kind === 'managed' && stored.reg.registrationAccessToken === basis.token ? 'apply' : 'lost';
   }
@@ -173,7 +183,12 @@ export class CredentialOutbox {
     let p = this.pending.get(key);
     if (p && p.name === req.name) {
       // A newer answer for a write still pending (the reconcile used the in-memory token): the
-      // basis stays what the Secret holds, the value becomes the newest.
+      // basis stays what the Secret holds, the value becomes the newest. The replaced answer may
+      // have been stored by a write whose response was lost: that token counts as ours.
+      const replaced = tokenOf(p.reg);
+      if (replaced !== undefined && replaced !== tokenOf(req.reg)) {
+        p.basis = { ...p.basis, ours: [...(p.basis.ours ?? []), replaced] };
+      }
       p.reg = req.reg;
       p.data = req.data;
       p.annotations = req.annotations;

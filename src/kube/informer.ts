@@ -56,6 +56,21 @@ export function stripManagedFields<T extends KubernetesObject>(obj: T): T {
   return obj;
 }
 
+/** kubectl's client-side apply keeps the whole applied object here (once more, as JSON text). */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * stripManagedFields, and kubectl's last-applied-configuration annotation: a copy of the object as
+ * JSON, on every object a user `kubectl apply`s. Only for resources the operator never PUTs (an
+ * update without the annotation would remove it from the stored object and upset the next apply).
+ */
+export function stripApplyBookkeeping<T extends KubernetesObject>(obj: T): T {
+  stripManagedFields(obj);
+  const annotations = obj.metadata?.annotations;
+  if (annotations && LAST_APPLIED_ANNOTATION in annotations) delete annotations[LAST_APPLIED_ANNOTATION];
+  return obj;
+}
+
 export function objectKey(obj: KubernetesObject): string {
   const ns = obj.metadata?.namespace;
   return ns ? `${ns}/${obj.metadata?.name}` : (obj.metadata?.name ?? '');

@@ -24,6 +24,8 @@ export interface LocalStackOptions {
   operatorNodeArgs?: readonly string[];
   operatorEnv?: Record<string, string>;
   registration?: RegistrationServerOptions;
+  /** Runs on the ready control plane before the operator starts (the benchmark's apply alone). */
+  beforeOperator?: (controlPlane: ControlPlane, provider: RegistrationServer) => Promise<void>;
 }
 
 export interface LocalStack {
@@ -63,6 +65,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   opts.teardown.add('registration server', () => provider.close());
   opts.log(`[provider] IAM-like registration server at ${provider.issuer}`);
 
+  await opts.beforeOperator?.(controlPlane, provider);
   const logPath = join(controlPlane.dir, 'operator.log');
   const operator = await startOperatorChild({
     kubeconfigPath: controlPlane.kubeconfigPath,

@@ -27,6 +27,8 @@ class FakeSecret {
   rv = 1;
   secret: V1Secret | undefined;
   down = false;
+  /** Writes that are applied but whose response is lost (a client-side timeout). */
+  lostResponses = 0;
   writes = 0;
 
   constructor(data: Record<string, string>, annotations: Record<string, string> = {}) {
@@ -73,6 +75,10 @@ class FakeSecret {
         throw new KubeApiError(409, 'Conflict', 'changed', 'PUT', '/');
       this.writes++;
       this.set(data, annotations);
+      if (this.lostResponses > 0) {
+        this.lostResponses--;
+        throw new Error('The operation was aborted');
+      }
       return this.snapshot();
     },
     create: async (_rest, _cr, _name, data, annotations) => {
@@ -167,7 +173,42 @@ describe('CredentialOutbox', () => {
         base,
       }),
     ).rejects.toBeInstanceOf(WritePendingError);
-    expect(outbox.peek('ns/app', 'app-reg')?.basis).toEqual({ kind: 'update', token: 't0' });
+    expect(outbox.peek('ns/app', 'app-reg')?.basis).toEqual({ kind: 'update', token: 't0', ours: ['t1'] });
+    fake.down = false;
+    expect(await outbox.drain(5_000)).toBe(0);
+    expect(fake.token()).toBe('t2');
+    outbox.close();
+  });
+
+  it('a write that landed although its response was lost is ours: the newer token goes over it', async () => {
+    const fake = new FakeSecret(managementSecretData(reg('t0')));
+    const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 100);
+    const base = fake.secret;
+    // t1's write reaches the Secret, but the operator's request times out before the answer.
+    fake.lostResponses = 1;
+    await expect(
+      outbox.write({
+        cr,
+        name: 'app-reg',
+        reg: reg('t1'),
+        data: managementSecretData(reg('t1')),
+        annotations: {},
+        base,
+      }),
+    ).rejects.toBeInstanceOf(WritePendingError);
+    expect(fake.token()).toBe('t1');
+    // The next provider call used t1 and got t2 (t1 is now invalid at the provider).
+    fake.down = true;
+    await expect(
+      outbox.write({
+        cr,
+        name: 'app-reg',
+        reg: reg('t2'),
+        data: managementSecretData(reg('t2')),
+        annotations: {},
+        base,
+      }),
+    ).rejects.toBeInstanceOf(WritePendingError);
     fake.down = false;
     expect(await outbox.drain(5_000)).toBe(0);
     expect(fake.token()).toBe('t2');
