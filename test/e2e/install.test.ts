@@ -742,13 +742,26 @@ describe('install artefacts', () => {
       await ok(plane.kubectl(['get', 'oidcclient', 'web', '-n', 'default']));
 
       // The README's last step: deleting the CRDs removes the API and whatever objects are left.
-      await ok(plane.kubectl(['delete', '-f', join(CHART, 'crds'), '--wait=false']));
-      // The apiserver deletes the remaining objects first; generous on a loaded machine.
+      // One at a time: the apiserver empties each before it goes (generous on a loaded machine);
+      // a CRD that stays names its Terminating condition in the failure.
       for (const crd of CRDS) {
-        await waitFor(async () => /NotFound/.test((await plane.kubectl(['get', 'crd', crd])).stderr), {
-          description: `${crd} deleted`,
-          timeoutMs: 150_000,
-          intervalMs: 1_000,
+        await ok(plane.kubectl(['delete', 'crd', crd, '--wait=false']));
+        let last = '';
+        await waitFor(
+          async () => {
+            const got = await plane.kubectl([
+              'get',
+              'crd',
+              crd,
+              '-o',
+              'jsonpath={.status.conditions[?(@.type=="Terminating")].message}',
+            ]);
+            last = got.stdout || got.stderr;
+            return /NotFound/.test(got.stderr);
+          },
+          { description: `${crd} deleted`, timeoutMs: 150_000, intervalMs: 1_000 },
+        ).catch((error: Error) => {
+          throw new Error(`${error.message}; Terminating: ${last}`);
         });
       }
       const left = await plane.kubectl(['get', 'oidcclients', '-A']);
