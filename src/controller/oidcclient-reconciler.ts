@@ -34,7 +34,6 @@ import {
   observedConditions,
   pausedStatus,
   pendingCheckNow,
-  refreshIntervalOf,
   restrictToObserve,
 } from './client-control.js';
 import {
@@ -85,6 +84,7 @@ import {
   providerKeyOf,
   type ResolvedProvider,
 } from './providers.js';
+import { ResyncSchedule } from './resync-schedule.js';
 import {
   deleteRetryDelay,
   describeTrigger,
@@ -151,10 +151,6 @@ type Step<K extends ClientState['kind']> = (
 ) => Promise<StepResult>;
 
 export class OidcClientReconciler {
-  /** Next drift check per key; in memory, so a restart spreads checks over one interval again. */
-  private readonly nextResync = new Map<string, number>();
-  /** Each client's drift-check period (spec.refreshInterval or the default); 0 = no periodic checks. */
-  private readonly intervals = new Map<string, number>();
   /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
   private readonly finalized = new Map<string, string>();
   /** The status we wrote last, for as long as the cache still shows the object it replaced. */
@@ -170,12 +166,14 @@ export class OidcClientReconciler {
   private readonly appSecrets: AppSecrets;
   private readonly meta: ClientMetadata;
   private readonly lifecycle: ClientLifecycle;
+  private readonly resync: ResyncSchedule;
 
   constructor(private readonly o: ReconcilerOptions) {
     const foreign = new ForeignSecrets(o.rest);
     this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log, foreign);
     this.appSecrets = new AppSecrets(o.rest, o.secrets, foreign);
     this.meta = new ClientMetadata(o.rest);
+    this.resync = new ResyncSchedule(o);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,
       events: o.events,
@@ -197,8 +195,7 @@ export class OidcClientReconciler {
   }
 
   forget(key: string): void {
-    this.nextResync.delete(key);
-    this.intervals.delete(key);
+    this.resync.forget(key);
     this.mgmtSecrets.forget(key);
     this.mgmtSecrets.forgetSnapshot(key);
     this.statusWritten.delete(key);
@@ -244,7 +241,7 @@ export class OidcClientReconciler {
     if (outcome.kind === 'stalled') return undefined;
     // The drift check's time or the rotation's (the previous client's deletion, the schedule).
     const delay = Math.min(
-      this.resyncDelay(key) ?? Number.POSITIVE_INFINITY,
+      this.resync.delay(key) ?? Number.POSITIVE_INFINITY,
       this.rotationDelay(key, status.rotation),
     );
     return delay === Number.POSITIVE_INFINITY ? undefined : { requeueAfterMs: delay };
@@ -273,9 +270,9 @@ export class OidcClientReconciler {
       status.observedGeneration !== cr.metadata.generation &&
       this.metadataSeen.get(key) !== metadataFingerprint(desiredMetadata(cr));
     if (specChanged) status.ignoredFields = undefined;
-    this.applyRefreshInterval(cr, specChanged);
+    this.resync.applyRefreshInterval(cr, specChanged);
     // A check-now is one more drift check, through the same provider slots as any other.
-    const resyncDue = this.resyncDue(key) || checkNow;
+    const resyncDue = this.resync.due(key) || checkNow;
     let provider: Promise<ResolvedProvider> | undefined;
     const ctx: Ctx = {
       obs: undefined as unknown as Observation,
@@ -517,7 +514,7 @@ export class OidcClientReconciler {
     Unmanaged: async (s, c) => {
       const stored = c.obs.stored as Extract<StoredState, { kind: 'unmanaged' }>;
       // Nothing to check at the provider; the interval only re-asserts the application Secret.
-      if (c.obs.resyncDue || !this.nextResync.has(c.key)) this.scheduleResync(c.key);
+      if (c.obs.resyncDue || !this.resync.scheduled(c.key)) this.resync.schedule(c.key);
       const conditions: ExtraCondition[] = [
         {
           type: 'Managed',
@@ -583,14 +580,14 @@ export class OidcClientReconciler {
         c.obs.specChanged,
         c.log,
       );
-      this.scheduleResync(c.key);
+      this.resync.schedule(c.key);
       // A token rotated by the PUT was stored; the published credentials are the same.
       return this.publish(c, stored.reg, [], remote);
     },
 
     UpToDate: async (_s, c) => {
       const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      if (c.obs.remote?.kind === 'found') this.scheduleResync(c.key);
+      if (c.obs.remote?.kind === 'found') this.resync.schedule(c.key);
       return this.publish(c, stored.reg, [], c.obs.remote);
     },
   };
@@ -617,7 +614,7 @@ export class OidcClientReconciler {
       }
       case 'Observed': {
         const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-        if (c.obs.remote?.kind === 'found') this.scheduleResync(c.key);
+        if (c.obs.remote?.kind === 'found') this.resync.schedule(c.key);
         return this.publish(c, stored.reg, observedConditions(c.obs.status, s.drift), c.obs.remote);
       }
     }
@@ -725,7 +722,7 @@ export class OidcClientReconciler {
       // A drift check due meanwhile (a check-now too) comes right after the previous client is
       // gone (no 1 s requeues).
       if (c.obs.resyncDue) {
-        this.nextResync.set(c.key, phase.at);
+        this.resync.scheduleAt(c.key, phase.at);
         this.checkDeferred.add(c.key);
       }
       return this.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
@@ -1136,61 +1133,6 @@ export class OidcClientReconciler {
     }
     log.error({ err: errorMessage(error) }, 'reconcile failed');
     return { kind: 'retry', reason: Reason.Progressing, message: errorMessage(error) };
-  }
-
-  /** Takes the client's drift-check period from its spec; says so when the operator's floor raised it. */
-  private applyRefreshInterval(cr: OidcClient, specChanged: boolean): void {
-    const key = clientKey(cr);
-    const { ms, raised } = refreshIntervalOf(cr, {
-      defaultMs: this.o.resyncIntervalMs,
-      minMs: this.o.minRefreshIntervalMs ?? 60_000,
-    });
-    const before = this.intervals.get(key);
-    this.intervals.set(key, ms);
-    if (ms === 0) this.nextResync.delete(key);
-    // A shorter period than the one scheduled applies at once (a longer one from the next check).
-    else if (before !== undefined && ms < before) {
-      const at = this.nextResync.get(key);
-      if (at !== undefined && at > Date.now() + ms) this.scheduleResync(key);
-    }
-    if (raised && specChanged)
-      this.o.events.record(
-        cr,
-        'Warning',
-        'RefreshIntervalRaised',
-        `spec.refreshInterval ${cr.spec.refreshInterval} is below this operator's minimum; checking every ${ms / 1000} s instead`,
-      );
-  }
-
-  private interval(key: string): number {
-    return this.intervals.get(key) ?? this.o.resyncIntervalMs;
-  }
-
-  private resyncDue(key: string): boolean {
-    const interval = this.interval(key);
-    if (interval === 0) return false;
-    const at = this.nextResync.get(key);
-    if (at === undefined) {
-      // First sight after start: spread the first drift checks over one interval.
-      this.nextResync.set(key, Date.now() + Math.random() * interval);
-      return false;
-    }
-    return Date.now() >= at;
-  }
-
-  /** The next drift check in one interval ±10% (jitter keeps clients from checking in step). */
-  private scheduleResync(key: string): void {
-    const interval = this.interval(key);
-    if (interval === 0) this.nextResync.delete(key);
-    else this.nextResync.set(key, Date.now() + interval * (0.9 + Math.random() * 0.2));
-  }
-
-  /** When to look at the client again; undefined without periodic checks. */
-  private resyncDelay(key: string): number | undefined {
-    const interval = this.interval(key);
-    if (interval === 0) return undefined;
-    const at = this.nextResync.get(key) ?? Date.now() + interval;
-    return Math.max(Math.min(1000, interval), at - Date.now());
   }
 }
 
