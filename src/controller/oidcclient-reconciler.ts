@@ -12,21 +12,14 @@ import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isFenced } from '../kube/fence.js';
 import { type CacheReader, errorMessage } from '../kube/informer.js';
-import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
+import { isKubeStatus, type KubeRest } from '../kube/rest.js';
 import { secretPath } from '../kube/secrets.js';
 import type { ReconcileOutcome } from '../kube/workqueue.js';
-import {
-  InvalidClientMetadataError,
-  ProviderUnavailableError,
-  RegistrationError,
-  RegistrationUnauthorizedError,
-} from '../registration/errors.js';
 import { parseProviderForms } from '../registration/metadata.js';
 import type { ClientAccess } from './access.js';
-import { checkRenderable, SecretTemplateError } from './app-secret-template.js';
+import { checkRenderable } from './app-secret-template.js';
 import { AppSecrets } from './app-secrets.js';
 import {
-  deletionPolicyOf,
   isObserveOnly,
   isObserveOnlyState,
   isPaused,
@@ -44,16 +37,10 @@ import {
   type Registration,
 } from './client-lifecycle.js';
 import { ClientMetadata, hasFinalizer } from './client-metadata.js';
-import {
-  type ClientState,
-  decide,
-  decideDeletion,
-  type Observation,
-  type RemoteObservation,
-} from './client-state.js';
+import { type ClientState, decide, type Observation, type RemoteObservation } from './client-state.js';
 import { findCondition, Reason, type ReasonName } from './conditions.js';
-import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
-import { classifyEndpointError } from './endpoint-trust.js';
+import { classify, secretConflict } from './error-outcome.js';
+import { Finalizer } from './finalizer.js';
 import { ForeignSecrets } from './foreign-secrets.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
@@ -71,19 +58,8 @@ import {
   LABEL_ORPHANED,
   managementSecretName,
 } from './names.js';
-import {
-  type ExtraCondition,
-  type Outcome,
-  OutcomeError,
-  ReconcileError,
-  SecretConflictError,
-} from './outcome.js';
-import {
-  ProviderNotReadyError,
-  type ProviderRegistry,
-  providerKeyOf,
-  type ResolvedProvider,
-} from './providers.js';
+import { type ExtraCondition, type Outcome, OutcomeError, ReconcileError } from './outcome.js';
+import type { ProviderRegistry, ResolvedProvider } from './providers.js';
 import { ResyncSchedule } from './resync-schedule.js';
 import {
   deleteRetryDelay,
@@ -99,14 +75,13 @@ import {
 } from './rotation.js';
 import { SecretAccess } from './secret-access.js';
 import {
-  hasRegistrationFinalizer,
   isOwnedBy,
   readStored,
   type StoredRegistration,
   type StoredState,
   type UnmanagedRegistration,
 } from './secrets.js';
-import { nextStatus, statusPatch } from './status.js';
+import { StatusWriter } from './status-writer.js';
 
 export interface ReconcilerOptions {
   rest: KubeRest;
@@ -151,10 +126,6 @@ type Step<K extends ClientState['kind']> = (
 ) => Promise<StepResult>;
 
 export class OidcClientReconciler {
-  /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
-  private readonly finalized = new Map<string, string>();
-  /** The status we wrote last, for as long as the cache still shows the object it replaced. */
-  private readonly statusWritten = new Map<string, { supersededRv?: string; status: OidcClientStatus }>();
   /** Failed deletes of a rotation's previous client: when to try again (in memory: a restart tries at once). */
   private readonly previousDeleteFailures = new Map<string, { failures: number; retryAt: number }>();
   /** Keys whose due drift check (a check-now too) waits for the end of a rotation's overlap. */
@@ -167,6 +138,8 @@ export class OidcClientReconciler {
   private readonly meta: ClientMetadata;
   private readonly lifecycle: ClientLifecycle;
   private readonly resync: ResyncSchedule;
+  private readonly status: StatusWriter;
+  private readonly finalizer: Finalizer;
 
   constructor(private readonly o: ReconcilerOptions) {
     const foreign = new ForeignSecrets(o.rest);
@@ -174,6 +147,7 @@ export class OidcClientReconciler {
     this.appSecrets = new AppSecrets(o.rest, o.secrets, foreign);
     this.meta = new ClientMetadata(o.rest);
     this.resync = new ResyncSchedule(o);
+    this.status = new StatusWriter(o.rest);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,
       events: o.events,
@@ -181,11 +155,19 @@ export class OidcClientReconciler {
       appSecrets: this.appSecrets,
       secretAccess: new SecretAccess(o.rest),
     });
+    this.finalizer = new Finalizer({
+      ...o,
+      mgmtSecrets: this.mgmtSecrets,
+      meta: this.meta,
+      lifecycle: this.lifecycle,
+      status: this.status,
+      forget: (key) => this.forget(key),
+    });
   }
 
   /** Called by the Secret informer with the last state of a deleted management Secret. */
   rememberRegistration(key: string, secret: V1Secret): void {
-    if (this.finalized.has(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
+    if (this.finalizer.isFinalized(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
     this.mgmtSecrets.remember(key, secret);
   }
 
@@ -198,7 +180,7 @@ export class OidcClientReconciler {
     this.resync.forget(key);
     this.mgmtSecrets.forget(key);
     this.mgmtSecrets.forgetSnapshot(key);
-    this.statusWritten.delete(key);
+    this.status.forget(key);
     this.previousDeleteFailures.delete(key);
     this.checkDeferred.delete(key);
     this.metadataSeen.delete(key);
@@ -207,17 +189,17 @@ export class OidcClientReconciler {
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const cr = this.o.clients.get(key);
     if (!cr) {
-      await this.releaseLeftovers(key);
+      await this.finalizer.releaseLeftovers(key);
       this.forget(key);
-      this.finalized.delete(key);
+      this.finalizer.gone(key);
       return undefined;
     }
     // Paused: no provider call, not even to delete (the finalizer waits); only the status says so.
     if (isPaused(cr)) return this.paused(key, cr);
-    if (cr.metadata.deletionTimestamp) return this.finalize(cr);
+    if (cr.metadata.deletionTimestamp) return this.finalizer.finalize(cr);
 
     const log = this.o.log.child({ oidcclient: key });
-    const base = this.statusBase(key, cr);
+    const base = this.status.base(key, cr);
     const status: OidcClientStatus = structuredClone(base);
     const checkNow = pendingCheckNow(cr, base);
     // The finalizer is added by the first step that needs it (a registration: with its marker).
@@ -227,7 +209,7 @@ export class OidcClientReconciler {
       outcome = await this.sync(current, status, log, checkNow !== undefined);
     } catch (error) {
       if (isFenced(error)) throw error; // the term is over: nothing more may be written
-      outcome = this.classify(cr, error, log);
+      outcome = classify(this.o, cr, error, log);
     }
     const deferred = this.checkDeferred.delete(key);
     // Carried out unless it is retried (then the retry checks again, with the usual backoff) or
@@ -235,7 +217,7 @@ export class OidcClientReconciler {
     if (checkNow !== undefined && outcome.kind !== 'retry' && !deferred) status.checkNowHandled = checkNow;
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
-    await this.writeStatus(current.cr, base, status, outcome);
+    await this.status.write(current.cr, base, status, outcome);
     if (outcome.kind === 'retry')
       throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
@@ -249,8 +231,8 @@ export class OidcClientReconciler {
 
   /** A paused client: Synced=False ReconcilePaused, written once; nothing else happens. */
   private async paused(key: string, cr: OidcClient): Promise<ReconcileOutcome> {
-    const base = this.statusBase(key, cr);
-    await this.patchStatus(cr, base, pausedStatus(base, cr, new Date().toISOString()));
+    const base = this.status.base(key, cr);
+    await this.status.patch(cr, base, pausedStatus(base, cr, new Date().toISOString()));
     return undefined;
   }
 
@@ -402,7 +384,7 @@ export class OidcClientReconciler {
         this.o.events.record(c.obs.cr, 'Warning', Reason.SecretConflict, message);
         return { kind: 'stalled', reason: Reason.SecretConflict, message };
       }
-      return this.secretConflict(c.obs.cr, s.secretName);
+      return secretConflict(this.o.events, c.obs.cr, s.secretName);
     },
 
     ManagementSecretRenamed: async (s, c) => {
@@ -896,143 +878,7 @@ export class OidcClientReconciler {
     this.o.events.record(cr, 'Normal', 'SecretMoved', `management Secret moved from ${from} to ${to}`);
   }
 
-  // ---------------------------------------------------------------- deletion
-
-  private async finalize(cr: OidcClient): Promise<ReconcileOutcome> {
-    if (!hasFinalizer(cr)) return undefined;
-    const key = clientKey(cr);
-    if (this.finalized.get(key) === cr.metadata.uid) return undefined;
-    const log = this.o.log.child({ oidcclient: key });
-    const mgmt = await this.mgmtSecrets.current(cr, managementSecretName(cr));
-    const owned = mgmt && isOwnedBy(mgmt, cr) ? mgmt : undefined;
-    const snapshot = this.mgmtSecrets.remembered(key);
-    const remembered = snapshot
-      ? readStored({ data: snapshot.data, metadata: { annotations: snapshot.annotations } })
-      : undefined;
-    const state = decideDeletion(cr, readStored(owned), remembered, deletionPolicyOf(cr));
-    const deadline =
-      Date.parse(cr.metadata.deletionTimestamp as unknown as string) + this.o.deletionTimeoutMs;
-
-    switch (state.kind) {
-      case 'DeleteAtProvider':
-        await this.deleteAtProvider(cr, state.regs, deadline, log);
-        if (state.unmanaged) this.unmanagedStays(cr, state.unmanaged);
-        break;
-      case 'Orphan':
-        this.o.events.record(
-          cr,
-          'Normal',
-          'Orphaned',
-          `client ${state.clientId} left registered at the provider (${cr.spec.managementPolicy === 'ObserveOnly' ? 'managementPolicy: ObserveOnly' : 'deletionPolicy: Orphan'}); its management Secret is kept for adoption`,
-        );
-        break;
-      case 'UnmanagedStays':
-        this.unmanagedStays(cr, state.clientId);
-        break;
-      case 'TokenLost':
-        this.o.events.record(
-          cr,
-          'Warning',
-          'DeletionAbandoned',
-          `client ${state.clientId} could not be deleted at the provider: its registration access token is gone; delete it there by hand`,
-        );
-        break;
-      case 'NothingRegistered':
-        break;
-    }
-    // Every registration Secret this client owns lets go (the current one, one left under an old
-    // name by an interrupted move); with Orphan they stay, without our owner and finalizer.
-    const secrets = new Map<string, V1Secret>();
-    for (const s of this.mgmtSecrets.ownedBy(cr)) secrets.set(s.metadata?.name as string, s);
-    if (owned) secrets.set(owned.metadata?.name as string, owned);
-    for (const s of secrets.values()) {
-      if (state.kind === 'Orphan' && !s.metadata?.deletionTimestamp) await this.mgmtSecrets.orphan(cr, s);
-      else if (hasRegistrationFinalizer(s)) await this.mgmtSecrets.release(s);
-    }
-    this.mgmtSecrets.forget(key);
-    await this.meta.removeFinalizer(cr);
-    this.forget(key);
-    this.finalized.set(key, cr.metadata.uid as string);
-    return undefined;
-  }
-
-  /**
-   * Deletes the client(s) at the provider until the deadline; retries are scheduled no later than
-   * the deadline (the backoff may have grown past it), and past it the finalizer lets go.
-   */
-  private async deleteAtProvider(
-    cr: OidcClient,
-    regs: StoredRegistration[],
-    deadline: number,
-    log: Logger,
-  ): Promise<void> {
-    const key = clientKey(cr);
-    // The first attempt after the deadline still gets a fair chance; later ones none.
-    const budget = Math.max(deadline - Date.now(), 5_000);
-    const signal = AbortSignal.timeout(budget);
-    try {
-      const provider = await this.o.providers.resolveForDeletion(cr, regs[0]?.issuer);
-      for (const reg of regs) await this.lifecycle.deleteAtProvider(cr, provider, reg, log, signal);
-    } catch (error) {
-      const remaining = deadline - Date.now();
-      if (remaining > 0) {
-        const outcome = this.classify(cr, error, log);
-        const base = this.statusBase(key, cr);
-        await this.writeStatus(cr, base, structuredClone(base), {
-          ...outcome,
-          kind: 'retry',
-          message: `deleting the client at the provider: ${outcome.message}`,
-        });
-        const after = outcome.kind === 'retry' ? outcome.retryAfterMs : undefined;
-        // Never later than just past the deadline: the next attempt then lets go.
-        throw new ReconcileError(
-          outcome.message,
-          after && Math.min(after, remaining),
-          remaining + 100,
-          outcome.reason,
-        );
-      }
-      this.o.events.record(
-        cr,
-        'Warning',
-        'DeletionAbandoned',
-        `client ${regs.map((r) => r.clientId).join(', ')} could not be deleted at the provider within ${Math.round(this.o.deletionTimeoutMs / 1000)} s (${errorMessage(error)}); it may remain registered there`,
-      );
-    }
-  }
-
-  private unmanagedStays(cr: OidcClient, clientId: string): void {
-    this.o.events.record(
-      cr,
-      'Warning',
-      Reason.ManagementUnsupported,
-      `client ${clientId} stays registered at the provider: it was registered without a registration access token, so the operator cannot delete it; delete it there by hand`,
-    );
-  }
-
-  /**
-   * The OidcClient is gone: registration Secrets of that name that are being deleted (garbage
-   * collection, namespace deletion) and still carry our finalizer are released, or they would
-   * block their namespace forever.
-   */
-  private async releaseLeftovers(key: string): Promise<void> {
-    const [namespace, name] = key.split('/') as [string, string];
-    for (const s of this.mgmtSecrets.leftovers(namespace, name, undefined)) {
-      this.o.log.warn(
-        { oidcclient: key, secret: s.metadata?.name },
-        'releasing a leftover management Secret',
-      );
-      await this.mgmtSecrets.release(s);
-    }
-  }
-
   // ---------------------------------------------------------------- Secrets
-
-  private secretConflict(cr: OidcClient, name: string): Outcome {
-    const message = `Secret ${name} exists and is not owned by this OidcClient; it is left untouched. Choose another name (spec.secretName / spec.managementSecretName) or remove that Secret`;
-    this.o.events.record(cr, 'Warning', Reason.SecretConflict, message);
-    return { kind: 'stalled', reason: Reason.SecretConflict, message };
-  }
 
   private async namespaceTerminating(cr: OidcClient): Promise<boolean> {
     try {
@@ -1043,96 +889,6 @@ export class OidcClientReconciler {
     } catch {
       return false;
     }
-  }
-
-  // ---------------------------------------------------------------- CR metadata and status
-
-  private crPath(cr: OidcClient, sub = ''): string {
-    return `/apis/${API_GROUP_VERSION}/namespaces/${cr.metadata.namespace}/oidcclients/${cr.metadata.name}${sub}`;
-  }
-
-  private statusBase(key: string, cr: OidcClient): OidcClientStatus {
-    const mine = this.statusWritten.get(key);
-    if (mine && mine.supersededRv === cr.metadata.resourceVersion) return mine.status;
-    this.statusWritten.delete(key);
-    return cr.status ?? {};
-  }
-
-  private async writeStatus(
-    cr: OidcClient,
-    base: OidcClientStatus,
-    status: OidcClientStatus,
-    outcome: Outcome,
-  ): Promise<void> {
-    await this.patchStatus(cr, base, nextStatus(cr, status, outcome, new Date().toISOString()));
-  }
-
-  /** Writes `next` unless it equals `base` (idle means idle). */
-  private async patchStatus(cr: OidcClient, base: OidcClientStatus, next: OidcClientStatus): Promise<void> {
-    const patch = statusPatch(base, next);
-    if (!patch) return;
-    try {
-      await this.o.rest.patch(this.crPath(cr, '/status'), 'merge', patch);
-      this.statusWritten.set(clientKey(cr), { supersededRv: cr.metadata.resourceVersion, status: next });
-    } catch (error) {
-      if (!isKubeStatus(error, 404)) throw error;
-    }
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  private classify(cr: OidcClient, error: unknown, log: Logger): Outcome {
-    if (error instanceof OutcomeError) return error.outcome;
-    if (error instanceof SecretConflictError) return this.secretConflict(cr, error.secretName);
-    if (error instanceof SecretTemplateError) {
-      this.o.events.record(cr, 'Warning', Reason.InvalidSecretTemplate, error.message);
-      return { kind: 'stalled', reason: Reason.InvalidSecretTemplate, message: error.message };
-    }
-    if (error instanceof WritePendingError || error instanceof RegistrationConflictError) {
-      // A provider answer (e.g. a rotated token) not stored yet, or superseded: kept and retried.
-      const reason = error instanceof WritePendingError ? Reason.SecretWriteFailed : Reason.Progressing;
-      return { kind: 'retry', reason, message: error.message, retryAfterMs: error.retryAfterMs };
-    }
-    if (error instanceof ProviderNotReadyError) {
-      return {
-        kind: 'retry',
-        reason: error.reason === 'ProviderNotFound' ? Reason.ProviderNotFound : Reason.ProviderUnavailable,
-        message: error.message,
-      };
-    }
-    if (error instanceof InvalidClientMetadataError) {
-      const message = `the provider rejected the client metadata: ${error.message}`;
-      this.o.events.record(cr, 'Warning', Reason.InvalidMetadata, message);
-      return { kind: 'stalled', reason: Reason.InvalidMetadata, message };
-    }
-    if (error instanceof RegistrationUnauthorizedError) {
-      this.o.providers.invalidate(providerKeyOf(cr).key);
-      const message = `the provider refused the registration (initial access token missing or rejected): ${error.message}`;
-      this.o.events.record(cr, 'Warning', Reason.RegistrationUnauthorized, message);
-      return { kind: 'retry', reason: Reason.RegistrationUnauthorized, message, retryAfterMs: 30_000 };
-    }
-    if (error instanceof ProviderUnavailableError) {
-      return {
-        kind: 'retry',
-        reason: Reason.ProviderUnavailable,
-        message: error.message,
-        retryAfterMs: error.retryAfterMs,
-      };
-    }
-    const endpoint = classifyEndpointError(error);
-    if (endpoint) {
-      if (endpoint.kind === 'stalled') this.o.events.record(cr, 'Warning', endpoint.reason, endpoint.message);
-      return endpoint;
-    }
-    if (error instanceof RegistrationError) {
-      return { kind: 'retry', reason: Reason.ProviderUnavailable, message: error.message };
-    }
-    if (error instanceof KubeApiError) {
-      log.warn({ err: error.message }, 'Kubernetes API call failed');
-      return { kind: 'retry', reason: Reason.SecretWriteFailed, message: error.message };
-    }
-    log.error({ err: errorMessage(error) }, 'reconcile failed');
-    return { kind: 'retry', reason: Reason.Progressing, message: errorMessage(error) };
   }
 }
 
