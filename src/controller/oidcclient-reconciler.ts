@@ -7,11 +7,11 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP_VERSION } from '../api/schema.js';
-import type { OidcClient, OidcClientStatus, RotationStatus } from '../api/types.generated.js';
+import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isFenced } from '../kube/fence.js';
-import { type CacheReader, errorMessage } from '../kube/informer.js';
+import type { CacheReader } from '../kube/informer.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
 import { secretPath } from '../kube/secrets.js';
 import type { ReconcileOutcome } from '../kube/workqueue.js';
@@ -20,7 +20,6 @@ import type { ClientAccess } from './access.js';
 import { checkRenderable } from './app-secret-template.js';
 import { AppSecrets } from './app-secrets.js';
 import {
-  isObserveOnly,
   isObserveOnlyState,
   isPaused,
   type ObserveOnlyState,
@@ -45,34 +44,18 @@ import { ForeignSecrets } from './foreign-secrets.js';
 import { ManagementSecrets, REGISTERED } from './management-secrets.js';
 import {
   ANNOTATION_ADOPTED,
-  ANNOTATION_ISSUED_AT,
-  ANNOTATION_PREVIOUS_DELETION_TIME,
   ANNOTATION_PROVIDER_FORMS,
-  ANNOTATION_REREGISTER,
-  ANNOTATION_REREGISTERED,
-  ANNOTATION_ROTATE,
-  ANNOTATION_ROTATED_FOR,
   ANNOTATION_ROTATION_TRIGGER,
   appSecretName,
   clientKey,
   LABEL_ORPHANED,
   managementSecretName,
 } from './names.js';
-import { type ExtraCondition, type Outcome, OutcomeError, ReconcileError } from './outcome.js';
+import { type ExtraCondition, type Outcome, ReconcileError } from './outcome.js';
 import type { ProviderRegistry, ResolvedProvider } from './providers.js';
 import { ResyncSchedule } from './resync-schedule.js';
-import {
-  deleteRetryDelay,
-  describeTrigger,
-  dueRotation,
-  iso,
-  isTriggerKind,
-  overlapFor,
-  parseTime,
-  previousPhase,
-  rotationPolicy,
-  rotationStatus,
-} from './rotation.js';
+import { describeTrigger, dueRotation } from './rotation.js';
+import { RotationSteps, rotationInput, rotationStatusOf } from './rotation-steps.js';
 import { SecretAccess } from './secret-access.js';
 import {
   isOwnedBy,
@@ -82,7 +65,7 @@ import {
   type UnmanagedRegistration,
 } from './secrets.js';
 import { StatusWriter } from './status-writer.js';
-
+import { AGAIN, type Ctx, type Step, type StepResult } from './steps/context.js';
 export interface ReconcilerOptions {
   rest: KubeRest;
   clients: CacheReader<OidcClient>;
@@ -100,36 +83,10 @@ export interface ReconcilerOptions {
   deletionTimeoutMs: number;
 }
 
-/** A step that changed local state and wants the loop to observe again. */
-const AGAIN = Symbol('again');
-type StepResult = Outcome | typeof AGAIN;
-/** The longest requeue for a rotation: timers cannot wait months (setTimeout takes 2^31 - 1 ms at most). */
-const MAX_TIMER_MS = 24 * 3_600_000;
 /** Local repairs chain (move, restore, register, finish a re-registration); more means a bug. */
 const MAX_PASSES = 6;
 
-/** What one step sees: the observation, the status being built, and the provider on demand. */
-interface Ctx {
-  obs: Observation;
-  /** The OidcClient as last written by this reconcile (finalizer, marker), else as observed. */
-  cr: OidcClient;
-  key: string;
-  log: Logger;
-  provider(): Promise<ResolvedProvider>;
-  /** Set by steps that learned the provider's view of the client (register, adopt, check). */
-  remote?: RemoteObservation;
-}
-
-type Step<K extends ClientState['kind']> = (
-  s: Extract<ClientState, { kind: K }>,
-  c: Ctx,
-) => Promise<StepResult>;
-
 export class OidcClientReconciler {
-  /** Failed deletes of a rotation's previous client: when to try again (in memory: a restart tries at once). */
-  private readonly previousDeleteFailures = new Map<string, { failures: number; retryAt: number }>();
-  /** Keys whose due drift check (a check-now too) waits for the end of a rotation's overlap. */
-  private readonly checkDeferred = new Set<string>();
   /** Fingerprint of the client metadata last published as in sync with the provider, per key. */
   private readonly metadataSeen = new Map<string, string>();
 
@@ -140,6 +97,7 @@ export class OidcClientReconciler {
   private readonly resync: ResyncSchedule;
   private readonly status: StatusWriter;
   private readonly finalizer: Finalizer;
+  private readonly rotation: RotationSteps;
 
   constructor(private readonly o: ReconcilerOptions) {
     const foreign = new ForeignSecrets(o.rest);
@@ -154,6 +112,14 @@ export class OidcClientReconciler {
       mgmtSecrets: this.mgmtSecrets,
       appSecrets: this.appSecrets,
       secretAccess: new SecretAccess(o.rest),
+    });
+    this.rotation = new RotationSteps({
+      events: o.events,
+      mgmtSecrets: this.mgmtSecrets,
+      lifecycle: this.lifecycle,
+      resync: this.resync,
+      ensureAppSecret: (cr, reg, provider) => this.ensureAppSecret(cr, reg, provider),
+      publish: (c, reg, conditions, remote) => this.publish(c, reg, conditions, remote),
     });
     this.finalizer = new Finalizer({
       ...o,
@@ -181,8 +147,7 @@ export class OidcClientReconciler {
     this.mgmtSecrets.forget(key);
     this.mgmtSecrets.forgetSnapshot(key);
     this.status.forget(key);
-    this.previousDeleteFailures.delete(key);
-    this.checkDeferred.delete(key);
+    this.rotation.forget(key);
     this.metadataSeen.delete(key);
   }
 
@@ -211,7 +176,7 @@ export class OidcClientReconciler {
       if (isFenced(error)) throw error; // the term is over: nothing more may be written
       outcome = classify(this.o, cr, error, log);
     }
-    const deferred = this.checkDeferred.delete(key);
+    const deferred = this.rotation.takeDeferredCheck(key);
     // Carried out unless it is retried (then the retry checks again, with the usual backoff) or
     // waits for a rotation's overlap to end.
     if (checkNow !== undefined && outcome.kind !== 'retry' && !deferred) status.checkNowHandled = checkNow;
@@ -224,7 +189,7 @@ export class OidcClientReconciler {
     // The drift check's time or the rotation's (the previous client's deletion, the schedule).
     const delay = Math.min(
       this.resync.delay(key) ?? Number.POSITIVE_INFINITY,
-      this.rotationDelay(key, status.rotation),
+      this.rotation.delay(key, status.rotation),
     );
     return delay === Number.POSITIVE_INFINITY ? undefined : { requeueAfterMs: delay };
   }
@@ -491,7 +456,7 @@ export class OidcClientReconciler {
       return this.registered(r, c);
     },
 
-    PreviousClientPending: async (s, c) => this.retirePrevious(s.previous, c),
+    PreviousClientPending: async (s, c) => this.rotation.retirePrevious(s.previous, c),
 
     Unmanaged: async (s, c) => {
       const stored = c.obs.stored as Extract<StoredState, { kind: 'unmanaged' }>;
@@ -645,132 +610,6 @@ export class OidcClientReconciler {
     return AGAIN;
   }
 
-  /**
-   * A rotation stored the new client beside the previous one. In this order, each step repeatable:
-   * switch the application Secret to the new client, record when the previous one goes (now +
-   * overlap; only after the switch, so pods get the whole overlap), wait (no writes), DELETE the
-   * previous client at the provider, drop its keys. A failed DELETE is retried with backoff and
-   * never holds up the new client.
-   */
-  private async retirePrevious(previous: StoredRegistration, c: Ctx): Promise<StepResult> {
-    const { cr } = c.obs;
-    const stored = c.obs.stored as Exclude<StoredState, { kind: 'empty' }>;
-    const mgmt = c.obs.mgmt as V1Secret;
-    const annotations = mgmt.metadata?.annotations ?? {};
-    const trigger = annotations[ANNOTATION_ROTATION_TRIGGER];
-    const overlapMs = overlapFor(isTriggerKind(trigger) ? trigger : undefined, rotationPolicy(cr.spec));
-    const provider = await c.provider();
-    const failure = this.previousDeleteFailures.get(c.key);
-    c.obs.status.rotation = { ...c.obs.status.rotation, lastRotationTime: iso(issuedAt(mgmt)) };
-    let phase = previousPhase({
-      deletionTime: parseTime(annotations[ANNOTATION_PREVIOUS_DELETION_TIME]),
-      retryAt: failure?.retryAt,
-      now: Date.now(),
-    });
-    if (phase.kind === 'switch') {
-      // The application Secret first: it never names a client that is about to be deleted.
-      await this.ensureAppSecret(cr, stored.reg, provider);
-      const at = Date.now() + overlapMs;
-      const app = appSecretName(cr);
-      if (overlapMs > 0) {
-        await this.mgmtSecrets.persist(
-          cr,
-          mgmt,
-          stored.reg,
-          {
-            ...REGISTERED,
-            ...(trigger ? { [ANNOTATION_ROTATION_TRIGGER]: trigger } : {}),
-            [ANNOTATION_PREVIOUS_DELETION_TIME]: iso(at) as string,
-          },
-          previous,
-        );
-        this.o.events.record(
-          cr,
-          'Normal',
-          'Rotated',
-          `application Secret ${app} switched to client ${stored.reg.clientId}; the previous client ${previous.clientId} stays registered until ${iso(at)} (overlap ${overlapMs / 1000} s)`,
-        );
-        return AGAIN;
-      }
-      this.o.events.record(
-        cr,
-        'Normal',
-        'Rotated',
-        `application Secret ${app} switched to client ${stored.reg.clientId}; the previous client ${previous.clientId} is deleted now (no overlap)`,
-      );
-      phase = { kind: 'delete' };
-    }
-    if (phase.kind === 'wait') {
-      // A drift check due meanwhile (a check-now too) comes right after the previous client is
-      // gone (no 1 s requeues).
-      if (c.obs.resyncDue) {
-        this.resync.scheduleAt(c.key, phase.at);
-        this.checkDeferred.add(c.key);
-      }
-      return this.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
-    }
-
-    let fate = 'deleted at the provider';
-    let warning = false;
-    try {
-      const r = await this.lifecycle.deleteAtProvider(cr, provider, previous, c.log);
-      if (r === 'gone') fate = 'already gone at the provider';
-    } catch (error) {
-      if (isFenced(error)) throw error;
-      if (error instanceof OutcomeError) {
-        // The old token is rejected while the old client still authenticates: keeping the token
-        // would not help; say what is left behind.
-        fate = `not deleted (${error.message}); it may remain at the provider: delete it there by hand`;
-        warning = true;
-      } else {
-        const failures = (failure?.failures ?? 0) + 1;
-        this.previousDeleteFailures.set(c.key, {
-          failures,
-          retryAt: Date.now() + deleteRetryDelay(failures),
-        });
-        const message = `could not delete the previous client ${previous.clientId} at the provider (${errorMessage(error)}); retrying with backoff. The application Secret uses client ${stored.reg.clientId}`;
-        this.o.events.record(cr, 'Warning', Reason.PreviousClientDeleteFailed, message);
-        c.log.warn({ clientId: previous.clientId, err: errorMessage(error) }, 'previous client not deleted');
-        return this.publish(c, stored.reg, this.previousConditions(c.key, previous, message), c.remote);
-      }
-    }
-    this.previousDeleteFailures.delete(c.key);
-    await this.mgmtSecrets.persist(cr, mgmt, stored.reg, REGISTERED, undefined);
-    this.o.events.record(
-      cr,
-      warning ? 'Warning' : 'Normal',
-      warning ? Reason.PreviousClientDeleteFailed : 'PreviousClientDeleted',
-      `the previous client ${previous.clientId} was ${fate}; client ${stored.reg.clientId} is in use`,
-    );
-    return AGAIN;
-  }
-
-  /** While a failed DELETE of the previous client waits for its retry: PreviousClientDeleted=False. */
-  private previousConditions(key: string, previous: StoredRegistration, message?: string): ExtraCondition[] {
-    if (!message && !this.previousDeleteFailures.has(key)) return [];
-    return [
-      {
-        type: 'PreviousClientDeleted',
-        status: 'False',
-        reason: Reason.PreviousClientDeleteFailed,
-        message: message ?? `the previous client ${previous.clientId} could not be deleted yet; retrying`,
-      },
-    ];
-  }
-
-  /** When the work queue should come back for this client's rotation (previous client, schedule). */
-  private rotationDelay(key: string, rotation: RotationStatus | undefined): number {
-    // While a previous client is kept: its deletion (or the retry after a failed one); else the schedule.
-    const at = rotation?.previousClientId
-      ? (this.previousDeleteFailures.get(key)?.retryAt ?? parseTime(rotation.previousDeletionTime))
-      : parseTime(rotation?.nextRotationTime);
-    if (at === undefined) return Number.POSITIVE_INFINITY;
-    const delay = at - Date.now();
-    // Slightly after the moment, so the step finds it due; something overdue is not spun on; a
-    // time months ahead is looked at again within a day (timers cannot wait that long).
-    return delay > 0 ? Math.min(delay + 20, MAX_TIMER_MS) : 1000;
-  }
-
   private async ensureAppSecret(
     cr: OidcClient,
     reg: StoredRegistration | UnmanagedRegistration,
@@ -832,7 +671,7 @@ export class OidcClientReconciler {
         status.clientSecretExpiresAt = remote.client.clientSecretExpiresAt;
     } else if (status.clientId !== reg.clientId) delete status.clientSecretExpiresAt;
     status.clientId = reg.clientId;
-    status.rotation = this.rotationStatus(c, reg.clientId);
+    status.rotation = rotationStatusOf(c.obs, reg.clientId);
     status.registrationClientUri = 'registrationClientUri' in reg ? reg.registrationClientUri : undefined;
     status.secretName = appSecretName(cr);
     status.managementSecretName = c.obs.mgmtName;
@@ -844,28 +683,6 @@ export class OidcClientReconciler {
     if (!('registrationAccessToken' in reg))
       message += ' (without RFC 7592 management: not updated or deleted by the operator)';
     return { kind: 'ready', reason: adopted ? Reason.Adopted : Reason.Registered, message, conditions };
-  }
-
-  /** status.rotation from the management Secret (the source of truth) and the schedule. */
-  private rotationStatus(c: Ctx, clientId: string): RotationStatus | undefined {
-    const { cr, status, mgmt, stored } = c.obs;
-    const annotations = mgmt?.metadata?.annotations ?? {};
-    const previous = stored.previous
-      ? {
-          clientId: stored.previous.clientId,
-          deletionTime: parseTime(annotations[ANNOTATION_PREVIOUS_DELETION_TIME]),
-        }
-      : undefined;
-    const managed = stored.kind === 'managed' && mgmt !== undefined;
-    const nextAt = managed
-      ? dueRotation(rotationInput(cr, status, mgmt, clientId, c.obs.remote)).nextAt
-      : undefined;
-    return rotationStatus({
-      previous,
-      lastRotationTime: status.rotation?.lastRotationTime,
-      nextAt,
-      lastRequest: annotations[ANNOTATION_ROTATED_FOR],
-    });
   }
 
   /** The management Secret under the old spec.managementSecretName: release our finalizer, delete it. */
@@ -922,51 +739,4 @@ function needsFinalizer(state: ClientState, obs: Observation): boolean {
     default:
       return true;
   }
-}
-
-/** When the current client was registered: our annotation, else (older Secrets) the Secret's creation. */
-function issuedAt(mgmt: V1Secret): number {
-  return (
-    parseTime(mgmt.metadata?.annotations?.[ANNOTATION_ISSUED_AT]) ??
-    parseTime(mgmt.metadata?.creationTimestamp as unknown as string | undefined) ??
-    Date.now()
-  );
-}
-
-/** What rotation.ts needs to know whether (and when) the current client is to be replaced. */
-function rotationInput(
-  cr: OidcClient,
-  status: OidcClientStatus,
-  mgmt: V1Secret,
-  clientId: string,
-  remote: RemoteObservation | undefined,
-): Parameters<typeof dueRotation>[0] {
-  const annotations = mgmt.metadata?.annotations ?? {};
-  const expiresSec =
-    remote?.kind === 'found' && remote.clientId === clientId
-      ? remote.client.clientSecretExpiresAt
-      : status.clientId === clientId
-        ? status.clientSecretExpiresAt
-        : undefined;
-  const input: Parameters<typeof dueRotation>[0] = {
-    policy: rotationPolicy(cr.spec),
-    request: {
-      rotate: cr.metadata.annotations?.[ANNOTATION_ROTATE],
-      reregister: cr.metadata.annotations?.[ANNOTATION_REREGISTER],
-    },
-    handled: {
-      rotate: annotations[ANNOTATION_ROTATED_FOR],
-      reregister: annotations[ANNOTATION_REREGISTERED],
-    },
-    issuedAt: issuedAt(mgmt),
-    now: Date.now(),
-  };
-  // ObserveOnly never registers by itself: only a request (refused with a reason) counts.
-  if (isObserveOnly(cr)) {
-    delete input.policy.everyMs;
-    return input;
-  }
-  if (cr.spec.rotation?.every) input.every = cr.spec.rotation.every;
-  if (expiresSec) input.expiresAt = expiresSec * 1000;
-  return input;
 }
