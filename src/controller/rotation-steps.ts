@@ -21,11 +21,11 @@ import {
   ANNOTATION_ROTATION_TRIGGER,
   appSecretName,
 } from './names.js';
-import { type ExtraCondition, type Outcome, OutcomeError } from './outcome.js';
-import type { ResolvedProvider } from './providers.js';
+import { type ExtraCondition, OutcomeError } from './outcome.js';
 import type { ResyncSchedule } from './resync-schedule.js';
 import {
   deleteRetryDelay,
+  describeTrigger,
   dueRotation,
   iso,
   isTriggerKind,
@@ -35,8 +35,10 @@ import {
   rotationPolicy,
   rotationStatus,
 } from './rotation.js';
-import type { StoredRegistration, StoredState, UnmanagedRegistration } from './secrets.js';
-import { AGAIN, type Ctx, type StepResult } from './steps/context.js';
+import type { StoredRegistration, StoredState } from './secrets.js';
+import { AGAIN, type Ctx, type StepDeps, type StepResult, type StepTable } from './steps/context.js';
+import { marker, registered } from './steps/create.js';
+import type { Publisher } from './steps/publish.js';
 
 /** The longest requeue for a rotation: timers cannot wait months (setTimeout takes 2^31 - 1 ms at most). */
 const MAX_TIMER_MS = 24 * 3_600_000;
@@ -46,18 +48,39 @@ export interface RotationStepsDeps {
   mgmtSecrets: ManagementSecrets;
   lifecycle: ClientLifecycle;
   resync: ResyncSchedule;
-  ensureAppSecret(
-    cr: OidcClient,
-    reg: StoredRegistration | UnmanagedRegistration,
-    provider: ResolvedProvider,
-  ): Promise<'unchanged' | 'created' | 'updated'>;
-  /** The end of every good path (the application Secret, the status). */
-  publish(
-    c: Ctx,
-    reg: StoredRegistration | UnmanagedRegistration,
-    conditions: ExtraCondition[],
-    remote?: RemoteObservation,
-  ): Promise<Outcome>;
+  publisher: Pick<Publisher, 'publish' | 'ensureAppSecret'>;
+}
+
+/** Start a rotation (register the new client), then retire the previous client. */
+export function rotationStepTable(d: StepDeps): Pick<StepTable, 'RotationDue' | 'PreviousClientPending'> {
+  return {
+    RotationDue: async (s, c) => {
+      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
+      const why = describeTrigger(s.trigger);
+      c.log.info({ clientId: stored.reg.clientId, trigger: s.trigger.kind }, 'rotating credentials');
+      d.events.record(
+        c.obs.cr,
+        'Normal',
+        'RotationStarted',
+        `rotating client ${stored.reg.clientId} (${why}): registering a new client`,
+      );
+      // The current client moves to previous_* in the same write as the marker: its token is kept
+      // until it is deleted at the provider, and the application Secret keeps working meanwhile.
+      const r = await d.lifecycle.register(
+        c.obs.cr,
+        await c.provider(),
+        c.obs.mgmt,
+        c.obs.mgmtName,
+        stored.reg,
+        c.log,
+        marker(d, c),
+        { [ANNOTATION_ROTATION_TRIGGER]: s.trigger.kind },
+      );
+      return registered(r, c);
+    },
+
+    PreviousClientPending: async (s, c) => d.rotation.retirePrevious(s.previous, c),
+  };
 }
 
 export class RotationSteps {
@@ -102,7 +125,7 @@ export class RotationSteps {
     });
     if (phase.kind === 'switch') {
       // The application Secret first: it never names a client that is about to be deleted.
-      await this.d.ensureAppSecret(cr, stored.reg, provider);
+      await this.d.publisher.ensureAppSecret(cr, stored.reg, provider);
       const at = Date.now() + overlapMs;
       const app = appSecretName(cr);
       if (overlapMs > 0) {
@@ -140,7 +163,7 @@ export class RotationSteps {
         this.d.resync.scheduleAt(c.key, phase.at);
         this.checkDeferred.add(c.key);
       }
-      return this.d.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
+      return this.d.publisher.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
     }
 
     let fate = 'deleted at the provider';
@@ -164,7 +187,12 @@ export class RotationSteps {
         const message = `could not delete the previous client ${previous.clientId} at the provider (${errorMessage(error)}); retrying with backoff. The application Secret uses client ${stored.reg.clientId}`;
         this.d.events.record(cr, 'Warning', Reason.PreviousClientDeleteFailed, message);
         c.log.warn({ clientId: previous.clientId, err: errorMessage(error) }, 'previous client not deleted');
-        return this.d.publish(c, stored.reg, this.previousConditions(c.key, previous, message), c.remote);
+        return this.d.publisher.publish(
+          c,
+          stored.reg,
+          this.previousConditions(c.key, previous, message),
+          c.remote,
+        );
       }
     }
     this.previousDeleteFailures.delete(c.key);

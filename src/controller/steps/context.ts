@@ -1,9 +1,16 @@
 // What every step of the reconciler shares: the context one step sees and what it returns.
 import type { Logger } from 'pino';
 import type { OidcClient } from '../../api/types.generated.js';
+import type { EventRecorder } from '../../kube/events.js';
+import type { ClientLifecycle } from '../client-lifecycle.js';
+import type { ClientMetadata } from '../client-metadata.js';
 import type { ClientState, Observation, RemoteObservation } from '../client-state.js';
+import type { ManagementSecrets } from '../management-secrets.js';
 import type { Outcome } from '../outcome.js';
 import type { ResolvedProvider } from '../providers.js';
+import type { ResyncSchedule } from '../resync-schedule.js';
+import type { RotationSteps } from '../rotation-steps.js';
+import type { Publisher } from './publish.js';
 
 /** A step that changed local state and wants the loop to observe again. */
 export const AGAIN = Symbol('again');
@@ -28,3 +35,14 @@ export type Step<K extends ClientState['kind']> = (
 
 /** One step per state. */
 export type StepTable = { [K in ClientState['kind']]: Step<K> };
+
+/** The collaborators the steps use. */
+export interface StepDeps {
+  events: EventRecorder;
+  mgmtSecrets: ManagementSecrets;
+  meta: ClientMetadata;
+  lifecycle: ClientLifecycle;
+  resync: ResyncSchedule;
+  publisher: Publisher;
+  rotation: RotationSteps;
+}
