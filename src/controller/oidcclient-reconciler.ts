@@ -4,16 +4,17 @@
 // state (a moved or deleted Secret, a finished registration) say AGAIN and the loop observes anew.
 // What the provider returns is stored before anything else; an interrupted registration is retried
 // with an Event instead of blocking forever (Crossplane's "wedge").
+// Where the parts live: observe.ts (the observation), client-state.ts (the decision), steps/ (one
+// step per state: observe, repair, create, update, publish, observe-only, delete = the finalizer),
+// rotation-steps.ts, status-writer.ts, error-outcome.ts (errors to outcomes), resync-schedule.ts.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
-import { validateOidcClientSpec } from '../api/validate.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isFenced } from '../kube/fence.js';
 import type { CacheReader } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import type { ReconcileOutcome } from '../kube/workqueue.js';
-import { parseProviderForms } from '../registration/metadata.js';
 import type { ClientAccess } from './access.js';
 import { AppSecrets } from './app-secrets.js';
 import {
@@ -25,20 +26,17 @@ import {
 } from './client-control.js';
 import { ClientLifecycle, desiredMetadata, metadataFingerprint } from './client-lifecycle.js';
 import { ClientMetadata, hasFinalizer } from './client-metadata.js';
-import { type ClientState, decide, type Observation, type RemoteObservation } from './client-state.js';
-import { Reason } from './conditions.js';
+import { type ClientState, decide, type Observation } from './client-state.js';
 import { classify } from './error-outcome.js';
-import { Finalizer } from './finalizer.js';
 import { ForeignSecrets } from './foreign-secrets.js';
 import { ManagementSecrets } from './management-secrets.js';
-import { ANNOTATION_PROVIDER_FORMS, clientKey, LABEL_ORPHANED, managementSecretName } from './names.js';
+import { clientKey } from './names.js';
+import { Observer } from './observe.js';
 import { type Outcome, ReconcileError } from './outcome.js';
 import type { ProviderRegistry, ResolvedProvider } from './providers.js';
 import { ResyncSchedule } from './resync-schedule.js';
-import { dueRotation } from './rotation.js';
-import { RotationSteps, rotationInput, rotationStepTable } from './rotation-steps.js';
+import { RotationSteps, rotationStepTable } from './rotation-steps.js';
 import { SecretAccess } from './secret-access.js';
-import { isOwnedBy, readStored } from './secrets.js';
 import { StatusWriter } from './status-writer.js';
 import {
   AGAIN,
@@ -49,6 +47,7 @@ import {
   type StepTable,
 } from './steps/context.js';
 import { createSteps } from './steps/create.js';
+import { Finalizer } from './steps/delete.js';
 import { observeSteps } from './steps/observe.js';
 import { observeOnly } from './steps/observe-only.js';
 import { Publisher } from './steps/publish.js';
@@ -84,6 +83,7 @@ export class OidcClientReconciler {
   private readonly finalizer: Finalizer;
   private readonly rotation: RotationSteps;
   private readonly publisher: Publisher;
+  private readonly observer: Observer;
   private readonly deps: StepDeps;
   /** One step per state. */
   private readonly steps: StepTable;
@@ -102,6 +102,7 @@ export class OidcClientReconciler {
       appSecrets: this.appSecrets,
       secretAccess: new SecretAccess(o.rest),
     });
+    this.observer = new Observer({ rest: o.rest, access: o.access, mgmtSecrets: this.mgmtSecrets });
     this.publisher = new Publisher({
       rest: o.rest,
       events: o.events,
@@ -248,7 +249,7 @@ export class OidcClientReconciler {
       },
     };
     for (let pass = 0; pass < MAX_PASSES; pass++) {
-      ctx.obs = await this.observe(ctx.cr, status, { specChanged, resyncDue, remote: ctx.remote });
+      ctx.obs = await this.observer.observe(ctx.cr, status, { specChanged, resyncDue, remote: ctx.remote });
       const decided = decide(ctx.obs);
       log.debug({ state: decided.kind, pass }, 'state');
       if (needsFinalizer(decided, ctx.obs) && !hasFinalizer(ctx.cr)) ctx.cr = await this.meta.mark(ctx.cr);
@@ -266,92 +267,9 @@ export class OidcClientReconciler {
     return this.o.providers.resolve(cr);
   }
 
-  /** Everything one decision needs, read from the caches (plus a GET where the cache may lag). */
-  private async observe(
-    cr: OidcClient,
-    status: OidcClientStatus,
-    o: { specChanged: boolean; resyncDue: boolean; remote: RemoteObservation | undefined },
-  ): Promise<Observation> {
-    const key = clientKey(cr);
-    const issues = validateOidcClientSpec(cr.spec, { name: cr.metadata.name });
-    const mgmtName = managementSecretName(cr);
-    const desired = desiredMetadata(cr);
-    const desiredHash = metadataFingerprint(desired);
-    for (const f of status.ignoredFields ?? []) delete desired[f];
-    const obs: Observation = {
-      cr,
-      status,
-      mgmtName,
-      mgmtOwned: false,
-      mgmtClaimable: false,
-      stored: { kind: 'empty' },
-      remembered: false,
-      namespaceTerminating: false,
-      rejectedTokenInUse: false,
-      specChanged: o.specChanged,
-      resyncDue: o.resyncDue,
-      desired,
-      desiredHash,
-    };
-    if (issues.length > 0) {
-      obs.specIssues = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-      obs.specIssuesReason = issues.every((i) => i.path.startsWith('/spec/secretTemplate'))
-        ? Reason.InvalidSecretTemplate
-        : Reason.InvalidSpec;
-      return obs;
-    }
-    const refused = this.o.access.check(cr);
-    if (refused) {
-      obs.refused = refused;
-      return obs;
-    }
-    if (o.remote) obs.remote = o.remote;
-    const mgmt = await this.mgmtSecrets.current(cr, mgmtName);
-    if (mgmt) {
-      obs.mgmt = mgmt;
-      obs.mgmtOwned = isOwnedBy(mgmt, cr);
-      obs.mgmtClaimable =
-        !obs.mgmtOwned &&
-        mgmt.metadata?.labels?.[LABEL_ORPHANED] === 'true' &&
-        cr.spec.adoptFrom?.secretRef.name === mgmtName;
-      if (obs.mgmtOwned) {
-        obs.stored = readStored(mgmt);
-        obs.providerForms = parseProviderForms(mgmt.metadata?.annotations?.[ANNOTATION_PROVIDER_FORMS]);
-      }
-      if (mgmt.metadata?.deletionTimestamp) obs.namespaceTerminating = await this.namespaceTerminating(cr);
-    }
-    const formerName = status.managementSecretName;
-    if (formerName && formerName !== mgmtName) {
-      const former = await this.mgmtSecrets.read(cr.metadata.namespace as string, formerName);
-      if (former && isOwnedBy(former, cr))
-        obs.former = { name: formerName, secret: former, stored: readStored(former) };
-    }
-    obs.remembered = !mgmt && this.mgmtSecrets.remembered(key) !== undefined;
-    if (mgmt && obs.stored.kind === 'managed' && !obs.stored.previous) {
-      const trigger = dueRotation(rotationInput(cr, status, mgmt, obs.stored.reg.clientId, o.remote)).trigger;
-      if (trigger) obs.rotation = trigger;
-    }
-    if (obs.stored.kind === 'managed')
-      obs.rejectedTokenInUse = this.mgmtSecrets.rejectedTokenInUse(mgmt, obs.stored.reg);
-    return obs;
-  }
-
   private step(state: ClientState, c: Ctx): Promise<StepResult> {
     const run = this.steps[state.kind] as Step<typeof state.kind>;
     return run(state as never, c);
-  }
-
-  // ---------------------------------------------------------------- Secrets
-
-  private async namespaceTerminating(cr: OidcClient): Promise<boolean> {
-    try {
-      const ns = await this.o.rest.get<{ status?: { phase?: string } }>(
-        `/api/v1/namespaces/${cr.metadata.namespace}`,
-      );
-      return ns.status?.phase === 'Terminating';
-    } catch {
-      return false;
-    }
   }
 }
 

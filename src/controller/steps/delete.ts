@@ -3,22 +3,22 @@
 // every registration Secret it owns lets go and the finalizer is removed.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { OidcClient } from '../api/types.generated.js';
-import type { EventRecorder } from '../kube/events.js';
-import { errorMessage } from '../kube/informer.js';
-import type { ReconcileOutcome } from '../kube/workqueue.js';
-import { deletionPolicyOf } from './client-control.js';
-import type { ClientLifecycle } from './client-lifecycle.js';
-import { type ClientMetadata, hasFinalizer } from './client-metadata.js';
-import { decideDeletion } from './client-state.js';
-import { Reason } from './conditions.js';
-import { classify } from './error-outcome.js';
-import type { ManagementSecrets } from './management-secrets.js';
-import { clientKey, managementSecretName } from './names.js';
-import { ReconcileError } from './outcome.js';
-import type { ProviderRegistry } from './providers.js';
-import { hasRegistrationFinalizer, isOwnedBy, readStored, type StoredRegistration } from './secrets.js';
-import type { StatusWriter } from './status-writer.js';
+import type { OidcClient } from '../../api/types.generated.js';
+import type { EventRecorder } from '../../kube/events.js';
+import { errorMessage } from '../../kube/informer.js';
+import type { ReconcileOutcome } from '../../kube/workqueue.js';
+import { deletionPolicyOf } from '../client-control.js';
+import type { ClientLifecycle } from '../client-lifecycle.js';
+import { type ClientMetadata, hasFinalizer } from '../client-metadata.js';
+import { decideDeletion } from '../client-state.js';
+import { Reason } from '../conditions.js';
+import { classify } from '../error-outcome.js';
+import type { ManagementSecrets } from '../management-secrets.js';
+import { clientKey, managementSecretName } from '../names.js';
+import { ReconcileError } from '../outcome.js';
+import type { ProviderRegistry } from '../providers.js';
+import { hasRegistrationFinalizer, isOwnedBy, readStored, type StoredRegistration } from '../secrets.js';
+import type { StatusWriter } from '../status-writer.js';
 
 export interface FinalizerOptions {
   events: EventRecorder;
