@@ -53,6 +53,7 @@ import { observeOnly } from './steps/observe-only.js';
 import { Publisher } from './steps/publish.js';
 import { repairSteps } from './steps/repair.js';
 import { updateSteps } from './steps/update.js';
+
 export interface ReconcilerOptions {
   rest: KubeRest;
   clients: CacheReader<OidcClient>;
