@@ -4,109 +4,55 @@
 // state (a moved or deleted Secret, a finished registration) say AGAIN and the loop observes anew.
 // What the provider returns is stored before anything else; an interrupted registration is retried
 // with an Event instead of blocking forever (Crossplane's "wedge").
+// Where the parts live: observe.ts (the observation), client-state.ts (the decision), steps/ (one
+// step per state: observe, repair, create, update, publish, observe-only, delete = the finalizer),
+// rotation-steps.ts, status-writer.ts, error-outcome.ts (errors to outcomes), resync-schedule.ts.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { API_GROUP_VERSION } from '../api/schema.js';
-import type { OidcClient, OidcClientStatus, RotationStatus } from '../api/types.generated.js';
-import { validateOidcClientSpec } from '../api/validate.js';
+import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isFenced } from '../kube/fence.js';
-import { type CacheReader, errorMessage } from '../kube/informer.js';
-import { isKubeStatus, KubeApiError, type KubeRest } from '../kube/rest.js';
-import { secretPath } from '../kube/secrets.js';
+import type { CacheReader } from '../kube/informer.js';
+import type { KubeRest } from '../kube/rest.js';
 import type { ReconcileOutcome } from '../kube/workqueue.js';
-import {
-  InvalidClientMetadataError,
-  ProviderUnavailableError,
-  RegistrationError,
-  RegistrationUnauthorizedError,
-} from '../registration/errors.js';
-import { parseProviderForms } from '../registration/metadata.js';
 import type { ClientAccess } from './access.js';
-import { checkRenderable, SecretTemplateError } from './app-secret-template.js';
 import { AppSecrets } from './app-secrets.js';
 import {
-  deletionPolicyOf,
-  isObserveOnly,
   isObserveOnlyState,
   isPaused,
-  type ObserveOnlyState,
-  observedConditions,
   pausedStatus,
   pendingCheckNow,
-  refreshIntervalOf,
   restrictToObserve,
 } from './client-control.js';
-import {
-  type AttemptMarker,
-  ClientLifecycle,
-  desiredMetadata,
-  metadataFingerprint,
-  type Registration,
-} from './client-lifecycle.js';
+import { ClientLifecycle, desiredMetadata, metadataFingerprint } from './client-lifecycle.js';
 import { ClientMetadata, hasFinalizer } from './client-metadata.js';
-import {
-  type ClientState,
-  decide,
-  decideDeletion,
-  type Observation,
-  type RemoteObservation,
-} from './client-state.js';
-import { findCondition, Reason, type ReasonName } from './conditions.js';
-import { RegistrationConflictError, WritePendingError } from './credential-outbox.js';
-import { classifyEndpointError } from './endpoint-trust.js';
+import { type ClientState, decide, type Observation } from './client-state.js';
+import { classify } from './error-outcome.js';
 import { ForeignSecrets } from './foreign-secrets.js';
-import { ManagementSecrets, REGISTERED } from './management-secrets.js';
-import {
-  ANNOTATION_ADOPTED,
-  ANNOTATION_ISSUED_AT,
-  ANNOTATION_PREVIOUS_DELETION_TIME,
-  ANNOTATION_PROVIDER_FORMS,
-  ANNOTATION_REREGISTER,
-  ANNOTATION_REREGISTERED,
-  ANNOTATION_ROTATE,
-  ANNOTATION_ROTATED_FOR,
-  ANNOTATION_ROTATION_TRIGGER,
-  appSecretName,
-  clientKey,
-  LABEL_ORPHANED,
-  managementSecretName,
-} from './names.js';
-import {
-  type ExtraCondition,
-  type Outcome,
-  OutcomeError,
-  ReconcileError,
-  SecretConflictError,
-} from './outcome.js';
-import {
-  ProviderNotReadyError,
-  type ProviderRegistry,
-  providerKeyOf,
-  type ResolvedProvider,
-} from './providers.js';
-import {
-  deleteRetryDelay,
-  describeTrigger,
-  dueRotation,
-  iso,
-  isTriggerKind,
-  overlapFor,
-  parseTime,
-  previousPhase,
-  rotationPolicy,
-  rotationStatus,
-} from './rotation.js';
+import { ManagementSecrets } from './management-secrets.js';
+import { clientKey } from './names.js';
+import { Observer } from './observe.js';
+import { type Outcome, ReconcileError } from './outcome.js';
+import type { ProviderRegistry, ResolvedProvider } from './providers.js';
+import { ResyncSchedule } from './resync-schedule.js';
+import { RotationSteps, rotationStepTable } from './rotation-steps.js';
 import { SecretAccess } from './secret-access.js';
+import { StatusWriter } from './status-writer.js';
 import {
-  hasRegistrationFinalizer,
-  isOwnedBy,
-  readStored,
-  type StoredRegistration,
-  type StoredState,
-  type UnmanagedRegistration,
-} from './secrets.js';
-import { nextStatus, statusPatch } from './status.js';
+  AGAIN,
+  type Ctx,
+  type Step,
+  type StepDeps,
+  type StepResult,
+  type StepTable,
+} from './steps/context.js';
+import { createSteps } from './steps/create.js';
+import { Finalizer } from './steps/delete.js';
+import { observeSteps } from './steps/observe.js';
+import { observeOnly } from './steps/observe-only.js';
+import { Publisher } from './steps/publish.js';
+import { repairSteps } from './steps/repair.js';
+import { updateSteps } from './steps/update.js';
 
 export interface ReconcilerOptions {
   rest: KubeRest;
@@ -125,57 +71,31 @@ export interface ReconcilerOptions {
   deletionTimeoutMs: number;
 }
 
-/** A step that changed local state and wants the loop to observe again. */
-const AGAIN = Symbol('again');
-type StepResult = Outcome | typeof AGAIN;
-/** The longest requeue for a rotation: timers cannot wait months (setTimeout takes 2^31 - 1 ms at most). */
-const MAX_TIMER_MS = 24 * 3_600_000;
 /** Local repairs chain (move, restore, register, finish a re-registration); more means a bug. */
 const MAX_PASSES = 6;
 
-/** What one step sees: the observation, the status being built, and the provider on demand. */
-interface Ctx {
-  obs: Observation;
-  /** The OidcClient as last written by this reconcile (finalizer, marker), else as observed. */
-  cr: OidcClient;
-  key: string;
-  log: Logger;
-  provider(): Promise<ResolvedProvider>;
-  /** Set by steps that learned the provider's view of the client (register, adopt, check). */
-  remote?: RemoteObservation;
-}
-
-type Step<K extends ClientState['kind']> = (
-  s: Extract<ClientState, { kind: K }>,
-  c: Ctx,
-) => Promise<StepResult>;
-
 export class OidcClientReconciler {
-  /** Next drift check per key; in memory, so a restart spreads checks over one interval again. */
-  private readonly nextResync = new Map<string, number>();
-  /** Each client's drift-check period (spec.refreshInterval or the default); 0 = no periodic checks. */
-  private readonly intervals = new Map<string, number>();
-  /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
-  private readonly finalized = new Map<string, string>();
-  /** The status we wrote last, for as long as the cache still shows the object it replaced. */
-  private readonly statusWritten = new Map<string, { supersededRv?: string; status: OidcClientStatus }>();
-  /** Failed deletes of a rotation's previous client: when to try again (in memory: a restart tries at once). */
-  private readonly previousDeleteFailures = new Map<string, { failures: number; retryAt: number }>();
-  /** Keys whose due drift check (a check-now too) waits for the end of a rotation's overlap. */
-  private readonly checkDeferred = new Set<string>();
-  /** Fingerprint of the client metadata last published as in sync with the provider, per key. */
-  private readonly metadataSeen = new Map<string, string>();
-
   private readonly mgmtSecrets: ManagementSecrets;
   private readonly appSecrets: AppSecrets;
   private readonly meta: ClientMetadata;
   private readonly lifecycle: ClientLifecycle;
+  private readonly resync: ResyncSchedule;
+  private readonly status: StatusWriter;
+  private readonly finalizer: Finalizer;
+  private readonly rotation: RotationSteps;
+  private readonly publisher: Publisher;
+  private readonly observer: Observer;
+  private readonly deps: StepDeps;
+  /** One step per state. */
+  private readonly steps: StepTable;
 
   constructor(private readonly o: ReconcilerOptions) {
     const foreign = new ForeignSecrets(o.rest);
     this.mgmtSecrets = new ManagementSecrets(o.rest, o.secrets, o.log, foreign);
     this.appSecrets = new AppSecrets(o.rest, o.secrets, foreign);
     this.meta = new ClientMetadata(o.rest);
+    this.resync = new ResyncSchedule(o);
+    this.status = new StatusWriter(o.rest);
     this.lifecycle = new ClientLifecycle({
       rest: o.rest,
       events: o.events,
@@ -183,11 +103,49 @@ export class OidcClientReconciler {
       appSecrets: this.appSecrets,
       secretAccess: new SecretAccess(o.rest),
     });
+    this.observer = new Observer({ rest: o.rest, access: o.access, mgmtSecrets: this.mgmtSecrets });
+    this.publisher = new Publisher({
+      rest: o.rest,
+      events: o.events,
+      mgmtSecrets: this.mgmtSecrets,
+      appSecrets: this.appSecrets,
+    });
+    this.rotation = new RotationSteps({
+      events: o.events,
+      mgmtSecrets: this.mgmtSecrets,
+      lifecycle: this.lifecycle,
+      resync: this.resync,
+      publisher: this.publisher,
+    });
+    this.finalizer = new Finalizer({
+      ...o,
+      mgmtSecrets: this.mgmtSecrets,
+      meta: this.meta,
+      lifecycle: this.lifecycle,
+      status: this.status,
+      forget: (key) => this.forget(key),
+    });
+    this.deps = {
+      events: o.events,
+      mgmtSecrets: this.mgmtSecrets,
+      meta: this.meta,
+      lifecycle: this.lifecycle,
+      resync: this.resync,
+      publisher: this.publisher,
+      rotation: this.rotation,
+    };
+    this.steps = {
+      ...observeSteps(this.deps),
+      ...repairSteps(this.deps),
+      ...createSteps(this.deps),
+      ...updateSteps(this.deps),
+      ...rotationStepTable(this.deps),
+    };
   }
 
   /** Called by the Secret informer with the last state of a deleted management Secret. */
   rememberRegistration(key: string, secret: V1Secret): void {
-    if (this.finalized.has(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
+    if (this.finalizer.isFinalized(key) || this.o.clients.get(key)?.metadata.deletionTimestamp) return;
     this.mgmtSecrets.remember(key, secret);
   }
 
@@ -197,30 +155,28 @@ export class OidcClientReconciler {
   }
 
   forget(key: string): void {
-    this.nextResync.delete(key);
-    this.intervals.delete(key);
+    this.resync.forget(key);
     this.mgmtSecrets.forget(key);
     this.mgmtSecrets.forgetSnapshot(key);
-    this.statusWritten.delete(key);
-    this.previousDeleteFailures.delete(key);
-    this.checkDeferred.delete(key);
-    this.metadataSeen.delete(key);
+    this.status.forget(key);
+    this.rotation.forget(key);
+    this.publisher.forget(key);
   }
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const cr = this.o.clients.get(key);
     if (!cr) {
-      await this.releaseLeftovers(key);
+      await this.finalizer.releaseLeftovers(key);
       this.forget(key);
-      this.finalized.delete(key);
+      this.finalizer.gone(key);
       return undefined;
     }
     // Paused: no provider call, not even to delete (the finalizer waits); only the status says so.
     if (isPaused(cr)) return this.paused(key, cr);
-    if (cr.metadata.deletionTimestamp) return this.finalize(cr);
+    if (cr.metadata.deletionTimestamp) return this.finalizer.finalize(cr);
 
     const log = this.o.log.child({ oidcclient: key });
-    const base = this.statusBase(key, cr);
+    const base = this.status.base(key, cr);
     const status: OidcClientStatus = structuredClone(base);
     const checkNow = pendingCheckNow(cr, base);
     // The finalizer is added by the first step that needs it (a registration: with its marker).
@@ -230,30 +186,30 @@ export class OidcClientReconciler {
       outcome = await this.sync(current, status, log, checkNow !== undefined);
     } catch (error) {
       if (isFenced(error)) throw error; // the term is over: nothing more may be written
-      outcome = this.classify(cr, error, log);
+      outcome = classify(this.o, cr, error, log);
     }
-    const deferred = this.checkDeferred.delete(key);
+    const deferred = this.rotation.takeDeferredCheck(key);
     // Carried out unless it is retried (then the retry checks again, with the usual backoff) or
     // waits for a rotation's overlap to end.
     if (checkNow !== undefined && outcome.kind !== 'retry' && !deferred) status.checkNowHandled = checkNow;
     if (outcome.kind === 'stalled')
       log.warn({ reason: outcome.reason, detail: outcome.message }, 'stalled: needs a change');
-    await this.writeStatus(current.cr, base, status, outcome);
+    await this.status.write(current.cr, base, status, outcome);
     if (outcome.kind === 'retry')
       throw new ReconcileError(outcome.message, outcome.retryAfterMs, outcome.retryBeforeMs, outcome.reason);
     if (outcome.kind === 'stalled') return undefined;
     // The drift check's time or the rotation's (the previous client's deletion, the schedule).
     const delay = Math.min(
-      this.resyncDelay(key) ?? Number.POSITIVE_INFINITY,
-      this.rotationDelay(key, status.rotation),
+      this.resync.delay(key) ?? Number.POSITIVE_INFINITY,
+      this.rotation.delay(key, status.rotation),
     );
     return delay === Number.POSITIVE_INFINITY ? undefined : { requeueAfterMs: delay };
   }
 
   /** A paused client: Synced=False ReconcilePaused, written once; nothing else happens. */
   private async paused(key: string, cr: OidcClient): Promise<ReconcileOutcome> {
-    const base = this.statusBase(key, cr);
-    await this.patchStatus(cr, base, pausedStatus(base, cr, new Date().toISOString()));
+    const base = this.status.base(key, cr);
+    await this.status.patch(cr, base, pausedStatus(base, cr, new Date().toISOString()));
     return undefined;
   }
 
@@ -271,11 +227,11 @@ export class OidcClientReconciler {
     // Secret template, Secret names) is no reason to call it. After a restart nothing is known: check.
     const specChanged =
       status.observedGeneration !== cr.metadata.generation &&
-      this.metadataSeen.get(key) !== metadataFingerprint(desiredMetadata(cr));
+      this.publisher.publishedMetadata(key) !== metadataFingerprint(desiredMetadata(cr));
     if (specChanged) status.ignoredFields = undefined;
-    this.applyRefreshInterval(cr, specChanged);
+    this.resync.applyRefreshInterval(cr, specChanged);
     // A check-now is one more drift check, through the same provider slots as any other.
-    const resyncDue = this.resyncDue(key) || checkNow;
+    const resyncDue = this.resync.due(key) || checkNow;
     let provider: Promise<ResolvedProvider> | undefined;
     const ctx: Ctx = {
       obs: undefined as unknown as Observation,
@@ -294,13 +250,13 @@ export class OidcClientReconciler {
       },
     };
     for (let pass = 0; pass < MAX_PASSES; pass++) {
-      ctx.obs = await this.observe(ctx.cr, status, { specChanged, resyncDue, remote: ctx.remote });
+      ctx.obs = await this.observer.observe(ctx.cr, status, { specChanged, resyncDue, remote: ctx.remote });
       const decided = decide(ctx.obs);
       log.debug({ state: decided.kind, pass }, 'state');
       if (needsFinalizer(decided, ctx.obs) && !hasFinalizer(ctx.cr)) ctx.cr = await this.meta.mark(ctx.cr);
       const state = restrictToObserve(decided, ctx.obs);
       const result = isObserveOnlyState(state)
-        ? await this.observeOnly(state, ctx)
+        ? await observeOnly(this.deps, state, ctx)
         : await this.step(state, ctx);
       if (result !== AGAIN) return result;
     }
@@ -312,898 +268,10 @@ export class OidcClientReconciler {
     return this.o.providers.resolve(cr);
   }
 
-  /** Everything one decision needs, read from the caches (plus a GET where the cache may lag). */
-  private async observe(
-    cr: OidcClient,
-    status: OidcClientStatus,
-    o: { specChanged: boolean; resyncDue: boolean; remote: RemoteObservation | undefined },
-  ): Promise<Observation> {
-    const key = clientKey(cr);
-    const issues = validateOidcClientSpec(cr.spec, { name: cr.metadata.name });
-    const mgmtName = managementSecretName(cr);
-    const desired = desiredMetadata(cr);
-    const desiredHash = metadataFingerprint(desired);
-    for (const f of status.ignoredFields ?? []) delete desired[f];
-    const obs: Observation = {
-      cr,
-      status,
-      mgmtName,
-      mgmtOwned: false,
-      mgmtClaimable: false,
-      stored: { kind: 'empty' },
-      remembered: false,
-      namespaceTerminating: false,
-      rejectedTokenInUse: false,
-      specChanged: o.specChanged,
-      resyncDue: o.resyncDue,
-      desired,
-      desiredHash,
-    };
-    if (issues.length > 0) {
-      obs.specIssues = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-      obs.specIssuesReason = issues.every((i) => i.path.startsWith('/spec/secretTemplate'))
-        ? Reason.InvalidSecretTemplate
-        : Reason.InvalidSpec;
-      return obs;
-    }
-    const refused = this.o.access.check(cr);
-    if (refused) {
-      obs.refused = refused;
-      return obs;
-    }
-    if (o.remote) obs.remote = o.remote;
-    const mgmt = await this.mgmtSecrets.current(cr, mgmtName);
-    if (mgmt) {
-      obs.mgmt = mgmt;
-      obs.mgmtOwned = isOwnedBy(mgmt, cr);
-      obs.mgmtClaimable =
-        !obs.mgmtOwned &&
-        mgmt.metadata?.labels?.[LABEL_ORPHANED] === 'true' &&
-        cr.spec.adoptFrom?.secretRef.name === mgmtName;
-      if (obs.mgmtOwned) {
-        obs.stored = readStored(mgmt);
-        obs.providerForms = parseProviderForms(mgmt.metadata?.annotations?.[ANNOTATION_PROVIDER_FORMS]);
-      }
-      if (mgmt.metadata?.deletionTimestamp) obs.namespaceTerminating = await this.namespaceTerminating(cr);
-    }
-    const formerName = status.managementSecretName;
-    if (formerName && formerName !== mgmtName) {
-      const former = await this.mgmtSecrets.read(cr.metadata.namespace as string, formerName);
-      if (former && isOwnedBy(former, cr))
-        obs.former = { name: formerName, secret: former, stored: readStored(former) };
-    }
-    obs.remembered = !mgmt && this.mgmtSecrets.remembered(key) !== undefined;
-    if (mgmt && obs.stored.kind === 'managed' && !obs.stored.previous) {
-      const trigger = dueRotation(rotationInput(cr, status, mgmt, obs.stored.reg.clientId, o.remote)).trigger;
-      if (trigger) obs.rotation = trigger;
-    }
-    if (obs.stored.kind === 'managed')
-      obs.rejectedTokenInUse = this.mgmtSecrets.rejectedTokenInUse(mgmt, obs.stored.reg);
-    return obs;
-  }
-
   private step(state: ClientState, c: Ctx): Promise<StepResult> {
     const run = this.steps[state.kind] as Step<typeof state.kind>;
     return run(state as never, c);
   }
-
-  /** One step per state. */
-  private readonly steps: { [K in ClientState['kind']]: Step<K> } = {
-    Invalid: async (s, c) => {
-      this.o.events.record(c.obs.cr, 'Warning', s.reason, s.message);
-      return { kind: 'stalled', reason: s.reason, message: s.message };
-    },
-
-    Refused: async (s) => s.outcome,
-
-    AwaitingSpecChange: async (s) => ({ kind: 'stalled', reason: s.reason, message: s.message }),
-
-    SecretConflict: async (s, c) => {
-      if (s.secretName === c.obs.mgmtName && c.obs.mgmt?.metadata?.labels?.[LABEL_ORPHANED] === 'true') {
-        // Left behind by deletionPolicy: Orphan: say how to take it back.
-        const message = `Secret ${s.secretName} holds a registration orphaned by an earlier OidcClient; set spec.adoptFrom.secretRef.name: ${s.secretName} to take that client over, or delete the Secret to register a new one`;
-        this.o.events.record(c.obs.cr, 'Warning', Reason.SecretConflict, message);
-        return { kind: 'stalled', reason: Reason.SecretConflict, message };
-      }
-      return this.secretConflict(c.obs.cr, s.secretName);
-    },
-
-    ManagementSecretRenamed: async (s, c) => {
-      const former = c.obs.former as NonNullable<Observation['former']>;
-      // Copy first; the old Secret is released and deleted once the status names the new one
-      // (publish), so a crash in between leaves both, never neither.
-      await this.mgmtSecrets.create(c.obs.cr, c.obs.mgmtName, former.secret.data ?? {}, {
-        ...ourAnnotations(former.secret),
-        ...REGISTERED,
-      });
-      c.log.info({ from: s.from, to: c.obs.mgmtName }, 'management Secret copied to its new name');
-      return AGAIN;
-    },
-
-    ManagementSecretDeleted: async (_s, c) => {
-      // Someone deleted the management Secret: keep its content, let it go, write it anew.
-      const mgmt = c.obs.mgmt as V1Secret;
-      this.mgmtSecrets.remember(c.key, mgmt);
-      await this.mgmtSecrets.release(mgmt);
-      this.mgmtSecrets.forget(c.key);
-      const still = await this.mgmtSecrets.waitGone(c.obs.cr.metadata.namespace as string, c.obs.mgmtName);
-      if (still)
-        return {
-          kind: 'retry',
-          reason: Reason.Progressing,
-          message: 'restoring the management Secret',
-          retryAfterMs: 500,
-        };
-      return AGAIN;
-    },
-
-    NamespaceTerminating: async () => ({
-      kind: 'retry',
-      reason: Reason.Deleting,
-      message: 'namespace is terminating',
-      retryAfterMs: 1000,
-    }),
-
-    ManagementSecretLost: async (_s, c) => {
-      const snapshot = this.mgmtSecrets.remembered(c.key);
-      if (!snapshot) return AGAIN;
-      await this.mgmtSecrets.create(c.obs.cr, c.obs.mgmtName, snapshot.data, {
-        ...snapshot.annotations,
-        ...REGISTERED,
-      });
-      this.o.events.record(
-        c.obs.cr,
-        'Normal',
-        'SecretRestored',
-        `management Secret ${c.obs.mgmtName} restored`,
-      );
-      return AGAIN;
-    },
-
-    NeedsAdoption: async (_s, c) => {
-      const provider = await c.provider();
-      checkRenderable(c.obs.cr, provider.endpoints);
-      const r = await this.lifecycle.adopt(c.obs.cr, provider, c.obs.mgmt, c.obs.mgmtName, c.log);
-      return this.registered(r, c);
-    },
-
-    NeedsRegistration: async (_s, c) => this.register(c),
-
-    RegistrationPending: async (s, c) => {
-      const { cr, status } = c.obs;
-      const name = cr.spec.clientName ?? cr.metadata.name;
-      // Without a management Secret, the marker on the OidcClient may also be that of a
-      // registration stored in a Secret deleted since, while the operator was not running.
-      const lost =
-        !c.obs.mgmt && status.clientId
-          ? ` or management Secret ${c.obs.mgmtName} (client ${status.clientId}) was deleted while the operator was away`
-          : '';
-      this.o.events.record(
-        cr,
-        'Warning',
-        'RegistrationRetried',
-        `an earlier registration attempt (${s.attempt}) did not store its result${lost}; if it reached the provider, a client named ${name} may be orphaned there`,
-      );
-      return this.register(c);
-    },
-
-    RotationDue: async (s, c) => {
-      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      const why = describeTrigger(s.trigger);
-      c.log.info({ clientId: stored.reg.clientId, trigger: s.trigger.kind }, 'rotating credentials');
-      this.o.events.record(
-        c.obs.cr,
-        'Normal',
-        'RotationStarted',
-        `rotating client ${stored.reg.clientId} (${why}): registering a new client`,
-      );
-      // The current client moves to previous_* in the same write as the marker: its token is kept
-      // until it is deleted at the provider, and the application Secret keeps working meanwhile.
-      const r = await this.lifecycle.register(
-        c.obs.cr,
-        await c.provider(),
-        c.obs.mgmt,
-        c.obs.mgmtName,
-        stored.reg,
-        c.log,
-        this.marker(c),
-        { [ANNOTATION_ROTATION_TRIGGER]: s.trigger.kind },
-      );
-      return this.registered(r, c);
-    },
-
-    PreviousClientPending: async (s, c) => this.retirePrevious(s.previous, c),
-
-    Unmanaged: async (s, c) => {
-      const stored = c.obs.stored as Extract<StoredState, { kind: 'unmanaged' }>;
-      // Nothing to check at the provider; the interval only re-asserts the application Secret.
-      if (c.obs.resyncDue || !this.nextResync.has(c.key)) this.scheduleResync(c.key);
-      const conditions: ExtraCondition[] = [
-        {
-          type: 'Managed',
-          status: 'False',
-          reason: Reason.ManagementUnsupported,
-          message:
-            'the provider gave no registration access token: the operator cannot update this client or delete it at the provider',
-        },
-      ];
-      if (s.specDiffers) {
-        const message = `spec changes cannot be sent to the provider (no RFC 7592 management for client ${stored.reg.clientId}); change the client at the provider by hand, or delete and recreate the OidcClient`;
-        conditions.push({ type: 'Synced', status: 'False', reason: Reason.ManagementUnsupported, message });
-        this.o.events.record(c.obs.cr, 'Warning', Reason.ManagementUnsupported, message);
-      }
-      return this.publish(c, stored.reg, conditions);
-    },
-
-    TokenRejected: async (s, c) => {
-      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      if (!s.probe) {
-        const message =
-          findCondition(c.obs.status.conditions, 'Ready')?.message ?? 'registration access token rejected';
-        return { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message };
-      }
-      if (c.obs.mgmt) await this.mgmtSecrets.markRejected(c.obs.mgmt, stored.reg);
-      const message = `the provider rejected the registration access token of client ${stored.reg.clientId} (client credentials ${s.probe === 'valid' ? 'still work' : 'could not be checked'}); put a valid token in Secret ${c.obs.mgmtName} key registration_access_token, or delete the OidcClient with deletionPolicy: Orphan`;
-      this.o.events.record(c.obs.cr, 'Warning', Reason.RegistrationTokenRejected, message);
-      return { kind: 'stalled', reason: Reason.RegistrationTokenRejected, message };
-    },
-
-    Gone: async (s, c) => {
-      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      const old = stored.reg.clientId;
-      c.log.warn({ clientId: old }, `client gone at the provider (${s.why}); registering again`);
-      const result = await this.register(c);
-      const now = c.remote?.kind === 'found' ? c.remote.clientId : 'a new client';
-      this.o.events.record(
-        c.obs.cr,
-        'Warning',
-        'ReRegistered',
-        `client ${old} is gone at the provider (${s.why}); registered ${now} instead`,
-      );
-      return result;
-    },
-
-    CheckDue: async (_s, c) => {
-      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      c.remote = await this.lifecycle.check(c.obs.cr, await c.provider(), c.obs.mgmt as V1Secret, stored.reg);
-      return AGAIN;
-    },
-
-    NeedsUpdate: async (_s, c) => {
-      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      const remote = c.obs.remote as Extract<RemoteObservation, { kind: 'found' }>;
-      await this.lifecycle.update(
-        c.obs.cr,
-        await c.provider(),
-        c.obs.mgmt as V1Secret,
-        c.obs.mgmtName,
-        stored.reg,
-        remote.client,
-        c.obs.status,
-        c.obs.specChanged,
-        c.log,
-      );
-      this.scheduleResync(c.key);
-      // A token rotated by the PUT was stored; the published credentials are the same.
-      return this.publish(c, stored.reg, [], remote);
-    },
-
-    UpToDate: async (_s, c) => {
-      const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-      if (c.obs.remote?.kind === 'found') this.scheduleResync(c.key);
-      return this.publish(c, stored.reg, [], c.obs.remote);
-    },
-  };
-
-  /** managementPolicy ObserveOnly: report what a Full client would have changed at the provider. */
-  private async observeOnly(s: ObserveOnlyState, c: Ctx): Promise<StepResult> {
-    const stalled = (reason: ReasonName, message: string): Outcome => {
-      // One Event per episode, not per reconcile.
-      if (findCondition(c.obs.status.conditions, 'Ready')?.reason !== reason)
-        this.o.events.record(c.obs.cr, 'Warning', reason, message);
-      return { kind: 'stalled', reason, message };
-    };
-    switch (s.kind) {
-      case 'NothingToObserve':
-        return stalled(Reason.NothingToObserve, s.message);
-      case 'ObserveOnlyRefused':
-        return stalled(Reason.ObserveOnly, s.message);
-      case 'ObservedGone': {
-        const id = c.obs.stored.kind === 'empty' ? c.obs.status.clientId : c.obs.stored.reg.clientId;
-        return stalled(
-          Reason.ClientGone,
-          `client ${id} is gone at the provider (${s.why}); managementPolicy ObserveOnly does not register it again: adopt another registration, or set managementPolicy: Full`,
-        );
-      }
-      case 'Observed': {
-        const stored = c.obs.stored as Extract<StoredState, { kind: 'managed' }>;
-        if (c.obs.remote?.kind === 'found') this.scheduleResync(c.key);
-        return this.publish(c, stored.reg, observedConditions(c.obs.status, s.drift), c.obs.remote);
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------- shared parts of steps
-
-  private async register(c: Ctx): Promise<StepResult> {
-    const stored = c.obs.stored;
-    const previous = stored.kind === 'empty' ? stored.previous : undefined;
-    const provider = await c.provider();
-    // A template that cannot render with this provider's endpoints stops before the POST.
-    checkRenderable(c.obs.cr, provider.endpoints);
-    // A rotation's POST tried again keeps what started it (the overlap depends on it).
-    const trigger = previous ? c.obs.mgmt?.metadata?.annotations?.[ANNOTATION_ROTATION_TRIGGER] : undefined;
-    const r = await this.lifecycle.register(
-      c.obs.cr,
-      provider,
-      c.obs.mgmt,
-      c.obs.mgmtName,
-      previous,
-      c.log,
-      this.marker(c),
-      trigger ? { [ANNOTATION_ROTATION_TRIGGER]: trigger } : {},
-    );
-    return this.registered(r, c);
-  }
-
-  /** Marks a first registration on the OidcClient (with the finalizer) and keeps what was written. */
-  private marker(c: Ctx): AttemptMarker {
-    return {
-      mark: async (attempt) => {
-        c.cr = await this.meta.mark(c.cr, attempt);
-      },
-      clear: async (attempt) => {
-        const cleared = await this.meta.clearAttempt(c.cr, attempt);
-        if (cleared) c.cr = cleared;
-      },
-    };
-  }
-
-  /** After a registration or adoption: the provider's answer doubles as the first drift check. */
-  private registered(r: Registration, c: Ctx): StepResult {
-    c.obs.status.ignoredFields = undefined;
-    if (r.kind === 'managed') c.remote = { kind: 'found', clientId: r.reg.clientId, client: r.observed };
-    return AGAIN;
-  }
-
-  /**
-   * A rotation stored the new client beside the previous one. In this order, each step repeatable:
-   * switch the application Secret to the new client, record when the previous one goes (now +
-   * overlap; only after the switch, so pods get the whole overlap), wait (no writes), DELETE the
-   * previous client at the provider, drop its keys. A failed DELETE is retried with backoff and
-   * never holds up the new client.
-   */
-  private async retirePrevious(previous: StoredRegistration, c: Ctx): Promise<StepResult> {
-    const { cr } = c.obs;
-    const stored = c.obs.stored as Exclude<StoredState, { kind: 'empty' }>;
-    const mgmt = c.obs.mgmt as V1Secret;
-    const annotations = mgmt.metadata?.annotations ?? {};
-    const trigger = annotations[ANNOTATION_ROTATION_TRIGGER];
-    const overlapMs = overlapFor(isTriggerKind(trigger) ? trigger : undefined, rotationPolicy(cr.spec));
-    const provider = await c.provider();
-    const failure = this.previousDeleteFailures.get(c.key);
-    c.obs.status.rotation = { ...c.obs.status.rotation, lastRotationTime: iso(issuedAt(mgmt)) };
-    let phase = previousPhase({
-      deletionTime: parseTime(annotations[ANNOTATION_PREVIOUS_DELETION_TIME]),
-      retryAt: failure?.retryAt,
-      now: Date.now(),
-    });
-    if (phase.kind === 'switch') {
-      // The application Secret first: it never names a client that is about to be deleted.
-      await this.ensureAppSecret(cr, stored.reg, provider);
-      const at = Date.now() + overlapMs;
-      const app = appSecretName(cr);
-      if (overlapMs > 0) {
-        await this.mgmtSecrets.persist(
-          cr,
-          mgmt,
-          stored.reg,
-          {
-            ...REGISTERED,
-            ...(trigger ? { [ANNOTATION_ROTATION_TRIGGER]: trigger } : {}),
-            [ANNOTATION_PREVIOUS_DELETION_TIME]: iso(at) as string,
-          },
-          previous,
-        );
-        this.o.events.record(
-          cr,
-          'Normal',
-          'Rotated',
-          `application Secret ${app} switched to client ${stored.reg.clientId}; the previous client ${previous.clientId} stays registered until ${iso(at)} (overlap ${overlapMs / 1000} s)`,
-        );
-        return AGAIN;
-      }
-      this.o.events.record(
-        cr,
-        'Normal',
-        'Rotated',
-        `application Secret ${app} switched to client ${stored.reg.clientId}; the previous client ${previous.clientId} is deleted now (no overlap)`,
-      );
-      phase = { kind: 'delete' };
-    }
-    if (phase.kind === 'wait') {
-      // A drift check due meanwhile (a check-now too) comes right after the previous client is
-      // gone (no 1 s requeues).
-      if (c.obs.resyncDue) {
-        this.nextResync.set(c.key, phase.at);
-        this.checkDeferred.add(c.key);
-      }
-      return this.publish(c, stored.reg, this.previousConditions(c.key, previous), c.remote);
-    }
-
-    let fate = 'deleted at the provider';
-    let warning = false;
-    try {
-      const r = await this.lifecycle.deleteAtProvider(cr, provider, previous, c.log);
-      if (r === 'gone') fate = 'already gone at the provider';
-    } catch (error) {
-      if (isFenced(error)) throw error;
-      if (error instanceof OutcomeError) {
-        // The old token is rejected while the old client still authenticates: keeping the token
-        // would not help; say what is left behind.
-        fate = `not deleted (${error.message}); it may remain at the provider: delete it there by hand`;
-        warning = true;
-      } else {
-        const failures = (failure?.failures ?? 0) + 1;
-        this.previousDeleteFailures.set(c.key, {
-          failures,
-          retryAt: Date.now() + deleteRetryDelay(failures),
-        });
-        const message = `could not delete the previous client ${previous.clientId} at the provider (${errorMessage(error)}); retrying with backoff. The application Secret uses client ${stored.reg.clientId}`;
-        this.o.events.record(cr, 'Warning', Reason.PreviousClientDeleteFailed, message);
-        c.log.warn({ clientId: previous.clientId, err: errorMessage(error) }, 'previous client not deleted');
-        return this.publish(c, stored.reg, this.previousConditions(c.key, previous, message), c.remote);
-      }
-    }
-    this.previousDeleteFailures.delete(c.key);
-    await this.mgmtSecrets.persist(cr, mgmt, stored.reg, REGISTERED, undefined);
-    this.o.events.record(
-      cr,
-      warning ? 'Warning' : 'Normal',
-      warning ? Reason.PreviousClientDeleteFailed : 'PreviousClientDeleted',
-      `the previous client ${previous.clientId} was ${fate}; client ${stored.reg.clientId} is in use`,
-    );
-    return AGAIN;
-  }
-
-  /** While a failed DELETE of the previous client waits for its retry: PreviousClientDeleted=False. */
-  private previousConditions(key: string, previous: StoredRegistration, message?: string): ExtraCondition[] {
-    if (!message && !this.previousDeleteFailures.has(key)) return [];
-    return [
-      {
-        type: 'PreviousClientDeleted',
-        status: 'False',
-        reason: Reason.PreviousClientDeleteFailed,
-        message: message ?? `the previous client ${previous.clientId} could not be deleted yet; retrying`,
-      },
-    ];
-  }
-
-  /** When the work queue should come back for this client's rotation (previous client, schedule). */
-  private rotationDelay(key: string, rotation: RotationStatus | undefined): number {
-    // While a previous client is kept: its deletion (or the retry after a failed one); else the schedule.
-    const at = rotation?.previousClientId
-      ? (this.previousDeleteFailures.get(key)?.retryAt ?? parseTime(rotation.previousDeletionTime))
-      : parseTime(rotation?.nextRotationTime);
-    if (at === undefined) return Number.POSITIVE_INFINITY;
-    const delay = at - Date.now();
-    // Slightly after the moment, so the step finds it due; something overdue is not spun on; a
-    // time months ahead is looked at again within a day (timers cannot wait that long).
-    return delay > 0 ? Math.min(delay + 20, MAX_TIMER_MS) : 1000;
-  }
-
-  private async ensureAppSecret(
-    cr: OidcClient,
-    reg: StoredRegistration | UnmanagedRegistration,
-    provider: ResolvedProvider,
-  ): Promise<'unchanged' | 'created' | 'updated'> {
-    return this.appSecrets.ensure(cr, {
-      clientId: reg.clientId,
-      clientSecret: reg.clientSecret,
-      endpoints: provider.endpoints,
-    });
-  }
-
-  /** The end of every good path: the application Secret, Secrets left under old names, the status. */
-  private async publish(
-    c: Ctx,
-    reg: StoredRegistration | UnmanagedRegistration,
-    conditions: ExtraCondition[],
-    remote?: RemoteObservation,
-  ): Promise<Outcome> {
-    const { cr, status } = c.obs;
-    const provider = await c.provider();
-    // A registration read from the Secret is checked before anything uses it (status included).
-    if ('registrationClientUri' in reg)
-      provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
-    const change = await this.ensureAppSecret(cr, reg, provider);
-    this.metadataSeen.set(c.key, c.obs.desiredHash);
-    const previousApp = status.secretName;
-    if (previousApp && previousApp !== appSecretName(cr)) {
-      // spec.secretName was changed: the new Secret exists now, the old one goes.
-      await this.appSecrets.deleteIfOwned(cr, previousApp);
-      this.o.events.record(
-        cr,
-        'Normal',
-        'SecretMoved',
-        `application Secret moved from ${previousApp} to ${appSecretName(cr)}`,
-      );
-    } else if (
-      status.clientId === reg.clientId &&
-      // A new spec (e.g. its secretTemplate) rewrites the Secret by design: that is no restore.
-      status.observedGeneration === cr.metadata.generation &&
-      (change === 'updated' || (change === 'created' && readyTrue(status)))
-    ) {
-      // A Secret that was there before and had to be rewritten or recreated was restored (a new
-      // client_id is a switch to a new registration, reported as ReRegistered instead).
-      this.o.events.record(
-        cr,
-        'Normal',
-        'SecretRestored',
-        `application Secret ${appSecretName(cr)} restored`,
-      );
-    }
-    if (c.obs.former) await this.retireFormerManagementSecret(cr, c.obs.former.secret, c.obs.mgmtName);
-
-    // An adopted client keeps saying so while it is the same client.
-    const adopted = c.obs.mgmt?.metadata?.annotations?.[ANNOTATION_ADOPTED] === reg.clientId;
-    // client_secret_expires_at belongs to one client: a new one starts without it until it is known.
-    if (remote?.kind === 'found' && remote.clientId === reg.clientId) {
-      if (remote.client.clientSecretExpiresAt !== undefined)
-        status.clientSecretExpiresAt = remote.client.clientSecretExpiresAt;
-    } else if (status.clientId !== reg.clientId) delete status.clientSecretExpiresAt;
-    status.clientId = reg.clientId;
-    status.rotation = this.rotationStatus(c, reg.clientId);
-    status.registrationClientUri = 'registrationClientUri' in reg ? reg.registrationClientUri : undefined;
-    status.secretName = appSecretName(cr);
-    status.managementSecretName = c.obs.mgmtName;
-    const ignored = status.ignoredFields ?? [];
-    let message =
-      ignored.length > 0
-        ? `client ${reg.clientId} registered; the provider does not keep: ${ignored.join(', ')}`
-        : `client ${reg.clientId} registered at ${provider.endpoints.issuer}`;
-    if (!('registrationAccessToken' in reg))
-      message += ' (without RFC 7592 management: not updated or deleted by the operator)';
-    return { kind: 'ready', reason: adopted ? Reason.Adopted : Reason.Registered, message, conditions };
-  }
-
-  /** status.rotation from the management Secret (the source of truth) and the schedule. */
-  private rotationStatus(c: Ctx, clientId: string): RotationStatus | undefined {
-    const { cr, status, mgmt, stored } = c.obs;
-    const annotations = mgmt?.metadata?.annotations ?? {};
-    const previous = stored.previous
-      ? {
-          clientId: stored.previous.clientId,
-          deletionTime: parseTime(annotations[ANNOTATION_PREVIOUS_DELETION_TIME]),
-        }
-      : undefined;
-    const managed = stored.kind === 'managed' && mgmt !== undefined;
-    const nextAt = managed
-      ? dueRotation(rotationInput(cr, status, mgmt, clientId, c.obs.remote)).nextAt
-      : undefined;
-    return rotationStatus({
-      previous,
-      lastRotationTime: status.rotation?.lastRotationTime,
-      nextAt,
-      lastRequest: annotations[ANNOTATION_ROTATED_FOR],
-    });
-  }
-
-  /** The management Secret under the old spec.managementSecretName: release our finalizer, delete it. */
-  private async retireFormerManagementSecret(cr: OidcClient, former: V1Secret, to: string): Promise<void> {
-    const from = former.metadata?.name as string;
-    await this.mgmtSecrets.release(former);
-    await this.o.rest.delete(secretPath(cr.metadata.namespace as string, from)).catch((error: unknown) => {
-      if (!isKubeStatus(error, 404)) throw error;
-    });
-    this.o.events.record(cr, 'Normal', 'SecretMoved', `management Secret moved from ${from} to ${to}`);
-  }
-
-  // ---------------------------------------------------------------- deletion
-
-  private async finalize(cr: OidcClient): Promise<ReconcileOutcome> {
-    if (!hasFinalizer(cr)) return undefined;
-    const key = clientKey(cr);
-    if (this.finalized.get(key) === cr.metadata.uid) return undefined;
-    const log = this.o.log.child({ oidcclient: key });
-    const mgmt = await this.mgmtSecrets.current(cr, managementSecretName(cr));
-    const owned = mgmt && isOwnedBy(mgmt, cr) ? mgmt : undefined;
-    const snapshot = this.mgmtSecrets.remembered(key);
-    const remembered = snapshot
-      ? readStored({ data: snapshot.data, metadata: { annotations: snapshot.annotations } })
-      : undefined;
-    const state = decideDeletion(cr, readStored(owned), remembered, deletionPolicyOf(cr));
-    const deadline =
-      Date.parse(cr.metadata.deletionTimestamp as unknown as string) + this.o.deletionTimeoutMs;
-
-    switch (state.kind) {
-      case 'DeleteAtProvider':
-        await this.deleteAtProvider(cr, state.regs, deadline, log);
-        if (state.unmanaged) this.unmanagedStays(cr, state.unmanaged);
-        break;
-      case 'Orphan':
-        this.o.events.record(
-          cr,
-          'Normal',
-          'Orphaned',
-          `client ${state.clientId} left registered at the provider (${cr.spec.managementPolicy === 'ObserveOnly' ? 'managementPolicy: ObserveOnly' : 'deletionPolicy: Orphan'}); its management Secret is kept for adoption`,
-        );
-        break;
-      case 'UnmanagedStays':
-        this.unmanagedStays(cr, state.clientId);
-        break;
-      case 'TokenLost':
-        this.o.events.record(
-          cr,
-          'Warning',
-          'DeletionAbandoned',
-          `client ${state.clientId} could not be deleted at the provider: its registration access token is gone; delete it there by hand`,
-        );
-        break;
-      case 'NothingRegistered':
-        break;
-    }
-    // Every registration Secret this client owns lets go (the current one, one left under an old
-    // name by an interrupted move); with Orphan they stay, without our owner and finalizer.
-    const secrets = new Map<string, V1Secret>();
-    for (const s of this.mgmtSecrets.ownedBy(cr)) secrets.set(s.metadata?.name as string, s);
-    if (owned) secrets.set(owned.metadata?.name as string, owned);
-    for (const s of secrets.values()) {
-      if (state.kind === 'Orphan' && !s.metadata?.deletionTimestamp) await this.mgmtSecrets.orphan(cr, s);
-      else if (hasRegistrationFinalizer(s)) await this.mgmtSecrets.release(s);
-    }
-    this.mgmtSecrets.forget(key);
-    await this.meta.removeFinalizer(cr);
-    this.forget(key);
-    this.finalized.set(key, cr.metadata.uid as string);
-    return undefined;
-  }
-
-  /**
-   * Deletes the client(s) at the provider until the deadline; retries are scheduled no later than
-   * the deadline (the backoff may have grown past it), and past it the finalizer lets go.
-   */
-  private async deleteAtProvider(
-    cr: OidcClient,
-    regs: StoredRegistration[],
-    deadline: number,
-    log: Logger,
-  ): Promise<void> {
-    const key = clientKey(cr);
-    // The first attempt after the deadline still gets a fair chance; later ones none.
-    const budget = Math.max(deadline - Date.now(), 5_000);
-    const signal = AbortSignal.timeout(budget);
-    try {
-      const provider = await this.o.providers.resolveForDeletion(cr, regs[0]?.issuer);
-      for (const reg of regs) await this.lifecycle.deleteAtProvider(cr, provider, reg, log, signal);
-    } catch (error) {
-      const remaining = deadline - Date.now();
-      if (remaining > 0) {
-        const outcome = this.classify(cr, error, log);
-        const base = this.statusBase(key, cr);
-        await this.writeStatus(cr, base, structuredClone(base), {
-          ...outcome,
-          kind: 'retry',
-          message: `deleting the client at the provider: ${outcome.message}`,
-        });
-        const after = outcome.kind === 'retry' ? outcome.retryAfterMs : undefined;
-        // Never later than just past the deadline: the next attempt then lets go.
-        throw new ReconcileError(
-          outcome.message,
-          after && Math.min(after, remaining),
-          remaining + 100,
-          outcome.reason,
-        );
-      }
-      this.o.events.record(
-        cr,
-        'Warning',
-        'DeletionAbandoned',
-        `client ${regs.map((r) => r.clientId).join(', ')} could not be deleted at the provider within ${Math.round(this.o.deletionTimeoutMs / 1000)} s (${errorMessage(error)}); it may remain registered there`,
-      );
-    }
-  }
-
-  private unmanagedStays(cr: OidcClient, clientId: string): void {
-    this.o.events.record(
-      cr,
-      'Warning',
-      Reason.ManagementUnsupported,
-      `client ${clientId} stays registered at the provider: it was registered without a registration access token, so the operator cannot delete it; delete it there by hand`,
-    );
-  }
-
-  /**
-   * The OidcClient is gone: registration Secrets of that name that are being deleted (garbage
-   * collection, namespace deletion) and still carry our finalizer are released, or they would
-   * block their namespace forever.
-   */
-  private async releaseLeftovers(key: string): Promise<void> {
-    const [namespace, name] = key.split('/') as [string, string];
-    for (const s of this.mgmtSecrets.leftovers(namespace, name, undefined)) {
-      this.o.log.warn(
-        { oidcclient: key, secret: s.metadata?.name },
-        'releasing a leftover management Secret',
-      );
-      await this.mgmtSecrets.release(s);
-    }
-  }
-
-  // ---------------------------------------------------------------- Secrets
-
-  private secretConflict(cr: OidcClient, name: string): Outcome {
-    const message = `Secret ${name} exists and is not owned by this OidcClient; it is left untouched. Choose another name (spec.secretName / spec.managementSecretName) or remove that Secret`;
-    this.o.events.record(cr, 'Warning', Reason.SecretConflict, message);
-    return { kind: 'stalled', reason: Reason.SecretConflict, message };
-  }
-
-  private async namespaceTerminating(cr: OidcClient): Promise<boolean> {
-    try {
-      const ns = await this.o.rest.get<{ status?: { phase?: string } }>(
-        `/api/v1/namespaces/${cr.metadata.namespace}`,
-      );
-      return ns.status?.phase === 'Terminating';
-    } catch {
-      return false;
-    }
-  }
-
-  // ---------------------------------------------------------------- CR metadata and status
-
-  private crPath(cr: OidcClient, sub = ''): string {
-    return `/apis/${API_GROUP_VERSION}/namespaces/${cr.metadata.namespace}/oidcclients/${cr.metadata.name}${sub}`;
-  }
-
-  private statusBase(key: string, cr: OidcClient): OidcClientStatus {
-    const mine = this.statusWritten.get(key);
-    if (mine && mine.supersededRv === cr.metadata.resourceVersion) return mine.status;
-    this.statusWritten.delete(key);
-    return cr.status ?? {};
-  }
-
-  private async writeStatus(
-    cr: OidcClient,
-    base: OidcClientStatus,
-    status: OidcClientStatus,
-    outcome: Outcome,
-  ): Promise<void> {
-    await this.patchStatus(cr, base, nextStatus(cr, status, outcome, new Date().toISOString()));
-  }
-
-  /** Writes `next` unless it equals `base` (idle means idle). */
-  private async patchStatus(cr: OidcClient, base: OidcClientStatus, next: OidcClientStatus): Promise<void> {
-    const patch = statusPatch(base, next);
-    if (!patch) return;
-    try {
-      await this.o.rest.patch(this.crPath(cr, '/status'), 'merge', patch);
-      this.statusWritten.set(clientKey(cr), { supersededRv: cr.metadata.resourceVersion, status: next });
-    } catch (error) {
-      if (!isKubeStatus(error, 404)) throw error;
-    }
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  private classify(cr: OidcClient, error: unknown, log: Logger): Outcome {
-    if (error instanceof OutcomeError) return error.outcome;
-    if (error instanceof SecretConflictError) return this.secretConflict(cr, error.secretName);
-    if (error instanceof SecretTemplateError) {
-      this.o.events.record(cr, 'Warning', Reason.InvalidSecretTemplate, error.message);
-      return { kind: 'stalled', reason: Reason.InvalidSecretTemplate, message: error.message };
-    }
-    if (error instanceof WritePendingError || error instanceof RegistrationConflictError) {
-      // A provider answer (e.g. a rotated token) not stored yet, or superseded: kept and retried.
-      const reason = error instanceof WritePendingError ? Reason.SecretWriteFailed : Reason.Progressing;
-      return { kind: 'retry', reason, message: error.message, retryAfterMs: error.retryAfterMs };
-    }
-    if (error instanceof ProviderNotReadyError) {
-      return {
-        kind: 'retry',
-        reason: error.reason === 'ProviderNotFound' ? Reason.ProviderNotFound : Reason.ProviderUnavailable,
-        message: error.message,
-      };
-    }
-    if (error instanceof InvalidClientMetadataError) {
-      const message = `the provider rejected the client metadata: ${error.message}`;
-      this.o.events.record(cr, 'Warning', Reason.InvalidMetadata, message);
-      return { kind: 'stalled', reason: Reason.InvalidMetadata, message };
-    }
-    if (error instanceof RegistrationUnauthorizedError) {
-      this.o.providers.invalidate(providerKeyOf(cr).key);
-      const message = `the provider refused the registration (initial access token missing or rejected): ${error.message}`;
-      this.o.events.record(cr, 'Warning', Reason.RegistrationUnauthorized, message);
-      return { kind: 'retry', reason: Reason.RegistrationUnauthorized, message, retryAfterMs: 30_000 };
-    }
-    if (error instanceof ProviderUnavailableError) {
-      return {
-        kind: 'retry',
-        reason: Reason.ProviderUnavailable,
-        message: error.message,
-        retryAfterMs: error.retryAfterMs,
-      };
-    }
-    const endpoint = classifyEndpointError(error);
-    if (endpoint) {
-      if (endpoint.kind === 'stalled') this.o.events.record(cr, 'Warning', endpoint.reason, endpoint.message);
-      return endpoint;
-    }
-    if (error instanceof RegistrationError) {
-      return { kind: 'retry', reason: Reason.ProviderUnavailable, message: error.message };
-    }
-    if (error instanceof KubeApiError) {
-      log.warn({ err: error.message }, 'Kubernetes API call failed');
-      return { kind: 'retry', reason: Reason.SecretWriteFailed, message: error.message };
-    }
-    log.error({ err: errorMessage(error) }, 'reconcile failed');
-    return { kind: 'retry', reason: Reason.Progressing, message: errorMessage(error) };
-  }
-
-  /** Takes the client's drift-check period from its spec; says so when the operator's floor raised it. */
-  private applyRefreshInterval(cr: OidcClient, specChanged: boolean): void {
-    const key = clientKey(cr);
-    const { ms, raised } = refreshIntervalOf(cr, {
-      defaultMs: this.o.resyncIntervalMs,
-      minMs: this.o.minRefreshIntervalMs ?? 60_000,
-    });
-    const before = this.intervals.get(key);
-    this.intervals.set(key, ms);
-    if (ms === 0) this.nextResync.delete(key);
-    // A shorter period than the one scheduled applies at once (a longer one from the next check).
-    else if (before !== undefined && ms < before) {
-      const at = this.nextResync.get(key);
-      if (at !== undefined && at > Date.now() + ms) this.scheduleResync(key);
-    }
-    if (raised && specChanged)
-      this.o.events.record(
-        cr,
-        'Warning',
-        'RefreshIntervalRaised',
-        `spec.refreshInterval ${cr.spec.refreshInterval} is below this operator's minimum; checking every ${ms / 1000} s instead`,
-      );
-  }
-
-  private interval(key: string): number {
-    return this.intervals.get(key) ?? this.o.resyncIntervalMs;
-  }
-
-  private resyncDue(key: string): boolean {
-    const interval = this.interval(key);
-    if (interval === 0) return false;
-    const at = this.nextResync.get(key);
-    if (at === undefined) {
-      // First sight after start: spread the first drift checks over one interval.
-      this.nextResync.set(key, Date.now() + Math.random() * interval);
-      return false;
-    }
-    return Date.now() >= at;
-  }
-
-  /** The next drift check in one interval ±10% (jitter keeps clients from checking in step). */
-  private scheduleResync(key: string): void {
-    const interval = this.interval(key);
-    if (interval === 0) this.nextResync.delete(key);
-    else this.nextResync.set(key, Date.now() + interval * (0.9 + Math.random() * 0.2));
-  }
-
-  /** When to look at the client again; undefined without periodic checks. */
-  private resyncDelay(key: string): number | undefined {
-    const interval = this.interval(key);
-    if (interval === 0) return undefined;
-    const at = this.nextResync.get(key) ?? Date.now() + interval;
-    return Math.max(Math.min(1000, interval), at - Date.now());
-  }
-}
-
-/** Our annotations on a Secret (those of this API group), to carry over when it moves. */
-function ourAnnotations(secret: V1Secret): Record<string, string> {
-  const group = API_GROUP_VERSION.split('/')[0] as string;
-  return Object.fromEntries(
-    Object.entries(secret.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(`${group}/`)),
-  );
-}
-
-function readyTrue(status: OidcClientStatus): boolean {
-  return findCondition(status.conditions, 'Ready')?.status === 'True';
 }
 
 /**
@@ -1224,51 +292,4 @@ function needsFinalizer(state: ClientState, obs: Observation): boolean {
     default:
       return true;
   }
-}
-
-/** When the current client was registered: our annotation, else (older Secrets) the Secret's creation. */
-function issuedAt(mgmt: V1Secret): number {
-  return (
-    parseTime(mgmt.metadata?.annotations?.[ANNOTATION_ISSUED_AT]) ??
-    parseTime(mgmt.metadata?.creationTimestamp as unknown as string | undefined) ??
-    Date.now()
-  );
-}
-
-/** What rotation.ts needs to know whether (and when) the current client is to be replaced. */
-function rotationInput(
-  cr: OidcClient,
-  status: OidcClientStatus,
-  mgmt: V1Secret,
-  clientId: string,
-  remote: RemoteObservation | undefined,
-): Parameters<typeof dueRotation>[0] {
-  const annotations = mgmt.metadata?.annotations ?? {};
-  const expiresSec =
-    remote?.kind === 'found' && remote.clientId === clientId
-      ? remote.client.clientSecretExpiresAt
-      : status.clientId === clientId
-        ? status.clientSecretExpiresAt
-        : undefined;
-  const input: Parameters<typeof dueRotation>[0] = {
-    policy: rotationPolicy(cr.spec),
-    request: {
-      rotate: cr.metadata.annotations?.[ANNOTATION_ROTATE],
-      reregister: cr.metadata.annotations?.[ANNOTATION_REREGISTER],
-    },
-    handled: {
-      rotate: annotations[ANNOTATION_ROTATED_FOR],
-      reregister: annotations[ANNOTATION_REREGISTERED],
-    },
-    issuedAt: issuedAt(mgmt),
-    now: Date.now(),
-  };
-  // ObserveOnly never registers by itself: only a request (refused with a reason) counts.
-  if (isObserveOnly(cr)) {
-    delete input.policy.everyMs;
-    return input;
-  }
-  if (cr.spec.rotation?.every) input.every = cr.spec.rotation.every;
-  if (expiresSec) input.expiresAt = expiresSec * 1000;
-  return input;
 }
