@@ -397,7 +397,8 @@ describe('oidc-client-operator CLI', () => {
       const bounded = await kubectl(
         binDir,
         kubeconfigPath,
-        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        // --force-conflicts: helm may own the installed CRDs (install.test.ts); a dry run changes nothing.
+        ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
         {
           input: stringify(crd),
         },
@@ -406,7 +407,8 @@ describe('oidc-client-operator CLI', () => {
       const refused = await kubectl(
         binDir,
         kubeconfigPath,
-        ['apply', '--server-side', '--dry-run=server', '-f', '-'],
+        // --force-conflicts: helm may own the installed CRDs (install.test.ts); a dry run changes nothing.
+        ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
         {
           input: stringify(unbounded(crd)),
         },
