@@ -142,7 +142,12 @@ export class ClientLifecycle {
       mgmt = await this.d.mgmtSecrets.replace(cr, mgmt, managementSecretData(undefined, previous), pending);
     } else {
       // The management Secret will be created with the answer: make sure that can happen first.
-      await this.d.secretAccess.assertCanCreate(cr.metadata.namespace as string);
+      // Only an answer asked for in or after the client's creation second counts for it.
+      const created = Date.parse(String(cr.metadata.creationTimestamp ?? ''));
+      await this.d.secretAccess.assertCanCreate(
+        cr.metadata.namespace as string,
+        Number.isNaN(created) ? 0 : created,
+      );
       await marker.mark(attempt);
     }
 

@@ -3,7 +3,8 @@
 // `create secrets` grant would be found only after the POST (the client is then deleted at the
 // provider again, on every retry). A SelfSubjectAccessReview answers it without storing anything;
 // during a burst one answer per namespace serves every client for two seconds (concurrent asks
-// share one request), so a revoked or restored grant is seen almost at once.
+// share one request). An answer serves only clients created no later than the second it was asked
+// in, so a grant revoked before a client was created is always seen by that client.
 import { KubeApiError, type KubeRest } from '../kube/rest.js';
 
 const ALLOWED_FOR_MS = 2_000;
@@ -13,24 +14,31 @@ interface Review {
 }
 
 export class SecretAccess {
+  /** When the last allowing answer per namespace was asked for. */
   private readonly allowedAt = new Map<string, number>();
-  private readonly asking = new Map<string, Promise<void>>();
+  private readonly asking = new Map<string, { startedAt: number; done: Promise<void> }>();
 
   constructor(private readonly rest: KubeRest) {}
 
-  /** Throws a 403 KubeApiError when creating Secrets in `namespace` is not allowed. */
-  assertCanCreate(namespace: string): Promise<void> {
+  /**
+   * Throws a 403 KubeApiError when creating Secrets in `namespace` is not allowed. `notBefore`
+   * (ms; the client's creation time, whole seconds as the apiserver keeps it): an answer asked for
+   * earlier than that is not reused.
+   */
+  assertCanCreate(namespace: string, notBefore = 0): Promise<void> {
     const at = this.allowedAt.get(namespace);
-    if (at !== undefined && Date.now() - at < ALLOWED_FOR_MS) return Promise.resolve();
-    let pending = this.asking.get(namespace);
-    if (!pending) {
-      pending = this.ask(namespace).finally(() => this.asking.delete(namespace));
-      this.asking.set(namespace, pending);
-    }
-    return pending;
+    if (at !== undefined && at >= notBefore && Date.now() - at < ALLOWED_FOR_MS) return Promise.resolve();
+    const current = this.asking.get(namespace);
+    if (current && current.startedAt >= notBefore) return current.done;
+    const startedAt = Date.now();
+    const done = this.ask(namespace, startedAt).finally(() => {
+      if (this.asking.get(namespace)?.done === done) this.asking.delete(namespace);
+    });
+    this.asking.set(namespace, { startedAt, done });
+    return done;
   }
 
-  private async ask(namespace: string): Promise<void> {
+  private async ask(namespace: string, startedAt: number): Promise<void> {
     const path = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
     let review: Review;
     try {
@@ -45,7 +53,7 @@ export class SecretAccess {
       throw error;
     }
     if (review.status?.allowed) {
-      this.allowedAt.set(namespace, Date.now());
+      if ((this.allowedAt.get(namespace) ?? 0) < startedAt) this.allowedAt.set(namespace, startedAt);
       if (this.allowedAt.size > 10_000) this.allowedAt.clear();
       return;
     }

@@ -42,6 +42,19 @@ describe('SecretAccess', () => {
     expect(asked).toEqual(['a', 'a']);
   });
 
+  it('does not reuse an answer asked for before the client was created', async () => {
+    let allowed = true;
+    const { rest, asked } = fakeRest(() => allowed);
+    const access = new SecretAccess(rest);
+    await access.assertCanCreate('a', Date.now() - 1_000);
+    // The grant is revoked; a client created afterwards asks again and is refused.
+    allowed = false;
+    await new Promise((r) => setTimeout(r, 10));
+    const error = await access.assertCanCreate('a', Date.now()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KubeApiError);
+    expect(asked).toEqual(['a', 'a']);
+  });
+
   it('lets the create itself tell when access reviews cannot be asked', async () => {
     const { rest } = fakeRest(
       () => new KubeApiError(403, 'Forbidden', 'no reviews', 'POST', '/selfsubjectaccessreviews'),
