@@ -18,6 +18,7 @@ import { readSecret } from '../kube/secrets.js';
 import { clientKey } from './names.js';
 import { ReconcileError } from './outcome.js';
 import {
+  isManaged,
   isOwnedBy,
   mergeAnnotations,
   readStored,
@@ -41,7 +42,7 @@ export type WriteBasis =
   | { kind: 'update'; token: string; ours?: readonly string[] };
 
 function tokenOf(reg: AnyRegistration): string | undefined {
-  return 'registrationAccessToken' in reg ? reg.registrationAccessToken : undefined;
+  return isManaged(reg) ? reg.registrationAccessToken : undefined;
 }
 
 /** Another attempt's registration (or a newer token set by someone else) is stored: ours lost. */

@@ -38,6 +38,11 @@ export interface UnmanagedRegistration {
   issuer?: string;
 }
 
+/** Whether a registration is managed (RFC 7592): it carries a registration access token and URI. */
+export function isManaged(reg: StoredRegistration | UnmanagedRegistration): reg is StoredRegistration {
+  return 'registrationAccessToken' in reg;
+}
+
 /** What a management Secret holds, read once per reconcile. */
 export type StoredState =
   /** No registration (yet): `attempt` is set while a POST may have been sent without its result stored. */
@@ -158,7 +163,7 @@ export function managementSecretData(
   reg: StoredRegistration | UnmanagedRegistration | undefined,
   previous?: StoredRegistration,
 ): Record<string, string> {
-  const managed = reg && 'registrationAccessToken' in reg ? reg : undefined;
+  const managed = reg && isManaged(reg) ? reg : undefined;
   return encodeData({
     [MGMT_KEYS.clientId]: reg?.clientId,
     [MGMT_KEYS.clientSecret]: reg?.clientSecret,

@@ -12,7 +12,7 @@ import { ANNOTATION_ADOPTED, appSecretName } from '../names.js';
 import type { ExtraCondition, Outcome } from '../outcome.js';
 import type { ResolvedProvider } from '../providers.js';
 import { rotationStatusOf } from '../rotation-steps.js';
-import type { StoredRegistration, UnmanagedRegistration } from '../secrets.js';
+import { isManaged, type StoredRegistration, type UnmanagedRegistration } from '../secrets.js';
 import type { Ctx } from './context.js';
 
 export interface PublisherDeps {
@@ -60,8 +60,7 @@ export class Publisher {
     const { cr, status } = c.obs;
     const provider = await c.provider();
     // A registration read from the Secret is checked before anything uses it (status included).
-    if ('registrationClientUri' in reg)
-      provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
+    if (isManaged(reg)) provider.client.assertManageable(reg.registrationClientUri, reg.clientId);
     const change = await this.ensureAppSecret(cr, reg, provider);
     this.metadataSeen.set(c.key, c.obs.desiredHash);
     const previousApp = status.secretName;
@@ -100,7 +99,7 @@ export class Publisher {
     } else if (status.clientId !== reg.clientId) delete status.clientSecretExpiresAt;
     status.clientId = reg.clientId;
     status.rotation = rotationStatusOf(c.obs, reg.clientId);
-    status.registrationClientUri = 'registrationClientUri' in reg ? reg.registrationClientUri : undefined;
+    status.registrationClientUri = isManaged(reg) ? reg.registrationClientUri : undefined;
     status.secretName = appSecretName(cr);
     status.managementSecretName = c.obs.mgmtName;
     const ignored = status.ignoredFields ?? [];
@@ -108,8 +107,7 @@ export class Publisher {
       ignored.length > 0
         ? `client ${reg.clientId} registered; the provider does not keep: ${ignored.join(', ')}`
         : `client ${reg.clientId} registered at ${provider.endpoints.issuer}`;
-    if (!('registrationAccessToken' in reg))
-      message += ' (without RFC 7592 management: not updated or deleted by the operator)';
+    if (!isManaged(reg)) message += ' (without RFC 7592 management: not updated or deleted by the operator)';
     return { kind: 'ready', reason: adopted ? Reason.Adopted : Reason.Registered, message, conditions };
   }
 

@@ -6,7 +6,9 @@ import {
   appSecretMatches,
   desiredAppSecret,
   encodeData,
+  isManaged,
   isOwnedBy,
+  managementSecretData,
   readRegistration,
 } from '../../../src/controller/secrets.js';
 
@@ -70,6 +72,18 @@ describe('Secrets', () => {
     expect(
       readRegistration({ data: encodeData({ client_id: 'a', registration_client_uri: 'u' }) }),
     ).toBeUndefined();
+  });
+
+  it('tells a managed registration (token and URI) from one without RFC 7592 management', () => {
+    const managed = { clientId: 'a', registrationAccessToken: 't', registrationClientUri: 'u' };
+    expect(isManaged(managed)).toBe(true);
+    expect(isManaged({ clientId: 'a', clientSecret: 's' })).toBe(false);
+    expect(managementSecretData({ clientId: 'a', clientSecret: 's' })).toEqual(
+      encodeData({ client_id: 'a', client_secret: 's' }),
+    );
+    expect(managementSecretData(managed)).toEqual(
+      encodeData({ client_id: 'a', registration_access_token: 't', registration_client_uri: 'u' }),
+    );
   });
 });
 
