@@ -9,6 +9,7 @@ import {
   RegistrationConflictError,
   type SecretWriter,
   WritePendingError,
+  type WriteRequest,
 } from '../../../src/controller/credential-outbox.js';
 import { ANNOTATION_ATTEMPT } from '../../../src/controller/names.js';
 import { managementSecretData, type StoredRegistration } from '../../../src/controller/secrets.js';
@@ -20,6 +21,21 @@ const reg = (token: string, clientId = 'c1'): StoredRegistration => ({
   clientSecret: 's',
   registrationAccessToken: token,
   registrationClientUri: `https://idp/reg/${clientId}`,
+});
+/** The outbox request that stores `reg(token, clientId)` in app-reg, based on `base`. */
+const writeOf = (
+  token: string,
+  clientId: string,
+  base: V1Secret | undefined,
+  onConflict?: () => Promise<void>,
+): WriteRequest => ({
+  cr,
+  name: 'app-reg',
+  reg: reg(token, clientId),
+  data: managementSecretData(reg(token, clientId)),
+  annotations: {},
+  base,
+  ...(onConflict ? { onConflict } : {}),
 });
 
 /** One Secret with optimistic concurrency, and a switch that makes the "API server" fail. */
@@ -151,28 +167,10 @@ describe('CredentialOutbox', () => {
     const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 100);
     const base = fake.secret;
     fake.down = true;
-    await expect(
-      outbox.write({
-        cr,
-        name: 'app-reg',
-        reg: reg('t1'),
-        data: managementSecretData(reg('t1')),
-        annotations: {},
-        base,
-      }),
-    ).rejects.toBeInstanceOf(WritePendingError);
+    await expect(outbox.write(writeOf('t1', 'c1', base))).rejects.toBeInstanceOf(WritePendingError);
     // The next call used the in-memory t1 and got t2: the newest replaces t1, the basis stays t0.
     expect(outbox.peek('ns/app', 'app-reg')?.reg).toEqual(reg('t1'));
-    await expect(
-      outbox.write({
-        cr,
-        name: 'app-reg',
-        reg: reg('t2'),
-        data: managementSecretData(reg('t2')),
-        annotations: {},
-        base,
-      }),
-    ).rejects.toBeInstanceOf(WritePendingError);
+    await expect(outbox.write(writeOf('t2', 'c1', base))).rejects.toBeInstanceOf(WritePendingError);
     expect(outbox.peek('ns/app', 'app-reg')?.basis).toEqual({ kind: 'update', token: 't0', ours: ['t1'] });
     fake.down = false;
     expect(await outbox.drain(5_000)).toBe(0);
@@ -186,29 +184,11 @@ describe('CredentialOutbox', () => {
     const base = fake.secret;
     // t1's write reaches the Secret, but the operator's request times out before the answer.
     fake.lostResponses = 1;
-    await expect(
-      outbox.write({
-        cr,
-        name: 'app-reg',
-        reg: reg('t1'),
-        data: managementSecretData(reg('t1')),
-        annotations: {},
-        base,
-      }),
-    ).rejects.toBeInstanceOf(WritePendingError);
+    await expect(outbox.write(writeOf('t1', 'c1', base))).rejects.toBeInstanceOf(WritePendingError);
     expect(fake.token()).toBe('t1');
     // The next provider call used t1 and got t2 (t1 is now invalid at the provider).
     fake.down = true;
-    await expect(
-      outbox.write({
-        cr,
-        name: 'app-reg',
-        reg: reg('t2'),
-        data: managementSecretData(reg('t2')),
-        annotations: {},
-        base,
-      }),
-    ).rejects.toBeInstanceOf(WritePendingError);
+    await expect(outbox.write(writeOf('t2', 'c1', base))).rejects.toBeInstanceOf(WritePendingError);
     fake.down = false;
     expect(await outbox.drain(5_000)).toBe(0);
     expect(fake.token()).toBe('t2');
@@ -221,14 +201,7 @@ describe('CredentialOutbox', () => {
     const base = fake.secret;
     // An unrelated change (e.g. an annotation) moves the resourceVersion but keeps t0.
     fake.set(managementSecretData(reg('t0')), { note: 'x' });
-    const stored = await outbox.write({
-      cr,
-      name: 'app-reg',
-      reg: reg('t1'),
-      data: managementSecretData(reg('t1')),
-      annotations: {},
-      base,
-    });
+    const stored = await outbox.write(writeOf('t1', 'c1', base));
     expect(fake.token()).toBe('t1');
     expect(stored.metadata?.resourceVersion).toBe(String(fake.rv));
     outbox.close();
@@ -242,17 +215,11 @@ describe('CredentialOutbox', () => {
     fake.set(managementSecretData(reg('winner', 'c2')), {});
     let undone = 0;
     await expect(
-      outbox.write({
-        cr,
-        name: 'app-reg',
-        reg: reg('mine', 'c1'),
-        data: managementSecretData(reg('mine', 'c1')),
-        annotations: {},
-        base,
-        onConflict: async () => {
+      outbox.write(
+        writeOf('mine', 'c1', base, async () => {
           undone++;
-        },
-      }),
+        }),
+      ),
     ).rejects.toBeInstanceOf(RegistrationConflictError);
     expect(undone).toBe(1);
     expect(fake.token()).toBe('winner');
@@ -265,14 +232,7 @@ describe('CredentialOutbox', () => {
     const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
     const base = fake.secret;
     fake.secret = undefined;
-    await outbox.write({
-      cr,
-      name: 'app-reg',
-      reg: reg('t1'),
-      data: managementSecretData(reg('t1')),
-      annotations: {},
-      base,
-    });
+    await outbox.write(writeOf('t1', 'c1', base));
     expect(fake.token()).toBe('t1');
     outbox.close();
   });
@@ -287,14 +247,7 @@ describe('CredentialOutbox', () => {
       return get(...args);
     }) as typeof get;
     const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
-    await outbox.write({
-      cr,
-      name: 'app-reg',
-      reg: reg('t1'),
-      data: managementSecretData(reg('t1')),
-      annotations: {},
-      base: undefined,
-    });
+    await outbox.write(writeOf('t1', 'c1', undefined));
     expect(fake.token()).toBe('t1');
     expect(fake.writes).toBe(1);
     expect(reads).toBe(0);
@@ -306,17 +259,11 @@ describe('CredentialOutbox', () => {
     const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
     let undone = 0;
     await expect(
-      outbox.write({
-        cr,
-        name: 'app-reg',
-        reg: reg('mine', 'c1'),
-        data: managementSecretData(reg('mine', 'c1')),
-        annotations: {},
-        base: undefined,
-        onConflict: async () => {
+      outbox.write(
+        writeOf('mine', 'c1', undefined, async () => {
           undone++;
-        },
-      }),
+        }),
+      ),
     ).rejects.toBeInstanceOf(RegistrationConflictError);
     expect(undone).toBe(1);
     expect(fake.token()).toBe('winner');
@@ -330,17 +277,11 @@ describe('CredentialOutbox', () => {
     const outbox = new CredentialOutbox(fake.rest, fake.writer, undefined, 2_000);
     let undone = 0;
     await expect(
-      outbox.write({
-        cr,
-        name: 'app-reg',
-        reg: reg('mine', 'c1'),
-        data: managementSecretData(reg('mine', 'c1')),
-        annotations: {},
-        base: undefined,
-        onConflict: async () => {
+      outbox.write(
+        writeOf('mine', 'c1', undefined, async () => {
           undone++;
-        },
-      }),
+        }),
+      ),
     ).rejects.toThrow(/not owned by this OidcClient/);
     expect(undone).toBe(1);
     expect(fake.writes).toBe(0);
