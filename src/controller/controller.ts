@@ -22,7 +22,13 @@ import {
   ProviderHealthController,
 } from './provider-health-controller.js';
 import { ProviderSlots } from './provider-slots.js';
-import { DEFAULT_MAX_CONCURRENT_REQUESTS, ProviderRegistry, providerKeyOf } from './providers.js';
+import {
+  DEFAULT_MAX_CONCURRENT_REQUESTS,
+  ProviderRegistry,
+  parseProviderKey,
+  providerKey,
+  providerKeyOf,
+} from './providers.js';
 import {
   clusterShare,
   ownsNamespace,
@@ -187,8 +193,9 @@ export class OidcClientController {
       workers: o.workers,
       wake: (key) => this.queue.add(key),
       capOf: (key) => {
-        if (key.startsWith('cluster/')) {
-          const p = this.clusterProviders.get(key.slice('cluster/'.length));
+        const ref = parseProviderKey(key);
+        if (ref.kind === 'ClusterOidcProvider') {
+          const p = this.clusterProviders.get(ref.name);
           return clusterShare(p?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS, shard);
         }
         return providers.get(key)?.spec.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
@@ -412,7 +419,7 @@ export class OidcClientController {
         onDelete: (c) => {
           this.scheduleReadyGauge();
           enqueue(c);
-          this.releaseUnusedProvider(providerKeyOf(c).kind, providerKeyOf(c).key);
+          this.releaseUnusedProvider(providerKeyOf(c).key);
         },
       });
     }
@@ -444,11 +451,10 @@ export class OidcClientController {
         },
       });
     }
-    const wakeReferencing = (kind: 'OidcProvider' | 'ClusterOidcProvider', key: string) => {
+    const wakeReferencing = (key: string) => {
       for (const inf of this.clientInformers) {
         for (const c of inf.list()) {
-          const ref = providerKeyOf(c);
-          if (ref.kind === kind && ref.key === key) enqueue(c);
+          if (providerKeyOf(c).key === key) enqueue(c);
         }
       }
     };
@@ -456,7 +462,7 @@ export class OidcClientController {
       const wake = (p: OidcProvider, old?: OidcProvider) => {
         this.providerHealth?.observe(p, old);
         if (old && old.metadata.generation === p.metadata.generation) return;
-        wakeReferencing('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+        wakeReferencing(providerKey('OidcProvider', p.metadata.namespace, p.metadata.name as string));
       };
       inf.on({
         onAdd: (p) => wake(p),
@@ -464,14 +470,16 @@ export class OidcClientController {
         onDelete: (p) => {
           this.providerHealth?.forget(p);
           wake(p);
-          this.releaseUnusedProvider('OidcProvider', `${p.metadata.namespace}/${p.metadata.name}`);
+          this.releaseUnusedProvider(
+            providerKey('OidcProvider', p.metadata.namespace, p.metadata.name as string),
+          );
         },
       });
     }
     const wakeCluster = (p: ClusterOidcProvider, old?: ClusterOidcProvider) => {
       this.providerHealth?.observe(p, old);
       if (old && old.metadata.generation === p.metadata.generation) return;
-      wakeReferencing('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+      wakeReferencing(providerKey('ClusterOidcProvider', undefined, p.metadata.name as string));
     };
     this.clusterProviders.on({
       onAdd: (p) => wakeCluster(p),
@@ -479,7 +487,7 @@ export class OidcClientController {
       onDelete: (p) => {
         this.providerHealth?.forget(p);
         wakeCluster(p);
-        this.releaseUnusedProvider('ClusterOidcProvider', `cluster/${p.metadata.name}`);
+        this.releaseUnusedProvider(providerKey('ClusterOidcProvider', undefined, p.metadata.name as string));
       },
     });
     // A namespace label change can allow or refuse its clients of ClusterOidcProviders.
@@ -500,21 +508,19 @@ export class OidcClientController {
    * Frees a deleted provider's client and metric series once no OidcClient refers to it. Clients
    * being finalized still refer to it (their DELETE may need it), so the last one to go frees it.
    */
-  private releaseUnusedProvider(kind: 'OidcProvider' | 'ClusterOidcProvider', key: string): void {
-    const [namespace = '', name = ''] = key.split('/');
-    const exists = kind === 'ClusterOidcProvider' ? this.clusterProviders.get(name) : this.providers.get(key);
+  private releaseUnusedProvider(key: string): void {
+    const labels = parseProviderKey(key);
+    const exists =
+      labels.kind === 'ClusterOidcProvider'
+        ? this.clusterProviders.get(labels.name)
+        : this.providers.get(key);
     if (exists) return;
     for (const inf of this.clientInformers) {
       for (const c of inf.list()) {
-        const ref = providerKeyOf(c);
-        if (ref.kind === kind && ref.key === key) return;
+        if (providerKeyOf(c).key === key) return;
       }
     }
-    this.registry.release(key, {
-      kind,
-      namespace: kind === 'ClusterOidcProvider' ? '' : namespace,
-      name,
-    });
+    this.registry.release(key, labels);
   }
 }
 

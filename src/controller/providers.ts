@@ -83,11 +83,30 @@ export interface ProviderMetricsSink {
   release(provider: ProviderLabels): void;
 }
 
-export function providerKeyOf(cr: OidcClient): { kind: 'OidcProvider' | 'ClusterOidcProvider'; key: string } {
+export type ProviderKind = 'OidcProvider' | 'ClusterOidcProvider';
+
+/**
+ * A ClusterOidcProvider's key. Namespace names are lowercase DNS labels, so no OidcProvider's key
+ * (`<namespace>/<name>`, its informer cache key) can start with this: the two kinds never share one.
+ */
+const CLUSTER_KEY_PREFIX = 'ClusterOidcProvider/';
+
+/** The key of a provider resource: what the registry, the provider slots and the wake-ups use. */
+export function providerKey(kind: ProviderKind, namespace: string | undefined, name: string): string {
+  return kind === 'ClusterOidcProvider' ? `${CLUSTER_KEY_PREFIX}${name}` : `${namespace}/${name}`;
+}
+
+/** The provider resource a key names (namespace '' for a ClusterOidcProvider). */
+export function parseProviderKey(key: string): ProviderLabels & { kind: ProviderKind } {
+  if (key.startsWith(CLUSTER_KEY_PREFIX))
+    return { kind: 'ClusterOidcProvider', namespace: '', name: key.slice(CLUSTER_KEY_PREFIX.length) };
+  const slash = key.indexOf('/');
+  return { kind: 'OidcProvider', namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export function providerKeyOf(cr: OidcClient): { kind: ProviderKind; key: string } {
   const kind = cr.spec.providerRef.kind ?? 'OidcProvider';
-  return kind === 'ClusterOidcProvider'
-    ? { kind, key: `cluster/${cr.spec.providerRef.name}` }
-    : { kind, key: `${cr.metadata.namespace}/${cr.spec.providerRef.name}` };
+  return { kind, key: providerKey(kind, cr.metadata.namespace, cr.spec.providerRef.name) };
 }
 
 /** Metric labels of a provider resource (namespace '' for a ClusterOidcProvider). */
