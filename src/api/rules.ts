@@ -2,11 +2,13 @@
 // schema.ts attaches them to the schema, so the CRDs carry the CEL text and the message; the offline
 // validator (validate.ts) walks the same schema and runs each rule's twin, so `validate` and
 // `kubectl apply` print the same message at the same field. A twin must decide exactly what the
-// CEL expression decides: the e2e test (test/e2e/apply-validation.test.ts) applies a table of bad
-// objects to the real apiserver and runs `validate` on the same files.
+// CEL expression decides: the e2e test (test/e2e/cli.test.ts) applies a table of bad objects to the
+// real apiserver and runs `validate` on the same files.
 //
 // Regular expressions are written once and used on both sides: keep them to the syntax RE2 (CEL's
 // matches()) and ECMAScript agree on: ASCII classes, no lookaround, no backreferences, no \s or \d.
+
+import { DEFAULT_OVERLAP_MS, DURATION_PATTERN } from './duration.js';
 
 export type CelReason =
   | 'FieldValueInvalid'
@@ -18,6 +20,8 @@ export type CelReason =
 export interface CelValidation {
   rule: string;
   message: string;
+  /** A CEL expression for the message (the apiserver falls back to `message` if it fails). */
+  messageExpression?: string;
   /** Where the apiserver reports the failure, relative to the node that holds the rule (".a.b"). */
   fieldPath?: string;
   reason?: CelReason;
@@ -34,21 +38,35 @@ export type OfflineCheck = (self: unknown) => boolean;
 export type Twin = OfflineCheck | 'server-only' | 'semantic';
 
 const twins = new Map<string, Twin>();
+const messageTwins = new Map<string, (self: unknown) => string>();
+
+/** A messageExpression and its offline twin, which must build the same text. */
+export interface MessageExpression {
+  cel: string;
+  twin: (self: unknown) => string;
+}
 
 /** Declares a CEL rule and its offline twin (true = valid). */
 export function cel(
   rule: string,
   message: string,
   twin: Twin,
-  opts: { fieldPath?: string; reason?: CelReason } = {},
+  opts: { fieldPath?: string; reason?: CelReason; messageExpression?: MessageExpression } = {},
 ): CelValidation {
+  const { messageExpression, ...rest } = opts;
   const known = twins.get(rule);
   if (known === undefined) twins.set(rule, twin);
-  return { rule, message, ...opts };
+  if (!messageExpression) return { rule, message, ...rest };
+  messageTwins.set(rule, messageExpression.twin);
+  return { rule, message, messageExpression: messageExpression.cel, ...rest };
 }
 
 /** The offline twin of a CEL rule; undefined when the rule was not declared through cel(). */
 export const offlineTwin = (rule: string): Twin | undefined => twins.get(rule);
+
+/** The message the apiserver prints for `v` failing on `self`: its messageExpression's, if any. */
+export const offlineMessage = (v: CelValidation, self: unknown): string =>
+  messageTwins.get(v.rule)?.(self) ?? v.message;
 
 /** A CEL string literal holding `text` (regular expressions keep their backslashes). */
 export const celString = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -197,6 +215,54 @@ export const DISTINCT_SECRETS_DEFAULT = cel(
     return n.explicitManagement || n.management === undefined || n.app !== n.management;
   },
   { fieldPath: '.spec.secretName' },
+);
+
+// ---- durations (spec.rotation) -------------------------------------------------------------------
+
+const SECONDS_PER_UNIT: Record<string, number> = { d: 86_400, h: 3_600, m: 60, s: 1 };
+
+/**
+ * CEL: the seconds of a duration (DURATION_PATTERN; days included, which CEL's duration() cannot
+ * read). Doubles, so that a count of 30 digits neither overflows nor fails the rule's evaluation.
+ */
+const celSeconds = (x: string): string =>
+  `${x}.findAll('[0-9]+[dhms]').map(t, double(t.substring(0, size(t) - 1)) * (t.endsWith('d') ? 86400.0 : t.endsWith('h') ? 3600.0 : t.endsWith('m') ? 60.0 : 1.0)).sum()`;
+
+/** celSeconds' twin: the same doubles (decimal parsing is correctly rounded on both sides), summed in the same order. */
+function seconds(text: string): number {
+  let sum = 0;
+  for (const t of text.match(/[0-9]+[dhms]/g) ?? [])
+    sum += Number(t.slice(0, -1)) * (SECONDS_PER_UNIT[t.slice(-1)] ?? 0);
+  return sum;
+}
+
+const durationRe = new RegExp(DURATION_PATTERN);
+const DEFAULT_OVERLAP_SECONDS = DEFAULT_OVERLAP_MS / 1000;
+
+/**
+ * On spec.rotation: a schedule not longer than the overlap would keep two clients live all the
+ * time. Values that fail the pattern are left to it (one error per mistake).
+ */
+export const ROTATION_LONGER_THAN_OVERLAP = cel(
+  `!has(self.every) || !self.every.matches(${celString(DURATION_PATTERN)}) || (has(self.overlap) && !self.overlap.matches(${celString(DURATION_PATTERN)})) || ${celSeconds('self.every')} > (has(self.overlap) ? ${celSeconds('self.overlap')} : ${DEFAULT_OVERLAP_SECONDS.toFixed(1)})`,
+  'must be longer than the overlap',
+  (self) => {
+    const every = get(self, 'every');
+    const overlap = get(self, 'overlap');
+    if (typeof every !== 'string' || !durationRe.test(every)) return true;
+    if (overlap !== undefined && (typeof overlap !== 'string' || !durationRe.test(overlap))) return true;
+    return seconds(every) > (typeof overlap === 'string' ? seconds(overlap) : DEFAULT_OVERLAP_SECONDS);
+  },
+  {
+    fieldPath: '.every',
+    messageExpression: {
+      cel: "'must be longer than the overlap (' + (has(self.overlap) ? self.overlap : '10m, the default') + ')'",
+      twin: (self) => {
+        const overlap = get(self, 'overlap');
+        return `must be longer than the overlap (${typeof overlap === 'string' ? overlap : '10m, the default'})`;
+      },
+    },
+  },
 );
 
 /**

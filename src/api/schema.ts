@@ -3,6 +3,7 @@
 // these same objects at run time. Edit here, then regenerate; `npm run generate:check` fails on drift.
 import { SERVER_MANAGED_CLIENT_METADATA, STANDARD_CLIENT_METADATA } from './client-metadata.js';
 import { controlProperties, controlStatusProperties } from './control-schema.js';
+import { DURATION_PATTERN } from './duration.js';
 import {
   ABSOLUTE_URI,
   type CelValidation,
@@ -21,6 +22,7 @@ import {
   NO_FRAGMENT,
   ORIGIN,
   PROVIDER_REF_IMMUTABLE,
+  ROTATION_LONGER_THAN_OVERLAP,
   SECRET_NAME_FITS,
 } from './rules.js';
 import { int, list, obj, oneOf, type Schema, str, stringMap } from './schema-builder.js';
@@ -45,8 +47,7 @@ const uri = (description: string, extra: Schema['x-kubernetes-validations'] = []
 const httpUrl = (description: string): Schema =>
   str(description, { minLength: 8, maxLength: MAX_URI, 'x-kubernetes-validations': [HTTP_URL] });
 
-/** A duration as in Go (2160h, 10m, 1h30m, 0s) or in days (90d). */
-export const DURATION_PATTERN = '^(0|([0-9]+(d|h|m|s))+)$';
+export { DURATION_PATTERN } from './duration.js';
 
 /** spec.secretTemplate rules; validate.ts prints the same messages (with the detail CEL cannot give). */
 export const TEMPLATE_KEYS_RULE = "self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))";
@@ -446,6 +447,8 @@ const clientSpec: Schema = obj(
           { pattern: DURATION_PATTERN, maxLength: 32 },
         ),
       },
+      [],
+      { 'x-kubernetes-validations': [ROTATION_LONGER_THAN_OVERLAP] },
     ),
     adoptFrom: obj(
       'AdoptFrom',

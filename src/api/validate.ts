@@ -21,8 +21,7 @@ import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFuncti
 import ajvFormats from 'ajv-formats';
 import { policyProblems } from '../policy/client-policy.js';
 import { parseOrigin } from '../registration/origins.js';
-import { validateRotation } from './duration.js';
-import { DNS1123_LABEL_RE, DNS1123_SUBDOMAIN_RE, ORIGIN_RE, offlineTwin } from './rules.js';
+import { DNS1123_LABEL_RE, DNS1123_SUBDOMAIN_RE, ORIGIN_RE, offlineMessage, offlineTwin } from './rules.js';
 import {
   API_GROUP,
   API_VERSION,
@@ -221,7 +220,7 @@ function celIssues(value: unknown, schema: Schema, path: string, out: Validation
     const twin = offlineTwin(v.rule);
     if (twin === undefined) throw new Error(`CEL rule without an offline twin (src/api/rules.ts): ${v.rule}`);
     if (twin === 'server-only' || twin === 'semantic' || twin(value)) continue;
-    out.push({ path: `${path}${pointerOf(v.fieldPath)}` || '/', message: v.message });
+    out.push({ path: `${path}${pointerOf(v.fieldPath)}` || '/', message: offlineMessage(v, value) });
   }
   const { items, properties, additionalProperties } = schema;
   if (Array.isArray(value)) {
@@ -277,8 +276,6 @@ export interface ClientContext {
 function clientSemantics(spec: Record<string, unknown>): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (isRecord(spec.secretTemplate)) checkSecretTemplate(issues, spec.secretTemplate, spec);
-  // rotation.every > overlap: durations with days (90d), which CEL's duration() cannot read.
-  issues.push(...validateRotation(spec.rotation));
   return issues;
 }
 

@@ -16,7 +16,7 @@ export interface RotationPolicy {
   overlapMs: number;
 }
 
-/** The policy of a valid spec (validateRotation has accepted it). */
+/** The policy of a valid spec (the CRD's rule ROTATION_LONGER_THAN_OVERLAP has accepted it). */
 export function rotationPolicy(spec: OidcClientSpec): RotationPolicy {
   const r = spec.rotation ?? {};
   const policy: RotationPolicy = { overlapMs: DEFAULT_OVERLAP_MS };

@@ -160,6 +160,28 @@ const CEL_MISTAKES: { name: string; yaml: string; where: string; path: string; m
       'must be an absolute URI (scheme:rest, printable ASCII without spaces; http and https need a host)',
   },
   {
+    name: 'rotation schedule shorter than the overlap',
+    yaml: `${CLIENT}  rotation: { every: 1h, overlap: 2h }\n`,
+    where: 'OidcClient/web',
+    path: '/spec/rotation/every',
+    message: 'must be longer than the overlap (2h)',
+  },
+  {
+    name: 'rotation schedule within the default overlap',
+    yaml: `${CLIENT}  rotation: { every: 5m }\n`,
+    where: 'OidcClient/web',
+    path: '/spec/rotation/every',
+    message: 'must be longer than the overlap (10m, the default)',
+  },
+  {
+    // Days, which CEL's duration() cannot read: one day is not longer than 24h.
+    name: 'rotation schedule in days, equal to the overlap',
+    yaml: `${CLIENT}  rotation: { every: 1d, overlap: 24h }\n`,
+    where: 'OidcClient/web',
+    path: '/spec/rotation/every',
+    message: 'must be longer than the overlap (24h)',
+  },
+  {
     name: 'issuer is not http(s)',
     yaml: provider('OidcProvider', '').replace('https://iam.example.org/', 'ftp://iam.example.org/'),
     where: 'OidcProvider/shared',

@@ -67,6 +67,32 @@ describe('durations', () => {
     ]);
   });
 
+  it("the CRD rule's twin reads days, repeated units and counts too large for an integer, as the apiserver does", () => {
+    const spec = (rotation: Record<string, string>) => ({ providerRef: { name: 'iam' }, rotation });
+    const refused = (rotation: Record<string, string>) =>
+      validateOidcClientSpec(spec(rotation)).map((i) => `${i.path}: ${i.message}`);
+    // What kube-apiserver 1.37 answered for each (a server dry run of the generated CRD).
+    expect(refused({ every: '1d', overlap: '24h' })).toEqual([
+      '/spec/rotation/every: must be longer than the overlap (24h)',
+    ]);
+    expect(refused({ every: '1d', overlap: '23h59m59s' })).toEqual([]);
+    expect(refused({ every: '0' })).toEqual([
+      '/spec/rotation/every: must be longer than the overlap (10m, the default)',
+    ]);
+    expect(refused({ every: '1s', overlap: '0' })).toEqual([]);
+    expect(refused({ every: '1h1h', overlap: '2h' })).toEqual([
+      '/spec/rotation/every: must be longer than the overlap (2h)',
+    ]);
+    expect(refused({ every: '1h1h1s', overlap: '2h' })).toEqual([]);
+    expect(refused({ every: '1m', overlap: '60s' })).toHaveLength(1);
+    expect(refused({ every: '99999999999999999999999999999d', overlap: '1h' })).toEqual([]);
+    expect(refused({ every: '1h', overlap: '99999999999999999999999999999d' })).toHaveLength(1);
+    // A value the pattern refuses is reported once, by the pattern.
+    expect(refused({ every: '1h', overlap: '2 days' }).map((i) => i.split(':')[0])).toEqual([
+      '/spec/rotation/overlap',
+    ]);
+  });
+
   it('examples/oidcclient-rotation.yaml passes validate', async () => {
     const text = await readFile(
       resolve(import.meta.dirname, '../../../examples/oidcclient-rotation.yaml'),
