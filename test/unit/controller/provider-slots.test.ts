@@ -130,4 +130,3 @@ describe('ProviderSlots', () => {
     expect(s.parkedCount('p')).toBe(0);
   });
 });
-
