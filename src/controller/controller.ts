@@ -344,11 +344,15 @@ export class OidcClientController {
   private async reconcileFair(key: string) {
     const cr = this.clients.get(key);
     // A paused client calls no provider: it takes no slot (nor counts as a success of its provider).
-    if (!cr || isPaused(cr)) return this.reconcileTimed(key);
+    if (!cr || isPaused(cr)) {
+      this.slots.skip(key);
+      return this.reconcileTimed(key);
+    }
     const slot = this.slots.acquire(providerKeyOf(cr).key, key);
     if (!slot) {
       this.o.log.debug({ oidcclient: key }, 'provider at its share of workers; parked');
-      return undefined;
+      // Not a success: a backoff this key is in keeps growing when it next fails.
+      return { parked: true } as const;
     }
     let result: 'ok' | 'unavailable' | 'other' = 'other';
     try {

@@ -31,6 +31,12 @@ export type Slot = { release(result: 'ok' | 'unavailable' | 'other'): void };
 export class ProviderSlots {
   private readonly inFlight = new Map<string, number>();
   private readonly parked = new Map<string, Set<string>>();
+  /**
+   * Keys handed back to the queue for a freed slot of this provider, not yet reconciled: a woken key
+   * that then takes no slot (its client is gone, paused, or moved to another provider) passes its
+   * turn on, or the keys still parked would wait for a slot release that never comes.
+   */
+  private readonly woken = new Map<string, string>();
   private readonly lastSeen = new Map<string, number>();
   private readonly unresponsive = new Set<string>();
   /** Per provider: unavailable results since the last success, and when that success was. */
@@ -65,6 +71,7 @@ export class ProviderSlots {
    * share: the key is then parked and woken once a slot of that provider is released.
    */
   acquire(provider: string, key: string): Slot | undefined {
+    this.passTurn(key, provider);
     this.lastSeen.set(provider, this.now());
     // A provider never seen succeed counts as "last good" from its first use.
     if (!this.health.has(provider)) this.health.set(provider, { failures: 0, lastOkAt: this.now() });
@@ -75,6 +82,8 @@ export class ProviderSlots {
       keys.add(key);
       return undefined;
     }
+    // Running now: an earlier parking of this key (it was queued again meanwhile) is settled.
+    this.unpark(provider, key);
     this.inFlight.set(provider, running + 1);
     let released = false;
     return {
@@ -106,6 +115,30 @@ export class ProviderSlots {
     }
   }
 
+  /**
+   * The key is reconciled without a slot (its client is gone or paused): it is no longer parked, and
+   * a turn it was woken for goes to the next parked key.
+   */
+  skip(key: string): void {
+    this.passTurn(key, undefined);
+    for (const [provider, keys] of this.parked) {
+      if (keys.has(key)) this.unpark(provider, key);
+    }
+  }
+
+  private passTurn(key: string, takenFor: string | undefined): void {
+    const wokenFor = this.woken.get(key);
+    if (wokenFor === undefined) return;
+    this.woken.delete(key);
+    if (wokenFor !== takenFor) this.wakeParked(wokenFor);
+  }
+
+  private unpark(provider: string, key: string): void {
+    const keys = this.parked.get(provider);
+    if (!keys?.delete(key)) return;
+    if (keys.size === 0) this.parked.delete(provider);
+  }
+
   /** Parked keys per provider (for tests and debugging). */
   parkedCount(provider: string): number {
     return this.parked.get(provider)?.size ?? 0;
@@ -119,10 +152,12 @@ export class ProviderSlots {
     const keys = this.parked.get(provider);
     if (!keys) return;
     let free = this.share(provider) - (this.inFlight.get(provider) ?? 0);
+    for (const w of this.woken.values()) if (w === provider) free--;
     for (const key of keys) {
       if (free <= 0) break;
       keys.delete(key);
       free--;
+      this.woken.set(key, provider);
       this.o.wake(key);
     }
     if (keys.size === 0) this.parked.delete(provider);

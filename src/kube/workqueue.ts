@@ -15,7 +15,11 @@ export interface WorkQueueOptions {
   metrics?: WorkQueueMetrics;
 }
 
-export type ReconcileOutcome = { requeueAfterMs?: number } | undefined;
+/**
+ * What a reconcile asks of the queue: a resync after `requeueAfterMs`; `parked`: the key was not
+ * reconciled (it waits for a turn elsewhere), so its failure count, and with it its backoff, stays.
+ */
+export type ReconcileOutcome = { requeueAfterMs?: number; parked?: true } | undefined;
 
 export class WorkQueue {
   private readonly queue: string[] = [];
@@ -148,7 +152,7 @@ export function runWorkers(
       if (key === undefined) return;
       try {
         const outcome = await reconcile(key);
-        queue.forget(key);
+        if (!outcome?.parked) queue.forget(key);
         if (outcome?.requeueAfterMs !== undefined) queue.addAfter(key, outcome.requeueAfterMs);
       } catch (error) {
         const hint = onError(key, error);

@@ -82,4 +82,51 @@ describe('ProviderSlots', () => {
     const b = s.acquire('b', 'b1');
     expect(b).toBeDefined();
   });
+
+  it('passes the turn of a woken key that takes no slot to the next parked key', () => {
+    const { s, woken } = slots(2);
+    const a = s.acquire('p', 'a');
+    const b = s.acquire('p', 'b');
+    for (const k of ['c', 'd', 'e']) expect(s.acquire('p', k)).toBeUndefined();
+    a?.release('ok');
+    b?.release('ok');
+    expect(woken).toEqual(['c', 'd']);
+    // c's client was deleted meanwhile (reconciled without a slot); d moved to another provider.
+    s.skip('c');
+    s.acquire('q', 'd')?.release('ok');
+    // Neither took a slot of p: e, still parked, gets its turn; nothing is left behind.
+    expect(woken).toEqual(['c', 'd', 'e']);
+    expect(s.acquire('p', 'e')).toBeDefined();
+    expect(s.parkedCount('p')).toBe(0);
+  });
+
+  it('forgets a parking once the key runs (it was queued again meanwhile)', () => {
+    const { s, woken } = slots(1);
+    const a = s.acquire('p', 'a');
+    expect(s.acquire('p', 'b')).toBeUndefined();
+    a?.release('ok');
+    expect(woken).toEqual(['b']);
+    // b runs; a later parking of c is woken by b's release, and b is not woken a second time.
+    const b = s.acquire('p', 'b');
+    expect(s.acquire('p', 'c')).toBeUndefined();
+    b?.release('ok');
+    expect(woken).toEqual(['b', 'c']);
+    expect(s.parkedCount('p')).toBe(0);
+  });
+
+  it('does not strand parked keys when a parked key is reconciled by a later event and then deleted', () => {
+    const { s, woken } = slots(1);
+    const a = s.acquire('p', 'a');
+    expect(s.acquire('p', 'x')).toBeUndefined();
+    expect(s.acquire('p', 'y')).toBeUndefined();
+    a?.release('ok');
+    expect(woken).toEqual(['x']);
+    // An informer event put y in the queue first: it runs, finishes, its client is gone.
+    s.acquire('p', 'y')?.release('ok');
+    // x was woken for that freed slot and still is owed it; y's release wakes no one twice.
+    expect(woken).toEqual(['x']);
+    s.skip('y');
+    s.acquire('p', 'x')?.release('ok');
+    expect(s.parkedCount('p')).toBe(0);
+  });
 });

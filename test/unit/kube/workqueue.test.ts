@@ -96,6 +96,36 @@ describe('WorkQueue', () => {
   });
 });
 
+describe('WorkQueue parked keys', () => {
+  it('keeps the failure count (and so the backoff) of a key that was parked, not reconciled', async () => {
+    const q = new WorkQueue({ baseDelayMs: 1 });
+    const outcomes: ('fail' | 'park')[] = ['fail', 'fail', 'park', 'fail'];
+    const failuresSeen: number[] = [];
+    const done = runWorkers(
+      q,
+      1,
+      async (key) => {
+        failuresSeen.push(q.failuresOf(key));
+        const next = outcomes.shift();
+        if (next === 'fail') throw new Error('provider down');
+        if (next === 'park') {
+          q.add(key); // woken again at once, as a freed slot would
+          return { parked: true };
+        }
+        return undefined;
+      },
+      () => undefined,
+    );
+    q.add('k');
+    await tick(100);
+    q.shutDown();
+    await done;
+    // Two failures, a parking that changes nothing, then the fourth attempt still sees both failures.
+    expect(failuresSeen.slice(0, 4)).toEqual([0, 1, 2, 2]);
+    expect(q.failuresOf('k')).toBe(0);
+  });
+});
+
 describe('WorkQueue deadline', () => {
   it('never schedules a retry later than the caller allows', () => {
     const q = new WorkQueue({ baseDelayMs: 1_000, maxDelayMs: 300_000 });
