@@ -16,7 +16,10 @@ RUN npm run build
 FROM node:24-bookworm-slim
 # MALLOC_ARENA_MAX: glibc gives every thread that mallocs its own arena (TLS, V8's compiler threads)
 # and keeps their freed memory; two arenas cut the operator's RSS by ~10 MiB (npm run bench).
-ENV NODE_ENV=production MALLOC_ARENA_MAX=2
+# MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_: fixed values switch off glibc's dynamic threshold,
+# which after a burst lets up to 64 MiB of freed memory stay in the heap untrimmed; with them the
+# settled RSS after 1,000 registrations is ~9 MiB lower at the same CPU (npm run bench).
+ENV NODE_ENV=production MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No install scripts: no runtime dependency needs one, and none then runs at image build time.

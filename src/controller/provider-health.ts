@@ -10,7 +10,6 @@
 // route only POST to that path and answer GET with 404, like a missing endpoint.)
 import { X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import { errorMessage } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import { createProviderAgent } from '../registration/agent.js';
@@ -20,6 +19,7 @@ import { ManagementOrigins, OriginConfigError } from '../registration/origins.js
 import { isTlsVerificationCode, networkErrorCode } from '../registration/policy.js';
 import { describeCall } from '../registration/transport.js';
 import type { ProviderEndpoints } from '../registration/types.js';
+import { request } from '../registration/undici.js';
 import { type AnyProvider, ProviderNotReadyError, readProviderTrust } from './provider-trust.js';
 
 /** Reasons on a provider's Ready condition. Stable API: documented in the README. */

@@ -3,7 +3,7 @@
 // (see policy.ts) and waits at least as long as Retry-After asks.
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { assertNotFenced, type Fence } from '../kube/fence.js';
 import { ProviderUnavailableError, UnexpectedResponseError } from './errors.js';
 import {
@@ -17,6 +17,7 @@ import {
 } from './policy.js';
 import { Semaphore } from './semaphore.js';
 import type { RequestObserver } from './types.js';
+import { request } from './undici.js';
 
 /** Registration answers are a few KiB; anything far larger is not one and is not buffered. */
 const MAX_BODY_BYTES = 1024 * 1024;
