@@ -6,7 +6,13 @@ import { API_GROUP_VERSION } from '../api/schema.js';
 import type { ClusterOidcProvider, Condition, OidcClient, OidcProvider } from '../api/types.generated.js';
 import { EventRecorder } from '../kube/events.js';
 import { type Fence, FenceSlot, isFenced } from '../kube/fence.js';
-import { type CacheReader, errorMessage, Informer, stripApplyBookkeeping } from '../kube/informer.js';
+import {
+  type CacheReader,
+  errorMessage,
+  type IndexedCacheReader,
+  Informer,
+  stripApplyBookkeeping,
+} from '../kube/informer.js';
 import { OwnWrites, objectId } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
@@ -14,7 +20,15 @@ import type { ClientHealthRow, OperatorMetrics, ProviderHealthRow } from '../obs
 import { ClientAccess } from './access.js';
 import { isPaused } from './client-control.js';
 import { findCondition, Reason } from './conditions.js';
-import { clientKey, LABEL_MANAGED_BY, LABEL_ROLE, MANAGED_BY, ownerClientName } from './names.js';
+import {
+  clientKey,
+  LABEL_MANAGED_BY,
+  LABEL_ROLE,
+  MANAGED_BY,
+  ownerClientName,
+  SECRETS_BY_CLIENT,
+  secretClientIndex,
+} from './names.js';
 import { OidcClientReconciler } from './oidcclient-reconciler.js';
 import { ReconcileError } from './outcome.js';
 import {
@@ -84,7 +98,7 @@ export class OidcClientController {
   private readonly fence = new FenceSlot();
   /** Keeps one slow or silent provider from holding more than its share of the workers. */
   private readonly slots: ProviderSlots;
-  private readonly clients: CacheReader<OidcClient>;
+  private readonly clients: IndexedCacheReader<OidcClient>;
   private readonly shard: Shard;
   private workers?: Promise<void>;
   /** Provider status: undefined when health checks are off. */
@@ -116,6 +130,7 @@ export class OidcClientController {
         labelSelector?: string;
         keep?: (obj: KubernetesObject) => boolean;
         transform?: (obj: T) => T;
+        indexes?: Record<string, (obj: T) => readonly string[]>;
       } = {},
     ) => {
       const informer = new Informer<T>({
@@ -124,6 +139,7 @@ export class OidcClientController {
         labelSelector: opts.labelSelector,
         keep: opts.keep,
         transform: opts.transform,
+        indexes: opts.indexes,
         log: o.log,
         name,
         watchTimeoutSeconds: o.watchTimeoutSeconds,
@@ -141,6 +157,7 @@ export class OidcClientController {
         mk<OidcClient>('oidcclients', `${group}${prefix}/oidcclients`, {
           keep,
           transform: stripApplyBookkeeping,
+          indexes: { [CLIENTS_BY_PROVIDER]: (c) => [providerKeyOf(c).key] },
         }),
       );
       this.providerInformers.push(
@@ -153,6 +170,7 @@ export class OidcClientController {
         mk<V1Secret>('secrets', `/api/v1${prefix}/secrets`, {
           labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
           keep,
+          indexes: { [SECRETS_BY_CLIENT]: secretClientIndex },
         }),
       );
     }
@@ -456,11 +474,7 @@ export class OidcClientController {
       });
     }
     const wakeReferencing = (key: string) => {
-      for (const inf of this.clientInformers) {
-        for (const c of inf.list()) {
-          if (providerKeyOf(c).key === key) enqueue(c);
-        }
-      }
+      for (const c of this.clients.byIndex(CLIENTS_BY_PROVIDER, key)) enqueue(c);
     };
     for (const inf of this.providerInformers) {
       const wake = (p: OidcProvider, old?: OidcProvider) => {
@@ -519,11 +533,7 @@ export class OidcClientController {
         ? this.clusterProviders.get(labels.name)
         : this.providers.get(key);
     if (exists) return;
-    for (const inf of this.clientInformers) {
-      for (const c of inf.list()) {
-        if (providerKeyOf(c).key === key) return;
-      }
-    }
+    if (this.clients.byIndex(CLIENTS_BY_PROVIDER, key).length > 0) return;
     this.registry.release(key, labels);
   }
 }
@@ -581,8 +591,12 @@ function secretContentChanged(s: V1Secret, old: V1Secret): boolean {
 }
 
 /** One read-only view over per-namespace informers. */
-function multiInformer<T>(informers: CacheReader<T>[]): CacheReader<T> {
+/** The OidcClient informers' index of clients by their provider's key (providerKeyOf). */
+const CLIENTS_BY_PROVIDER = 'provider';
+
+function multiInformer<T>(informers: IndexedCacheReader<T>[]): IndexedCacheReader<T> {
   return {
+    byIndex: (index, value) => informers.flatMap((i) => i.byIndex(index, value)),
     get: (key) => {
       for (const i of informers) {
         const v = i.get(key);

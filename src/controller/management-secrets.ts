@@ -9,7 +9,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP } from '../api/schema.js';
 import type { OidcClient } from '../api/types.generated.js';
-import type { CacheReader } from '../kube/informer.js';
+import type { IndexedCacheReader } from '../kube/informer.js';
 import { isKubeStatus, type KubeRest } from '../kube/rest.js';
 import { readSecret, secretPath } from '../kube/secrets.js';
 import { createdAfter, neverRegistered } from './client-metadata.js';
@@ -26,6 +26,7 @@ import {
   LABEL_ROLE,
   ownerClientName,
   REGISTRATION_FINALIZER,
+  SECRETS_BY_CLIENT,
 } from './names.js';
 import { ReconcileError, SecretConflictError } from './outcome.js';
 import {
@@ -60,7 +61,7 @@ export class ManagementSecrets {
 
   constructor(
     private readonly rest: KubeRest,
-    private readonly cache: CacheReader<V1Secret>,
+    private readonly cache: IndexedCacheReader<V1Secret>,
     log?: Logger,
     /** Names of Secrets we do not manage: a new client's cache miss needs no GET. */
     private readonly foreign?: ForeignSecrets,
@@ -384,7 +385,7 @@ export class ManagementSecrets {
   /** Every registration Secret in the cache that this OidcClient owns (current, renamed, leftovers). */
   ownedBy(cr: OidcClient): V1Secret[] {
     return this.cache
-      .list()
+      .byIndex(SECRETS_BY_CLIENT, `${cr.metadata.namespace}/${cr.metadata.name}`)
       .filter(
         (s) =>
           s.metadata?.namespace === cr.metadata.namespace &&
@@ -399,7 +400,7 @@ export class ManagementSecrets {
    */
   leftovers(namespace: string, clientName: string, liveUid: string | undefined): V1Secret[] {
     return this.cache
-      .list()
+      .byIndex(SECRETS_BY_CLIENT, `${namespace}/${clientName}`)
       .filter(
         (s) =>
           s.metadata?.namespace === namespace &&

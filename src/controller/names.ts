@@ -119,3 +119,19 @@ export function ownerClientName(secret: V1Secret): string | undefined {
   );
   return owner?.name ?? secret.metadata?.labels?.[LABEL_CLIENT];
 }
+
+/** The Secret informers' index of Secrets by the OidcClient (`namespace/name`) they belong to. */
+export const SECRETS_BY_CLIENT = 'client';
+
+/**
+ * Index values of a Secret: its controlling OidcClient (ownerClientName) and every OidcClient among
+ * its owners, so lookups by owner UID (isOwnedBy) and by client name both find it among them.
+ */
+export function secretClientIndex(secret: V1Secret): string[] {
+  const ns = secret.metadata?.namespace ?? '';
+  const names = new Set<string>();
+  const controller = ownerClientName(secret);
+  if (controller) names.add(controller);
+  for (const o of secret.metadata?.ownerReferences ?? []) if (o.kind === 'OidcClient') names.add(o.name);
+  return [...names].map((n) => `${ns}/${n}`);
+}

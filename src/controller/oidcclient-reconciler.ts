@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { OidcClient, OidcClientStatus } from '../api/types.generated.js';
 import type { EventRecorder } from '../kube/events.js';
 import { isFenced } from '../kube/fence.js';
-import type { CacheReader } from '../kube/informer.js';
+import type { CacheReader, IndexedCacheReader } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import type { ReconcileOutcome } from '../kube/workqueue.js';
 import type { ClientAccess } from './access.js';
@@ -57,7 +57,7 @@ import { updateSteps } from './steps/update.js';
 export interface ReconcilerOptions {
   rest: KubeRest;
   clients: CacheReader<OidcClient>;
-  secrets: CacheReader<V1Secret>;
+  secrets: IndexedCacheReader<V1Secret>;
   providers: ProviderRegistry;
   /** Tenancy gate (namespace allow-list, clientPolicy), before any provider Secret or call. */
   access: ClientAccess;

@@ -139,6 +139,8 @@ export type Reconciler = (key: string) => Promise<ReconcileOutcome>;
 /** Bounds on the next attempt after a failure: not before `afterMs`, not after `beforeMs`. */
 export type RetryHint = { afterMs?: number | undefined; beforeMs?: number | undefined } | undefined;
 
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Runs `workers` loops that take keys from the queue and reconcile them. */
 export function runWorkers(
   queue: WorkQueue,
@@ -160,6 +162,9 @@ export function runWorkers(
       } finally {
         queue.done(key);
       }
+      // A reconcile that needs no I/O (a deleted client's key woken by its Secrets' deletion)
+      // completes in microtasks; thousands in a row would starve sockets and timers of the others.
+      await yieldToIo();
     }
   };
   return Promise.all(Array.from({ length: workers }, loop)).then(() => undefined);

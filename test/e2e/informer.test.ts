@@ -86,4 +86,66 @@ describe('Informer', () => {
     expect(after.data?.v).toBe('put');
     expect(after.metadata?.managedFields?.length).toBeGreaterThan(0);
   });
+
+  it('keeps a secondary index in step with adds, changes, deletes and a relist', async () => {
+    const path = `/api/v1/namespaces/${ns.name}/configmaps`;
+    const indexed = new Informer<V1ConfigMap>({
+      rest,
+      path,
+      labelSelector: 'indexed=yes',
+      log: createLogger({ level: 'silent' }),
+      name: 'configmaps-indexed',
+      indexes: { team: (c) => (c.metadata?.labels?.team ? [c.metadata.labels.team] : []) },
+    });
+    const names = (team: string) =>
+      indexed
+        .byIndex('team', team)
+        .map((c) => c.metadata?.name)
+        .sort();
+    const labels = (team: string) => ({ indexed: 'yes', team });
+    await rest.create(path, { metadata: { name: 'a1', labels: labels('a') } });
+    await indexed.start();
+    try {
+      expect(names('a')).toEqual(['a1']);
+      await rest.create(path, { metadata: { name: 'a2', labels: labels('a') } });
+      await rest.create(path, { metadata: { name: 'b1', labels: labels('b') } });
+      await waitFor(() => names('a').length === 2 && names('b').length === 1, {
+        description: 'a2 and b1 indexed',
+        timeoutMs: 10_000,
+      });
+      // A label change moves the object from one value to the other; a delete removes it.
+      await rest.patch(`${path}/a2`, 'merge', { metadata: { labels: { team: 'b' } } });
+      await rest.delete(`${path}/a1`);
+      await waitFor(() => names('a').length === 0 && names('b').length === 2, {
+        description: 'a2 moved to b, a1 gone',
+        timeoutMs: 10_000,
+      });
+      expect(names('b')).toEqual(['a2', 'b1']);
+      expect(names('nobody')).toEqual([]);
+      expect(() => indexed.byIndex('missing', 'a')).toThrow(/no index missing/);
+    } finally {
+      indexed.stop();
+    }
+    // A fresh informer lists what is there now: the same index, built from the list alone.
+    const relisted = new Informer<V1ConfigMap>({
+      rest,
+      path,
+      labelSelector: 'indexed=yes',
+      log: createLogger({ level: 'silent' }),
+      name: 'configmaps-relisted',
+      indexes: { team: (c) => (c.metadata?.labels?.team ? [c.metadata.labels.team] : []) },
+    });
+    await relisted.start();
+    try {
+      expect(
+        relisted
+          .byIndex('team', 'b')
+          .map((c) => c.metadata?.name)
+          .sort(),
+      ).toEqual(['a2', 'b1']);
+      expect(relisted.byIndex('team', 'a')).toEqual([]);
+    } finally {
+      relisted.stop();
+    }
+  });
 });

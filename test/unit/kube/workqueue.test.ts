@@ -135,3 +135,31 @@ describe('WorkQueue deadline', () => {
     q.shutDown();
   });
 });
+
+describe('runWorkers and I/O', () => {
+  it('lets timers and sockets run between reconciles that never wait for I/O', async () => {
+    const q = new WorkQueue();
+    let done = 0;
+    let doneWhenTimerFired = -1;
+    const workers = runWorkers(
+      q,
+      2,
+      async () => {
+        done++;
+        return undefined;
+      },
+      () => undefined,
+    );
+    setTimeout(() => {
+      doneWhenTimerFired = done;
+    }, 0);
+    for (let i = 0; i < 5_000; i++) q.add(`k${i}`);
+    await tick(200);
+    q.shutDown();
+    await workers;
+    expect(done).toBe(5_000);
+    // The timer fired while keys were still being worked through, not after all 5,000.
+    expect(doneWhenTimerFired).toBeGreaterThanOrEqual(0);
+    expect(doneWhenTimerFired).toBeLessThan(5_000);
+  });
+});
