@@ -317,9 +317,13 @@ export class ManagementSecrets {
     } catch (error) {
       if (isKubeStatus(error, 404)) return;
       if (!isKubeStatus(error, 422) && !isKubeStatus(error, 409)) throw error;
-      // The finalizer list changed under us: retry on the fresh object.
+      // The finalizer list changed under us (the patch's test failed): retry on the fresh object.
+      // A refusal (an admission policy also answers 422) leaves the list as it was: that is the
+      // caller's error to retry with backoff, not a loop of PATCH and GET.
       const fresh = await this.rest.get<V1Secret>(path).catch(() => undefined);
-      if (fresh) await this.release(fresh);
+      if (!fresh) return;
+      if ((fresh.metadata?.finalizers ?? []).indexOf(REGISTRATION_FINALIZER) === idx) throw error;
+      await this.release(fresh);
     }
   }
 

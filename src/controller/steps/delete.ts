@@ -37,6 +37,13 @@ export interface FinalizerOptions {
 export class Finalizer {
   /** UIDs whose finalizer we removed: a stale cache must not run the provider-side delete twice. */
   private readonly finalized = new Map<string, string>();
+  /**
+   * Client ids deleted at the provider per OidcClient UID, while a later step (releasing the
+   * Secrets, removing the finalizer) is retried: the retry must not DELETE again (a second DELETE is
+   * answered 401/404 and costs a token-endpoint probe to tell them apart). Lost on restart, where
+   * the probe then confirms the client is gone.
+   */
+  private readonly deletedAtProvider = new Map<string, { uid: string; clientIds: Set<string> }>();
 
   constructor(private readonly o: FinalizerOptions) {}
 
@@ -48,6 +55,7 @@ export class Finalizer {
   /** The OidcClient is gone from the cache: its UID need not be remembered any more. */
   gone(key: string): void {
     this.finalized.delete(key);
+    this.deletedAtProvider.delete(key);
   }
 
   /** Runs once per deleted OidcClient (by UID) that still carries our finalizer. */
@@ -124,8 +132,17 @@ export class Finalizer {
     const budget = Math.max(deadline - Date.now(), 5_000);
     const signal = AbortSignal.timeout(budget);
     try {
-      const provider = await this.o.providers.resolveForDeletion(cr, regs[0]?.issuer);
-      for (const reg of regs) await this.o.lifecycle.deleteAtProvider(cr, provider, reg, log, signal);
+      const uid = cr.metadata.uid as string;
+      const known = this.deletedAtProvider.get(key);
+      const done = known?.uid === uid ? known.clientIds : new Set<string>();
+      const left = regs.filter((r) => !done.has(r.clientId));
+      if (left.length === 0) return;
+      const provider = await this.o.providers.resolveForDeletion(cr, left[0]?.issuer);
+      for (const reg of left) {
+        await this.o.lifecycle.deleteAtProvider(cr, provider, reg, log, signal);
+        done.add(reg.clientId);
+        this.deletedAtProvider.set(key, { uid, clientIds: done });
+      }
     } catch (error) {
       const remaining = deadline - Date.now();
       if (remaining > 0) {
