@@ -103,8 +103,11 @@ export class Informer<T extends KubernetesObject> implements IndexedCacheReader<
   watchesStarted = 0;
 
   private readonly transform: (obj: T) => T;
-  /** Per index name: value → keys of the cached objects found by it. */
-  private readonly indexed = new Map<string, Map<string, Set<string>>>();
+  /**
+   * Per index name: value → key(s) of the cached objects found by it. Most values find one or two
+   * objects (a client's two Secrets): a lone key is kept as a string, a Set only from the second.
+   */
+  private readonly indexed = new Map<string, Map<string, string | Set<string>>>();
 
   constructor(private readonly opts: InformerOptions<T>) {
     this.transform = opts.transform ?? stripManagedFields;
@@ -123,13 +126,17 @@ export class Informer<T extends KubernetesObject> implements IndexedCacheReader<
 
   private reindex(key: string, obj: T, op: 'add' | 'remove'): void {
     for (const [name, fn] of Object.entries(this.opts.indexes ?? {})) {
-      const byValue = this.indexed.get(name) as Map<string, Set<string>>;
+      const byValue = this.indexed.get(name) as Map<string, string | Set<string>>;
       for (const value of fn(obj)) {
         const keys = byValue.get(value);
         if (op === 'add') {
-          if (keys) keys.add(key);
-          else byValue.set(value, new Set([key]));
-        } else if (keys?.delete(key) && keys.size === 0) byValue.delete(value);
+          if (keys === undefined || keys === key) byValue.set(value, key);
+          else if (typeof keys === 'string') byValue.set(value, new Set([keys, key]));
+          else keys.add(key);
+        } else if (keys === key) byValue.delete(value);
+        else if (typeof keys !== 'string' && keys?.delete(key)) {
+          if (keys.size === 1) byValue.set(value, keys.values().next().value as string);
+        }
       }
     }
   }
@@ -155,7 +162,10 @@ export class Informer<T extends KubernetesObject> implements IndexedCacheReader<
   byIndex(index: string, value: string): T[] {
     const byValue = this.indexed.get(index);
     if (!byValue) throw new Error(`informer ${this.opts.name}: no index ${index}`);
-    return [...(byValue.get(value) ?? [])].map((k) => this.cache.get(k) as T);
+    const keys = byValue.get(value);
+    if (keys === undefined) return [];
+    if (typeof keys === 'string') return [this.cache.get(keys) as T];
+    return [...keys].map((k) => this.cache.get(k) as T);
   }
 
   get hasSynced(): boolean {
