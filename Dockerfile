@@ -32,9 +32,6 @@ USER 65532:65532
 # V8 sized for a small heap (README "Memory"): a 1 MiB young generation instead of up to 3 × 16 MiB,
 # heap growth that favours memory, and an old space of 75 % of the container's memory limit (V8's
 # own default is a smaller share of it, which a large installation could outgrow).
-# --no-opt --no-maglev: no optimizing compilers. The operator's CPU goes to I/O and C++ builtins
-# (JSON, TLS), so they bought nothing measurable (1,000 clients: 6.3 vs 6.1 CPU s) but cost their
-# code and the pages of the node binary that hold them (0 clients: 77 -> 69 MiB RSS).
 # `npm run bench` runs the operator with these flags and the ENV above.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "--max-old-space-size-percentage=75", "--no-opt", "--no-maglev", "dist/cli/entry.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--optimize-for-size", "--max-old-space-size-percentage=75", "dist/cli/entry.js"]
 CMD ["run"]
