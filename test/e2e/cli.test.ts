@@ -115,6 +115,13 @@ const CEL_MISTAKES: { name: string; yaml: string; where: string; path: string; m
       'metadata.name is longer than 235 characters, so the default management Secret name <name>-oidc-registration would exceed 253: set spec.managementSecretName',
   },
   {
+    name: 'refreshInterval beyond what a duration can hold',
+    yaml: `${CLIENT}  refreshInterval: 9999999h\n`,
+    where: 'OidcClient/web',
+    path: '/spec/refreshInterval',
+    message: 'must be "0" (no periodic drift checks) or between 1s and 168h',
+  },
+  {
     name: 'extraMetadata repeats a standard field',
     yaml: `${CLIENT}  extraMetadata:\n    client_name: Web\n`,
     where: 'OidcClient/web',

@@ -87,6 +87,13 @@ describe('refreshInterval', () => {
     expect(refreshIntervalProblem('500ms')).toMatch(/between 1s and 168h/);
     expect(refreshIntervalProblem('169h')).toMatch(/between 1s and 168h/);
     expect(refreshIntervalProblem('soon')).toMatch(/not a duration/);
+    // The bounds are judged on seconds as doubles, like the CRD's CEL rule: exactly at the edges,
+    // without rounding, and beyond what a Go duration can hold.
+    expect(refreshIntervalProblem('1000ms')).toBeUndefined();
+    expect(refreshIntervalProblem('167h59m60s')).toBeUndefined();
+    expect(refreshIntervalProblem('168h1ms')).toMatch(/between 1s and 168h/);
+    expect(refreshIntervalProblem('0.9999999999s')).toMatch(/between 1s and 168h/);
+    expect(refreshIntervalProblem('9999999h')).toMatch(/between 1s and 168h/);
   });
 
   it('is checked by validate (the CRD pattern and CEL rule, offline), once per problem', () => {
