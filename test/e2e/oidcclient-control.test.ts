@@ -292,6 +292,7 @@ stringData:
   it('paused: no provider request on spec change, Secret deletion or CR deletion; un-pausing resumes', async () => {
     await apply(clientYaml('held', 'iam', '  redirectUris: [https://held.example.org/cb]\n'));
     const id = (await r.waitReady('held')).status?.clientId as string;
+    const beforePause = op.writes.length;
     await k('annotate', 'oidcclient', 'held', `${PAUSED}=true`);
     const paused = await waitFor(
       async () => {
@@ -302,6 +303,15 @@ stringData:
     );
     expect(r.condition(paused, 'Synced')?.status).toBe('False');
     expect(r.condition(paused, 'Ready')).toMatchObject({ status: 'True', reason: 'Registered' });
+    // A write is recorded when its response arrives, which on a loaded machine can be after the
+    // apiserver already serves the result: wait for the paused status write itself before the mark.
+    await waitFor(
+      () =>
+        op.writes
+          .slice(beforePause)
+          .some((w) => w.startsWith('PATCH') && w.endsWith('/oidcclients/held/status')),
+      { description: 'the paused status write recorded', timeoutMs: 5_000 },
+    );
 
     const mark = server.requests.length;
     const writes = op.writes.length;
