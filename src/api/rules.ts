@@ -217,24 +217,56 @@ export const DISTINCT_SECRETS_DEFAULT = cel(
   { fieldPath: '.spec.secretName' },
 );
 
-// ---- durations (spec.rotation) -------------------------------------------------------------------
-
-const SECONDS_PER_UNIT: Record<string, number> = { d: 86_400, h: 3_600, m: 60, s: 1 };
+// ---- durations ----------------------------------------------------------------------------------
 
 /**
- * CEL: the seconds of a duration (DURATION_PATTERN; days included, which CEL's duration() cannot
- * read). Doubles, so that a count of 30 digits neither overflows nor fails the rule's evaluation.
+ * How the tokens of a duration string become seconds: the token pattern (a count and its unit) and
+ * per unit suffix, checked in order, whether its count is multiplied or divided by the factor.
  */
-const celSeconds = (x: string): string =>
-  `${x}.findAll('[0-9]+[dhms]').map(t, double(t.substring(0, size(t) - 1)) * (t.endsWith('d') ? 86400.0 : t.endsWith('h') ? 3600.0 : t.endsWith('m') ? 60.0 : 1.0)).sum()`;
+export interface DurationUnits {
+  token: string;
+  units: readonly (readonly [suffix: string, op: '*' | '/', factor: number])[];
+}
 
-/** celSeconds' twin: the same doubles (decimal parsing is correctly rounded on both sides), summed in the same order. */
-function seconds(text: string): number {
+/**
+ * CEL: the seconds of the duration string `x`, summed as doubles. Not `duration()`: it cannot read
+ * days, and a count the pattern allows (9999999h, 30 digits) overflows Go's duration, so the
+ * apiserver would answer with a type conversion error instead of the rule's message.
+ */
+export function celSecondsOf(x: string, d: DurationUnits): string {
+  let perToken = '0.0';
+  for (const [suffix, op, factor] of [...d.units].reverse()) {
+    const count = `double(t.substring(0, size(t) - ${suffix.length}))`;
+    perToken = `t.endsWith('${suffix}') ? ${count} ${op} ${factor.toFixed(1)} : ${perToken}`;
+  }
+  return `${x}.findAll(${celString(d.token)}).map(t, ${perToken}).sum()`;
+}
+
+/** celSecondsOf's twin: the same doubles (decimal parsing is correctly rounded on both sides), summed in the same order. */
+export function secondsOf(text: string, d: DurationUnits): number {
   let sum = 0;
-  for (const t of text.match(/[0-9]+[dhms]/g) ?? [])
-    sum += Number(t.slice(0, -1)) * (SECONDS_PER_UNIT[t.slice(-1)] ?? 0);
+  for (const t of text.match(new RegExp(d.token, 'g')) ?? []) {
+    const unit = d.units.find(([suffix]) => t.endsWith(suffix));
+    if (!unit) continue;
+    const [suffix, op, factor] = unit;
+    const count = Number(t.slice(0, -suffix.length));
+    sum += op === '*' ? count * factor : count / factor;
+  }
   return sum;
 }
+
+/** spec.rotation durations (DURATION_PATTERN): whole counts of days, hours, minutes, seconds. */
+const ROTATION_UNITS: DurationUnits = {
+  token: '[0-9]+[dhms]',
+  units: [
+    ['d', '*', 86_400],
+    ['h', '*', 3_600],
+    ['m', '*', 60],
+    ['s', '*', 1],
+  ],
+};
+const celSeconds = (x: string): string => celSecondsOf(x, ROTATION_UNITS);
+const seconds = (text: string): number => secondsOf(text, ROTATION_UNITS);
 
 const durationRe = new RegExp(DURATION_PATTERN);
 const DEFAULT_OVERLAP_SECONDS = DEFAULT_OVERLAP_MS / 1000;
