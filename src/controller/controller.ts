@@ -590,10 +590,10 @@ function secretContentChanged(s: V1Secret, old: V1Secret): boolean {
   );
 }
 
-/** One read-only view over per-namespace informers. */
 /** The OidcClient informers' index of clients by their provider's key (providerKeyOf). */
 const CLIENTS_BY_PROVIDER = 'provider';
 
+/** One read-only view over per-namespace informers. */
 function multiInformer<T>(informers: IndexedCacheReader<T>[]): IndexedCacheReader<T> {
   return {
     byIndex: (index, value) => informers.flatMap((i) => i.byIndex(index, value)),

@@ -108,10 +108,19 @@ export class Informer<T extends KubernetesObject> implements IndexedCacheReader<
    * objects (a client's two Secrets): a lone key is kept as a string, a Set only from the second.
    */
   private readonly indexed = new Map<string, Map<string, string | Set<string>>>();
+  /** Each index's function and its map, resolved once: every cache change goes through them. */
+  private readonly indexers: {
+    fn: (obj: T) => readonly string[];
+    byValue: Map<string, string | Set<string>>;
+  }[];
 
   constructor(private readonly opts: InformerOptions<T>) {
     this.transform = opts.transform ?? stripManagedFields;
-    for (const name of Object.keys(opts.indexes ?? {})) this.indexed.set(name, new Map());
+    this.indexers = Object.entries(opts.indexes ?? {}).map(([name, fn]) => {
+      const byValue = new Map<string, string | Set<string>>();
+      this.indexed.set(name, byValue);
+      return { fn, byValue };
+    });
   }
 
   /** Every change of the cache goes through here, so the indexes always match it. */
@@ -125,8 +134,7 @@ export class Informer<T extends KubernetesObject> implements IndexedCacheReader<
   }
 
   private reindex(key: string, obj: T, op: 'add' | 'remove'): void {
-    for (const [name, fn] of Object.entries(this.opts.indexes ?? {})) {
-      const byValue = this.indexed.get(name) as Map<string, string | Set<string>>;
+    for (const { fn, byValue } of this.indexers) {
       for (const value of fn(obj)) {
         const keys = byValue.get(value);
         if (op === 'add') {
