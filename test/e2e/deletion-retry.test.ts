@@ -4,7 +4,15 @@
 // mean "token rejected", so each one would cost a token-endpoint probe too. Real kube-apiserver,
 // real registration server.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createTestNamespace, kubeConfigFromFile, kubectl, kubectlApply, waitFor } from '../harness/kube.js';
+import {
+  applyDenyPolicy,
+  createTestNamespace,
+  kubeConfigFromFile,
+  kubectl,
+  kubectlApply,
+  removeDenyPolicy,
+  waitFor,
+} from '../harness/kube.js';
 import { clientYaml, OidcReader, providerYaml } from '../harness/oidc.js';
 import { type InProcessOperator, startInProcessOperator } from '../harness/operator.js';
 import { type RegistrationServer, startRegistrationServer } from '../harness/registration-server/index.js';
@@ -29,12 +37,7 @@ describe('OidcClient deletion: a step after the provider DELETE fails for a whil
 
   afterAll(async () => {
     await op?.stop();
-    await kubectl(binDir, kubeconfigPath, [
-      'delete',
-      'validatingadmissionpolicybinding,validatingadmissionpolicy',
-      policy,
-      '--ignore-not-found',
-    ]);
+    await removeDenyPolicy(binDir, kubeconfigPath, policy);
     await ns?.cleanup();
     await server?.close();
   });
@@ -51,32 +54,14 @@ describe('OidcClient deletion: a step after the provider DELETE fails for a whil
     const clientId = ready.status?.clientId as string;
 
     // Refuse removing our finalizer from registration Secrets in this namespace.
-    await kubectlApply(
-      binDir,
-      kubeconfigPath,
-      `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: { name: ${policy} }
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - { apiGroups: [''], apiVersions: [v1], operations: [UPDATE], resources: [secrets] }
-  validations:
-    - expression: "!(has(oldObject.metadata.finalizers) && '${FINALIZER}' in oldObject.metadata.finalizers) || (has(object.metadata.finalizers) && '${FINALIZER}' in object.metadata.finalizers)"
-      message: the registration finalizer stays for now
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: { name: ${policy} }
-spec:
-  policyName: ${policy}
-  validationActions: [Deny]
-  matchResources:
-    namespaceSelector:
-      matchLabels: { kubernetes.io/metadata.name: ${ns.name} }
-`,
-    );
+    await applyDenyPolicy(binDir, kubeconfigPath, {
+      name: policy,
+      namespace: ns.name,
+      operations: ['UPDATE'],
+      resources: ['secrets'],
+      expression: `!(has(oldObject.metadata.finalizers) && '${FINALIZER}' in oldObject.metadata.finalizers) || (has(object.metadata.finalizers) && '${FINALIZER}' in object.metadata.finalizers)`,
+      message: 'the registration finalizer stays for now',
+    });
     // The policy takes effect within moments: wait until a finalizer removal is refused (dry run).
     const mgmt = `held-oidc-registration`;
     await waitFor(

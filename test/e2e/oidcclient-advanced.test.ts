@@ -4,10 +4,12 @@
 // does not keep (no fight loop). Real kube-apiserver, real node-oidc-provider.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
+  applyDenyPolicy,
   createTestNamespace,
   kubeConfigFromFile,
   kubectl,
   kubectlApply,
+  removeDenyPolicy,
   type TestNamespace,
   waitFor,
 } from '../harness/kube.js';
@@ -459,32 +461,15 @@ describe('OidcClient: storing the registration fails', () => {
     r = new OidcReader(kc, ns.name);
     // RBAC allows everything (the operator asks before registering), but an admission policy
     // refuses management Secrets in this namespace: the provider's answer can never be stored.
-    await kubectlApply(
-      binDir,
-      kubeconfigPath,
-      `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: { name: ${policy} }
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - { apiGroups: [''], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [secrets] }
-  validations:
-    - expression: "!has(object.metadata.labels) || object.metadata.labels[?'oidc.dcr-operator.dev/secret-role'].orValue('') != 'registration'"
-      message: registration Secrets are not accepted here
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: { name: ${policy} }
-spec:
-  policyName: ${policy}
-  validationActions: [Deny]
-  matchResources:
-    namespaceSelector:
-      matchLabels: { kubernetes.io/metadata.name: ${ns.name} }
-`,
-    );
+    await applyDenyPolicy(binDir, kubeconfigPath, {
+      name: policy,
+      namespace: ns.name,
+      operations: ['CREATE', 'UPDATE'],
+      resources: ['secrets'],
+      expression:
+        "!has(object.metadata.labels) || object.metadata.labels[?'oidc.dcr-operator.dev/secret-role'].orValue('') != 'registration'",
+      message: 'registration Secrets are not accepted here',
+    });
     // The policy takes effect within moments; probe with a server-side dry run until it denies.
     await waitFor(
       async () => {
@@ -507,12 +492,7 @@ metadata:
 
   afterAll(async () => {
     await op?.stop();
-    await kubectl(binDir, kubeconfigPath, [
-      'delete',
-      'validatingadmissionpolicybinding,validatingadmissionpolicy',
-      policy,
-      '--ignore-not-found',
-    ]);
+    await removeDenyPolicy(binDir, kubeconfigPath, policy);
     await ns?.cleanup();
     await server?.close();
   });

@@ -4,10 +4,12 @@
 // Each rotation ends with one client and exactly one extra registration (no second POST).
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
+  applyDenyPolicy,
   createTestNamespace,
   kubeConfigFromFile,
   kubectl,
   kubectlApply,
+  removeDenyPolicy,
   type TestNamespace,
   waitFor,
 } from '../harness/kube.js';
@@ -88,12 +90,7 @@ describe('rotation across operator crashes', () => {
 
   afterAll(async () => {
     await stopAll(procs);
-    await kubectl(binDir, kubeconfigPath, [
-      'delete',
-      'validatingadmissionpolicybinding,validatingadmissionpolicy',
-      policy,
-      '--ignore-not-found',
-    ]);
+    await removeDenyPolicy(binDir, kubeconfigPath, policy);
     await ns?.cleanup();
     await server?.close();
   });
@@ -112,32 +109,14 @@ describe('rotation across operator crashes', () => {
 
     // An admission policy refuses updates of the application Secret: the operator stops right after
     // storing the new registration, where a crash hurts most.
-    await kubectlApply(
-      binDir,
-      kubeconfigPath,
-      `apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicy
-metadata: { name: ${policy} }
-spec:
-  failurePolicy: Fail
-  matchConstraints:
-    resourceRules:
-      - { apiGroups: [''], apiVersions: [v1], operations: [UPDATE], resources: [secrets] }
-  validations:
-    - expression: "object.metadata.name != 'crash-oidc-client'"
-      message: the application Secret is frozen
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingAdmissionPolicyBinding
-metadata: { name: ${policy} }
-spec:
-  policyName: ${policy}
-  validationActions: [Deny]
-  matchResources:
-    namespaceSelector:
-      matchLabels: { kubernetes.io/metadata.name: ${ns.name} }
-`,
-    );
+    await applyDenyPolicy(binDir, kubeconfigPath, {
+      name: policy,
+      namespace: ns.name,
+      operations: ['UPDATE'],
+      resources: ['secrets'],
+      expression: "object.metadata.name != 'crash-oidc-client'",
+      message: 'the application Secret is frozen',
+    });
     const probe = () =>
       kubectl(
         binDir,

@@ -76,6 +76,63 @@ export async function kubectlApply(
   return result.stdout;
 }
 
+export interface DenyPolicy {
+  /** Name of the ValidatingAdmissionPolicy and of its binding. */
+  name: string;
+  /** Only requests in this namespace are judged. */
+  namespace: string;
+  /** Core-group resources and operations it applies to, e.g. [CREATE, UPDATE] on [secrets]. */
+  operations: readonly string[];
+  resources: readonly string[];
+  /** CEL: true lets the request through. */
+  expression: string;
+  message: string;
+}
+
+/**
+ * Applies a ValidatingAdmissionPolicy and its binding that deny what `expression` refuses, in one
+ * namespace: how tests make the apiserver refuse some of the operator's writes. It may take moments
+ * to take effect: callers probe with a server-side dry run. Remove it with removeDenyPolicy.
+ */
+export async function applyDenyPolicy(binDir: string, kubeconfig: string, p: DenyPolicy): Promise<void> {
+  await kubectlApply(
+    binDir,
+    kubeconfig,
+    `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: ${p.name} }
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - { apiGroups: [''], apiVersions: [v1], operations: [${p.operations.join(', ')}], resources: [${p.resources.join(', ')}] }
+  validations:
+    - expression: ${JSON.stringify(p.expression)}
+      message: ${p.message}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: { name: ${p.name} }
+spec:
+  policyName: ${p.name}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: { kubernetes.io/metadata.name: ${p.namespace} }
+`,
+  );
+}
+
+/** Removes what applyDenyPolicy applied under `name`, if anything (for afterAll). */
+export async function removeDenyPolicy(binDir: string, kubeconfig: string, name: string): Promise<void> {
+  await kubectl(binDir, kubeconfig, [
+    'delete',
+    'validatingadmissionpolicybinding,validatingadmissionpolicy',
+    name,
+    '--ignore-not-found',
+  ]);
+}
+
 /** Cluster-wide WATCH requests the apiserver currently serves for group/resource, from /metrics. */
 function clusterWatches(metrics: string, group: string, resource: string): number {
   let total = 0;
