@@ -89,14 +89,16 @@ describe('Informer', () => {
 
   it('keeps a secondary index in step with adds, changes, deletes and a relist', async () => {
     const path = `/api/v1/namespaces/${ns.name}/configmaps`;
-    const indexed = new Informer<V1ConfigMap>({
-      rest,
-      path,
-      labelSelector: 'indexed=yes',
-      log: createLogger({ level: 'silent' }),
-      name: 'configmaps-indexed',
-      indexes: { team: (c) => (c.metadata?.labels?.team ? [c.metadata.labels.team] : []) },
-    });
+    const byTeam = (name: string) =>
+      new Informer<V1ConfigMap>({
+        rest,
+        path,
+        labelSelector: 'indexed=yes',
+        log: createLogger({ level: 'silent' }),
+        name,
+        indexes: { team: (c) => (c.metadata?.labels?.team ? [c.metadata.labels.team] : []) },
+      });
+    const indexed = byTeam('configmaps-indexed');
     const names = (team: string) =>
       indexed
         .byIndex('team', team)
@@ -127,14 +129,7 @@ describe('Informer', () => {
       indexed.stop();
     }
     // A fresh informer lists what is there now: the same index, built from the list alone.
-    const relisted = new Informer<V1ConfigMap>({
-      rest,
-      path,
-      labelSelector: 'indexed=yes',
-      log: createLogger({ level: 'silent' }),
-      name: 'configmaps-relisted',
-      indexes: { team: (c) => (c.metadata?.labels?.team ? [c.metadata.labels.team] : []) },
-    });
+    const relisted = byTeam('configmaps-relisted');
     await relisted.start();
     try {
       expect(
